@@ -1,0 +1,181 @@
+import { z } from 'zod';
+import { resultCommitSchema } from './control';
+
+/**
+ * The broker's public HTTP + WebSocket API, shared by the CLI and the VS Code extension.
+ * All paths are under /v1; every request except GET /v1/health carries
+ * `Authorization: Bearer <token>` (WebSocket: the same header, or `?token=` for browsers).
+ */
+
+export const agentStates = [
+  'queued',
+  'starting',
+  'running',
+  /** Review requested: the VM is being paused and snapshotted. */
+  'pausing',
+  /** Snapshot written, VM process ended: costs disk only. */
+  'awaiting_review',
+  /** Snapshot being restored for review. */
+  'restoring',
+  /** VM restored (agent still blocked in `agentctl review`); its workspace can be browsed. */
+  'reviewing',
+  'done',
+  'failed',
+  'cancelled',
+] as const;
+export const agentStateSchema = z.enum(agentStates);
+export type AgentState = z.infer<typeof agentStateSchema>;
+
+export const terminalStates: readonly AgentState[] = ['done', 'failed', 'cancelled'];
+
+/** A profile: what agent runs, on what VM shape, with what limits and permissions. */
+export const profileSchema = z.object({
+  name: z.string().regex(/^[a-z0-9][a-z0-9-]*$/),
+  description: z.string().default(''),
+  /** Shell command run in the workspace (`sh -c`), e.g. `sh /opt/agent/demo-agent.sh`. */
+  command: z.string().min(1),
+  /** Guest image name; only `default` exists today. */
+  image: z.string().default('default'),
+  memoryMiB: z.number().int().min(128).max(65536).default(512),
+  vcpus: z.number().int().min(1).max(64).default(1),
+  /** Wall-clock limit for the agent in milliseconds (0: none). */
+  timeLimitMs: z.number().int().nonnegative().default(30 * 60_000),
+  /** Deadline for the VM to boot and the guest agent to answer, in milliseconds. */
+  bootTimeoutMs: z.number().int().positive().default(60_000),
+  env: z.record(z.string(), z.string()).default({}),
+  /** Files copied into the VM before the command runs: guest path → host path (relative to the profile file). */
+  files: z.record(z.string(), z.string()).default({}),
+  /** What to do when a limit is reached. */
+  onLimit: z.enum(['pause', 'stop']).default('pause'),
+  /** Hosts the agent may reach through the egress proxy: `example.com`, `*.example.com`, `host:port`. */
+  allowedHosts: z.array(z.string()).default([]),
+});
+export type Profile = z.infer<typeof profileSchema>;
+export type ProfileInput = z.input<typeof profileSchema>;
+
+/** What was sent of the user's repository. */
+export const repoInfoSchema = z.object({
+  /** Host path of the repository the task came from, when delegated from a local clone. */
+  path: z.string().optional(),
+  baseCommit: z.string(),
+  branch: z.string(),
+  /** Paths with uncommitted changes at delegation time. */
+  uncommitted: z.array(z.string()).default([]),
+  /** Whether the uncommitted tracked changes were included (as a snapshot commit). */
+  uncommittedIncluded: z.boolean().default(false),
+});
+export type RepoInfo = z.infer<typeof repoInfoSchema>;
+
+export const reviewRequestSchema = z.object({
+  requestId: z.string(),
+  message: z.string(),
+  requestedAt: z.number(),
+});
+
+export const agentSchema = z.object({
+  id: z.string(),
+  title: z.string(),
+  text: z.string(),
+  profile: z.string(),
+  owner: z.string(),
+  state: agentStateSchema,
+  /** Why the agent is in its state (failure reason, limit hit, ...). */
+  stateReason: z.string().nullable(),
+  createdAt: z.number(),
+  updatedAt: z.number(),
+  endedAt: z.number().nullable(),
+  repo: repoInfoSchema,
+  /** The pending review request while pausing / awaiting_review / restoring / reviewing. */
+  review: reviewRequestSchema.nullable(),
+  /** Latest `agentctl progress` message. */
+  lastProgress: z.string().nullable(),
+  /** Latest lines of the agent's output (at most 5). */
+  lastOutput: z.array(z.string()),
+  /** Set once the agent has exported its result. */
+  result: z
+    .object({ headCommit: z.string(), commits: z.array(resultCommitSchema), exitCode: z.number().nullable() })
+    .nullable(),
+  /** How the VM was started: cold boot or from a template snapshot. */
+  bootPath: z.enum(['cold', 'template']).nullable(),
+  /** Accelerator in use: kvm or tcg. */
+  accel: z.enum(['kvm', 'tcg']).nullable(),
+});
+export type Agent = z.infer<typeof agentSchema>;
+
+/** POST /v1/agents */
+export const createAgentRequestSchema = z.object({
+  text: z.string().min(1, 'task text must not be empty'),
+  title: z.string().optional(),
+  profile: z.string().default('demo'),
+  repo: z.object({
+    /** `git bundle create` output holding `branch`, base64. */
+    bundle: z.string().min(1),
+    baseCommit: z.string().regex(/^[0-9a-f]{40}$/, 'baseCommit must be a full 40-hex commit id'),
+    branch: z.string().min(1),
+    path: z.string().optional(),
+    uncommitted: z.array(z.string()).default([]),
+    uncommittedIncluded: z.boolean().default(false),
+  }),
+});
+export type CreateAgentRequest = z.input<typeof createAgentRequestSchema>;
+
+/** POST /v1/agents/:id/resume */
+export const resumeRequestSchema = z.object({ message: z.string().default('') });
+
+/** One entry of an agent's timeline. */
+export const agentEventSchema = z.object({
+  id: z.number().int(),
+  agentId: z.string(),
+  at: z.number(),
+  kind: z.enum([
+    'state',
+    'phase',
+    'output',
+    'progress',
+    'review',
+    'answer',
+    'done',
+    'exit',
+    'result',
+    'error',
+    'limit',
+    'info',
+  ]),
+  /** Human-readable line for the timeline. */
+  message: z.string(),
+  /** Kind-specific details (state: {from,to}; output: {stream}; limit: {limit}; info: {durationMs}). */
+  data: z.record(z.string(), z.unknown()).default({}),
+});
+export type AgentEvent = z.infer<typeof agentEventSchema>;
+
+/** GET /v1/agents/:id/result */
+export const agentResultSchema = z.object({
+  baseCommit: z.string(),
+  headCommit: z.string(),
+  commits: z.array(resultCommitSchema),
+  patch: z.string(),
+  exitCode: z.number().nullable(),
+});
+export type AgentResult = z.infer<typeof agentResultSchema>;
+
+/** WebSocket /v1/events: client → broker. */
+export const clientStreamMessageSchema = z.object({
+  type: z.literal('subscribe'),
+  /** Omit for all of the user's agents. */
+  agentId: z.string().optional(),
+  /** Replay events with id greater than this first. */
+  afterEventId: z.number().int().nonnegative().optional(),
+});
+export type ClientStreamMessage = z.infer<typeof clientStreamMessageSchema>;
+
+/** WebSocket /v1/events: broker → client. */
+export const serverStreamMessageSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('event'), event: agentEventSchema }),
+  z.object({ type: z.literal('agent'), agent: agentSchema }),
+  z.object({ type: z.literal('removed'), agentId: z.string() }),
+  z.object({ type: z.literal('error'), code: z.string(), message: z.string() }),
+]);
+export type ServerStreamMessage = z.infer<typeof serverStreamMessageSchema>;
+
+export const healthSchema = z.object({ ok: z.literal(true), version: z.string() });
+export const whoamiSchema = z.object({ user: z.string(), admin: z.boolean() });

@@ -1,0 +1,151 @@
+import { z } from 'zod';
+
+/**
+ * The control channel between the broker (host) and the guest agent (inside the VM).
+ *
+ * Transport: one virtio-serial port named {@link CONTROL_PORT_NAME}; on the host a unix socket
+ * that QEMU serves. Framing: one JSON object per line (UTF-8, `\n`-terminated). Either side
+ * ignores lines it cannot parse (and logs them), so a torn line after a restore costs one message,
+ * not the channel.
+ *
+ * Reliability: every guest event carries a sequence number `seq` (1, 2, 3, ... per VM lifetime,
+ * kept across snapshot/restore because it lives in guest memory). The host acknowledges with
+ * `ack`; the guest keeps unacknowledged events and re-sends every event after `lastSeq` when the
+ * host says `hello`. So a broker that dies mid-stream loses no event.
+ */
+export const CONTROL_PORT_NAME = 'org.agentvm.control';
+
+/** Path of the unix socket inside the guest on which the guest agent serves agentctl. */
+export const AGENTCTL_SOCKET_PATH = '/run/agentvm/agentctl.sock';
+
+/** Where the guest agent checks out the repository inside the VM. */
+export const GUEST_WORKSPACE_DIR = '/workspace';
+
+const base64 = z.string();
+
+/** The work handed to the guest agent after boot or template restore. */
+export const guestTaskSchema = z.object({
+  agentId: z.string(),
+  /** The task text the agent works on; also written to /workspace/../task.md for the agent. */
+  text: z.string(),
+  title: z.string(),
+  /** The agent command, run with `sh -c` in the workspace as user `agent`. */
+  command: z.string(),
+  env: z.record(z.string(), z.string()),
+  /** A git bundle of the repository (base64), holding `branch` at `baseCommit`. */
+  bundle: base64,
+  baseCommit: z.string(),
+  branch: z.string(),
+  /** Wall-clock limit for the agent command in milliseconds; 0 means none. */
+  timeLimitMs: z.number().int().nonnegative(),
+  /** Files the profile ships into the VM before the command runs (e.g. the agent script). */
+  files: z.array(z.object({ path: z.string(), mode: z.number().int(), data: base64 })).default([]),
+});
+export type GuestTask = z.infer<typeof guestTaskSchema>;
+
+/** One commit of the agent's result. */
+export const resultCommitSchema = z.object({ sha: z.string(), subject: z.string() });
+
+/** Events the guest reports; each is persisted by the broker as part of the agent's timeline. */
+export const guestEventSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('phase'), phase: z.enum(['checkout', 'running', 'exporting']) }),
+  z.object({ kind: z.literal('output'), stream: z.enum(['stdout', 'stderr']), text: z.string() }),
+  z.object({ kind: z.literal('progress'), message: z.string() }),
+  /** `agentctl review MSG`: the agent blocks until a `review-answer` with the same requestId. */
+  z.object({ kind: z.literal('review'), requestId: z.string(), message: z.string() }),
+  /** `agentctl done [MSG]`: the agent declares itself finished (the command may still run). */
+  z.object({ kind: z.literal('done'), message: z.string() }),
+  /** The agent command exited. */
+  z.object({ kind: z.literal('exit'), code: z.number().int().nullable(), signal: z.string().nullable() }),
+  /** The exported result, sent after `exit`. */
+  z.object({
+    kind: z.literal('result'),
+    baseCommit: z.string(),
+    headCommit: z.string(),
+    commits: z.array(resultCommitSchema),
+    /** git bundle of baseCommit..headCommit (base64); empty string when there are no commits. */
+    bundle: base64,
+    /** `git format-patch --stdout baseCommit..headCommit`. */
+    patch: z.string(),
+  }),
+  z.object({ kind: z.literal('error'), message: z.string() }),
+]);
+export type GuestEvent = z.infer<typeof guestEventSchema>;
+
+/** Requests the host may make of a running guest (file API and exec, used by review). */
+export const guestRequestSchema = z.discriminatedUnion('op', [
+  z.object({ op: z.literal('fs.stat'), path: z.string() }),
+  z.object({ op: z.literal('fs.readdir'), path: z.string() }),
+  z.object({ op: z.literal('fs.readFile'), path: z.string() }),
+  z.object({
+    op: z.literal('fs.writeFile'),
+    path: z.string(),
+    data: base64,
+    create: z.boolean().default(true),
+    overwrite: z.boolean().default(true),
+  }),
+  z.object({ op: z.literal('fs.delete'), path: z.string(), recursive: z.boolean().default(false) }),
+  z.object({ op: z.literal('fs.rename'), from: z.string(), to: z.string(), overwrite: z.boolean().default(false) }),
+  z.object({ op: z.literal('fs.mkdir'), path: z.string() }),
+  /** Run a command to completion with `sh -c` (as user agent, in the workspace unless cwd). */
+  z.object({
+    op: z.literal('exec'),
+    command: z.string(),
+    cwd: z.string().optional(),
+    timeoutMs: z.number().int().positive().default(60_000),
+  }),
+  /** `git diff --name-status baseCommit` plus untracked files, for the review view. */
+  z.object({ op: z.literal('changes') }),
+]);
+export type GuestRequest = z.infer<typeof guestRequestSchema>;
+
+export const fileStatSchema = z.object({
+  type: z.enum(['file', 'directory', 'symlink', 'other']),
+  size: z.number(),
+  mtimeMs: z.number(),
+  ctimeMs: z.number(),
+});
+export type FileStat = z.infer<typeof fileStatSchema>;
+
+/** Messages from host to guest. */
+export const hostMessageSchema = z.discriminatedUnion('type', [
+  /** Sent on every (re)connect; the guest answers `ready` and re-sends events after lastSeq. */
+  z.object({ type: z.literal('hello'), lastSeq: z.number().int().nonnegative() }),
+  /** Fresh wall clock (ms since epoch) and entropy (base64) after boot and after every restore. */
+  z.object({ type: z.literal('sync'), timeMs: z.number(), entropy: base64 }),
+  z.object({ type: z.literal('task'), task: guestTaskSchema }),
+  z.object({ type: z.literal('ack'), seq: z.number().int().nonnegative() }),
+  /** The reviewer's answer to a `review` event; unblocks `agentctl review`. */
+  z.object({ type: z.literal('review-answer'), requestId: z.string(), message: z.string() }),
+  /** Stop the agent command (SIGTERM, then SIGKILL after graceMs). */
+  z.object({ type: z.literal('cancel'), graceMs: z.number().int().nonnegative().default(3000) }),
+  z.object({ type: z.literal('request'), id: z.number().int(), request: guestRequestSchema }),
+]);
+export type HostMessage = z.infer<typeof hostMessageSchema>;
+
+/** Messages from guest to host. */
+export const guestMessageSchema = z.discriminatedUnion('type', [
+  z.object({
+    type: z.literal('ready'),
+    /** Guest agent version (hash of its bundle) so the broker can tell stale images. */
+    version: z.string(),
+    /** Highest seq the guest has emitted so far. */
+    seq: z.number().int().nonnegative(),
+    /** Guest uptime in milliseconds when it answered (from /proc/uptime). */
+    uptimeMs: z.number(),
+    /** Whether a task has been received in this VM's life (false in a fresh boot or template). */
+    hasTask: z.boolean(),
+  }),
+  z.object({ type: z.literal('event'), seq: z.number().int().positive(), event: guestEventSchema }),
+  z.object({ type: z.literal('synced'), clockSkewMs: z.number() }),
+  z.object({
+    type: z.literal('response'),
+    id: z.number().int(),
+    ok: z.boolean(),
+    result: z.unknown().optional(),
+    error: z.object({ code: z.string(), message: z.string() }).optional(),
+  }),
+  /** Free-form diagnostic from the guest agent itself (not the agent command). */
+  z.object({ type: z.literal('log'), level: z.enum(['debug', 'info', 'warn', 'error']), message: z.string() }),
+]);
+export type GuestMessage = z.infer<typeof guestMessageSchema>;

@@ -1,0 +1,105 @@
+import { z } from 'zod';
+
+/**
+ * The registry of every error code agentvm reports, with its HTTP status and a hint that tells the
+ * user what to do. Broker, CLI, extension and guest agent all speak these codes; clients turn them
+ * back into {@link AgentvmError}s.
+ */
+export const errorCatalog = {
+  BAD_REQUEST: { status: 400, hint: 'Check the request body against the API schema.' },
+  VALIDATION_FAILED: { status: 400, hint: 'Fix the fields named in the message and try again.' },
+  UNAUTHORIZED: {
+    status: 401,
+    hint: 'Pass the broker token (AGENTVM_TOKEN, or the token file printed by `agentvm serve`).',
+  },
+  FORBIDDEN: { status: 403, hint: 'Use a token of the user who delegated this agent, or an admin token.' },
+  AGENT_NOT_FOUND: { status: 404, hint: 'List agents with `agentvm ls`; ids are case-sensitive.' },
+  PROFILE_NOT_FOUND: { status: 404, hint: 'List profiles with `agentvm profiles`.' },
+  NOT_FOUND: { status: 404, hint: 'Check the URL path.' },
+  INVALID_STATE: {
+    status: 409,
+    hint: 'The agent is not in a state that allows this; see its state with `agentvm ls`.',
+  },
+  NOT_A_GIT_REPOSITORY: {
+    status: 400,
+    hint: 'Pass --repo with a directory inside a git work tree, or run from one.',
+  },
+  DIRTY_WORKTREE: {
+    status: 400,
+    hint: 'Commit or stash your changes, or pass --allow-dirty (sends HEAD only) or --include-uncommitted.',
+  },
+  EMPTY_REPOSITORY: { status: 400, hint: 'Make at least one commit before delegating.' },
+  IMAGE_MISSING: { status: 412, hint: 'Build the guest image with `agentvm image build`.' },
+  IMAGE_CORRUPT: { status: 412, hint: 'Rebuild the guest image with `agentvm image build --force`.' },
+  HOST_REQUIREMENT_MISSING: { status: 412, hint: 'Run `agentvm doctor --fix`.' },
+  SNAPSHOT_CORRUPT: {
+    status: 409,
+    hint: 'The snapshot failed its checksum and cannot be restored; remove the agent with `agentvm rm`.',
+  },
+  SNAPSHOT_FAILED: {
+    status: 500,
+    hint: 'The VM could not be snapshotted; check free disk space under the data directory.',
+  },
+  VM_BOOT_TIMEOUT: {
+    status: 504,
+    hint: 'The VM did not become ready in time; raise the profile bootTimeoutMs or check the console log.',
+  },
+  VM_FAILED: { status: 500, hint: 'The VM exited unexpectedly; see `agentvm logs ID --console`.' },
+  GUEST_ERROR: { status: 502, hint: 'The guest agent reported an error; see `agentvm logs ID`.' },
+  GUEST_UNREACHABLE: {
+    status: 409,
+    hint: 'The agent VM is not running; open it for review first with `agentvm review ID`.',
+  },
+  RESULT_NOT_READY: { status: 409, hint: 'Wait until the agent is done: `agentvm logs -f ID`.' },
+  APPLY_CONFLICT: {
+    status: 409,
+    hint: 'The target branch exists already; pass --branch NAME to choose another.',
+  },
+  BROKER_UNREACHABLE: {
+    status: 503,
+    hint: 'Start the broker with `agentvm serve`, or set AGENTVM_URL to where it runs.',
+  },
+  PAYLOAD_TOO_LARGE: { status: 413, hint: 'The repository bundle is over the limit; see README Limits.' },
+  EGRESS_DENIED: { status: 403, hint: "Add the host to the profile's allowedHosts." },
+  GITHUB_ERROR: { status: 502, hint: 'Check the GitHub token and its scopes.' },
+  INTERNAL: { status: 500, hint: 'This is a bug in agentvm; the broker log has details.' },
+} as const satisfies Record<string, { status: number; hint: string }>;
+
+export type ErrorCode = keyof typeof errorCatalog;
+
+export const errorCodes = Object.keys(errorCatalog) as [ErrorCode, ...ErrorCode[]];
+
+/** The JSON body of every non-2xx broker response and every failed control-channel request. */
+export const errorBodySchema = z.object({
+  error: z.object({
+    code: z.enum(errorCodes),
+    message: z.string(),
+    hint: z.string(),
+  }),
+});
+export type ErrorBody = z.infer<typeof errorBodySchema>;
+
+/** An error with a registered code; the one error type that crosses process boundaries. */
+export class AgentvmError extends Error {
+  readonly code: ErrorCode;
+  readonly hint: string;
+
+  constructor(code: ErrorCode, message: string, hint?: string) {
+    super(message);
+    this.name = 'AgentvmError';
+    this.code = code;
+    this.hint = hint ?? errorCatalog[code].hint;
+  }
+
+  get status(): number {
+    return errorCatalog[this.code].status;
+  }
+
+  toBody(): ErrorBody {
+    return { error: { code: this.code, message: this.message, hint: this.hint } };
+  }
+
+  static fromBody(body: ErrorBody): AgentvmError {
+    return new AgentvmError(body.error.code, body.error.message, body.error.hint);
+  }
+}

@@ -1,0 +1,80 @@
+import type { ControlChannel } from './ControlChannel';
+
+/** Files that make a bootable guest. Built by `agentvm image build` (server/vmm/image). */
+export interface GuestImage {
+  /** Content hash of the image inputs; part of every snapshot's identity. */
+  key: string;
+  kernelPath: string;
+  initramfsPath: string;
+  /** Read-only ext4 base image; every VM gets its own qcow2 overlay on top. */
+  rootfsPath: string;
+}
+
+export type Accelerator = 'kvm' | 'tcg';
+
+/** What to boot. All paths the driver creates live under `vmDir`. */
+export interface VmSpec {
+  /** Agent id; used in process titles and logs. */
+  id: string;
+  /** Per-VM directory: overlay.qcow2, qmp.sock, control.sock, console.log, snapshot files. */
+  vmDir: string;
+  image: GuestImage;
+  memoryMiB: number;
+  vcpus: number;
+  /** Deadline for QEMU to start and the guest agent to say `ready`, in milliseconds. */
+  bootTimeoutMs: number;
+  /** Egress: the guest-side address forwarded to the broker's proxy (policy layer fills this). */
+  egress?: { guestAddress: string; guestPort: number; hostPort: number };
+}
+
+/** A snapshot of a paused VM: device + memory state; the disk is the VM's overlay, left in place. */
+export interface SnapshotInfo {
+  /** Path of the migration stream file. */
+  statePath: string;
+  sizeBytes: number;
+  /** sha256 of the state file, hex; checked before every restore. */
+  sha256: string;
+  /** How long the VM was paused to write it, in milliseconds. */
+  durationMs: number;
+}
+
+export interface VmExit {
+  code: number | null;
+  signal: string | null;
+  /** Last lines of the serial console, for error reports. */
+  consoleTail: string[];
+}
+
+/** A running (or paused) VM process. */
+export interface Vm {
+  readonly id: string;
+  readonly pid: number;
+  readonly accel: Accelerator;
+  /** Connected control channel to the guest agent (already past `ready`). */
+  readonly channel: ControlChannel;
+  /** Resolves once when the VMM process ends, whatever the reason. */
+  readonly exited: Promise<VmExit>;
+  /** Stop the vCPUs (QMP `stop`). */
+  pause(): Promise<void>;
+  /** Continue the vCPUs (QMP `cont`). */
+  resume(): Promise<void>;
+  /**
+   * Pause, write device + memory state to `${vmDir}/snapshot.state`, and end the VMM process.
+   * Written to a temporary name and renamed only when complete, so a crash leaves no file a later
+   * restore would trust.
+   */
+  snapshot(): Promise<SnapshotInfo>;
+  /** End the VM now (QMP `quit`, then SIGKILL after a grace period). Safe to call twice. */
+  stop(): Promise<void>;
+}
+
+/** A VMM: QEMU microvm today; Firecracker and Cloud Hypervisor behind the same interface. */
+export interface VmmDriver {
+  readonly name: string;
+  /** Cold-boot a VM and wait until its guest agent answers on the control channel. */
+  boot(spec: VmSpec): Promise<Vm>;
+  /** Start a VM from a snapshot made by {@link Vm.snapshot}; verifies its checksum first. */
+  restore(spec: VmSpec, snapshot: SnapshotInfo): Promise<Vm>;
+  /** Reattach to a VM process that outlived a broker restart; throws if it is gone. */
+  attach(spec: VmSpec, pid: number): Promise<Vm>;
+}
