@@ -1,0 +1,229 @@
+import WebSocket from 'ws';
+import { z } from 'zod';
+import {
+  agentEventSchema,
+  agentResultSchema,
+  agentSchema,
+  healthSchema,
+  profileSchema,
+  serverStreamMessageSchema,
+  whoamiSchema,
+  type Agent,
+  type AgentEvent,
+  type AgentResult,
+  type CreateAgentRequest,
+  type Profile,
+  type ServerStreamMessage,
+} from '../protocol/api';
+import type { GuestRequest } from '../protocol/control';
+import { AgentvmError, errorBodySchema } from '../protocol/errors';
+
+export interface BrokerClientOptions {
+  /** Base URL of the broker, e.g. http://127.0.0.1:7878 */
+  url: string;
+  token: string;
+  /** Per-request timeout in milliseconds (uploads and restores can take a while). */
+  requestTimeoutMs?: number;
+}
+
+export interface StreamHandlers {
+  onMessage(message: ServerStreamMessage): void;
+  onOpen?(): void;
+  /** Called once when the stream ends; `error` is set when it ended abnormally. */
+  onClose?(error?: Error): void;
+}
+
+export interface EventStream {
+  close(): void;
+}
+
+/**
+ * Typed client of the broker's HTTP + WebSocket API (protocol/api.ts), used by the CLI and the
+ * VS Code extension. Every failure is an {@link AgentvmError}: the broker's own code and hint, or
+ * BROKER_UNREACHABLE when nothing answers.
+ */
+export class BrokerClient {
+  private readonly baseUrl: string;
+  private readonly token: string;
+  private readonly requestTimeoutMs: number;
+
+  constructor(options: BrokerClientOptions) {
+    this.baseUrl = options.url.replace(/\/+$/, '');
+    this.token = options.token;
+    this.requestTimeoutMs = options.requestTimeoutMs ?? 120_000;
+  }
+
+  get url(): string {
+    return this.baseUrl;
+  }
+
+  health() {
+    return this.json('GET', '/v1/health', undefined, healthSchema);
+  }
+
+  whoami() {
+    return this.json('GET', '/v1/whoami', undefined, whoamiSchema);
+  }
+
+  profiles(): Promise<Profile[]> {
+    return this.json('GET', '/v1/profiles', undefined, z.array(profileSchema));
+  }
+
+  createAgent(request: CreateAgentRequest): Promise<Agent> {
+    return this.json('POST', '/v1/agents', request, agentSchema);
+  }
+
+  listAgents(): Promise<Agent[]> {
+    return this.json('GET', '/v1/agents', undefined, z.array(agentSchema));
+  }
+
+  getAgent(id: string): Promise<Agent> {
+    return this.json('GET', `/v1/agents/${enc(id)}`, undefined, agentSchema);
+  }
+
+  /** The agent's timeline, optionally only the events after `afterId`. */
+  events(id: string, afterId = 0): Promise<AgentEvent[]> {
+    const path = `/v1/agents/${enc(id)}/events?after=${afterId}`;
+    return this.json('GET', path, undefined, z.array(agentEventSchema));
+  }
+
+  async consoleLog(id: string): Promise<string> {
+    const response = await this.raw('GET', `/v1/agents/${enc(id)}/console`);
+    return response.text();
+  }
+
+  /** Restore the paused agent's snapshot so its workspace can be reviewed. */
+  review(id: string): Promise<Agent> {
+    return this.json('POST', `/v1/agents/${enc(id)}/review`, {}, agentSchema);
+  }
+
+  /** Send the reviewer's answer; the agent continues. */
+  resume(id: string, message = ''): Promise<Agent> {
+    return this.json('POST', `/v1/agents/${enc(id)}/resume`, { message }, agentSchema);
+  }
+
+  cancel(id: string): Promise<Agent> {
+    return this.json('POST', `/v1/agents/${enc(id)}/cancel`, {}, agentSchema);
+  }
+
+  async remove(id: string): Promise<void> {
+    await this.raw('DELETE', `/v1/agents/${enc(id)}`);
+  }
+
+  result(id: string): Promise<AgentResult> {
+    return this.json('GET', `/v1/agents/${enc(id)}/result`, undefined, agentResultSchema);
+  }
+
+  async resultBundle(id: string): Promise<Buffer> {
+    const response = await this.raw('GET', `/v1/agents/${enc(id)}/result/bundle`);
+    return Buffer.from(await response.arrayBuffer());
+  }
+
+  /** One file-API or exec call into the agent's live VM (state reviewing). */
+  async guest(id: string, request: GuestRequest): Promise<unknown> {
+    const body = await this.json(
+      'POST',
+      `/v1/agents/${enc(id)}/guest`,
+      { request },
+      z.object({ result: z.unknown() }),
+    );
+    return body.result;
+  }
+
+  /** Subscribe to live events of one agent (or all of the user's agents). */
+  stream(options: { agentId?: string; afterEventId?: number }, handlers: StreamHandlers): EventStream {
+    const wsUrl = this.baseUrl.replace(/^http/, 'ws') + '/v1/events';
+    const socket = new WebSocket(wsUrl, { headers: { authorization: `Bearer ${this.token}` } });
+    let closed = false;
+    let failure: Error | undefined;
+
+    socket.on('open', () => {
+      socket.send(JSON.stringify({ type: 'subscribe', ...options }));
+      handlers.onOpen?.();
+    });
+    socket.on('message', (data) => {
+      const parsed = serverStreamMessageSchema.safeParse(safeJson(data.toString()));
+      if (parsed.success) handlers.onMessage(parsed.data);
+    });
+    socket.on('unexpected-response', (_request, response) => {
+      failure = new AgentvmError(
+        response.statusCode === 401 ? 'UNAUTHORIZED' : 'BROKER_UNREACHABLE',
+        `event stream refused with HTTP ${response.statusCode}`,
+      );
+      socket.terminate();
+    });
+    socket.on('error', (error) => {
+      failure ??= new AgentvmError('BROKER_UNREACHABLE', `event stream: ${error.message}`);
+    });
+    socket.on('close', () => {
+      if (closed) return;
+
+      closed = true;
+      handlers.onClose?.(failure);
+    });
+
+    return {
+      close: () => {
+        if (closed) return;
+
+        closed = true;
+        socket.close();
+      },
+    };
+  }
+
+  private async json<T>(method: string, path: string, body: unknown, schema: z.ZodType<T>): Promise<T> {
+    const response = await this.raw(method, path, body);
+    const parsed = schema.safeParse(await response.json());
+    if (!parsed.success) {
+      throw new AgentvmError('INTERNAL', `unexpected response from ${method} ${path}: ${parsed.error.message}`);
+    }
+
+    return parsed.data;
+  }
+
+  private async raw(method: string, path: string, body?: unknown): Promise<Response> {
+    let response: Response;
+    try {
+      response = await fetch(this.baseUrl + path, {
+        method,
+        headers: {
+          authorization: `Bearer ${this.token}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(this.requestTimeoutMs),
+      });
+    } catch (error) {
+      const reason = (error as Error).name === 'TimeoutError' ? 'timed out' : describeFetchError(error);
+      throw new AgentvmError('BROKER_UNREACHABLE', `broker at ${this.baseUrl} ${reason}`);
+    }
+
+    if (response.ok) return response;
+
+    const text = await response.text();
+    const parsed = errorBodySchema.safeParse(safeJson(text));
+    if (parsed.success) throw AgentvmError.fromBody(parsed.data);
+
+    throw new AgentvmError('INTERNAL', `${method} ${path}: HTTP ${response.status} ${text.slice(0, 200)}`);
+  }
+}
+
+function enc(id: string): string {
+  return encodeURIComponent(id);
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function describeFetchError(error: unknown): string {
+  const cause = (error as { cause?: { code?: string } }).cause;
+  if (cause?.code === 'ECONNREFUSED') return 'refused the connection (is `agentvm serve` running?)';
+
+  return `is not reachable (${cause?.code ?? (error as Error).message})`;
+}

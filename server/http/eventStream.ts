@@ -1,0 +1,138 @@
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import {
+  clientStreamMessageSchema,
+  type Agent,
+  type AgentEvent,
+  type ServerStreamMessage,
+} from '../../protocol/api';
+import type { AgentManager } from '../agents/AgentManager';
+import type { Logger } from '../log';
+import type { Store } from '../store/Store';
+
+interface Subscriber {
+  socket: WebSocket;
+  user: string;
+  admin: boolean;
+  /** Only this agent's messages, or all the user's agents when undefined. */
+  agentId?: string;
+  subscribed: boolean;
+}
+
+/**
+ * WebSocket /v1/events: live agent events and agent updates. A client subscribes to one agent or to
+ * all of its user's agents and may ask for a replay of the events after a given id, so a client
+ * that reconnects misses nothing.
+ */
+export class EventStreamServer {
+  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
+  private readonly subscribers = new Set<Subscriber>();
+  private readonly unsubscribe: Array<() => void> = [];
+
+  constructor(
+    private readonly deps: { store: Store; manager: AgentManager; logger: Logger },
+    server: Server,
+  ) {
+    server.on('upgrade', (request, socket, head) => this.onUpgrade(request, socket, head));
+    const onEvent = (event: AgentEvent) => this.broadcast(event.agentId, { type: 'event', event });
+    const onAgent = (agent: Agent) => this.broadcast(agent.id, { type: 'agent', agent }, agent.owner);
+    const onRemoved = (agentId: string) => this.broadcast(agentId, { type: 'removed', agentId });
+    deps.manager.events.on('event', onEvent);
+    deps.manager.events.on('agent', onAgent);
+    deps.manager.events.on('removed', onRemoved);
+    this.unsubscribe.push(
+      () => deps.manager.events.off('event', onEvent),
+      () => deps.manager.events.off('agent', onAgent),
+      () => deps.manager.events.off('removed', onRemoved),
+    );
+  }
+
+  close(): void {
+    for (const dispose of this.unsubscribe) dispose();
+    for (const subscriber of this.subscribers) subscriber.socket.close(1001, 'broker shutting down');
+    this.subscribers.clear();
+    this.wss.close();
+  }
+
+  private onUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const url = new URL(request.url ?? '/', 'http://localhost');
+    if (url.pathname !== '/v1/events') {
+      socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\n\r\n');
+      return;
+    }
+
+    const bearer = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '')?.[1];
+    const identity = this.deps.store.userForToken(bearer ?? url.searchParams.get('token') ?? '');
+    if (!identity) {
+      socket.end('HTTP/1.1 401 Unauthorized\r\nconnection: close\r\n\r\n');
+      return;
+    }
+
+    this.wss.handleUpgrade(request, socket, head, (ws) => this.onConnection(ws, identity));
+  }
+
+  private onConnection(socket: WebSocket, identity: { user: string; admin: boolean }): void {
+    const subscriber: Subscriber = { socket, ...identity, subscribed: false };
+    this.subscribers.add(subscriber);
+    socket.on('close', () => this.subscribers.delete(subscriber));
+    socket.on('error', () => this.subscribers.delete(subscriber));
+    socket.on('message', (data) => this.onClientMessage(subscriber, data.toString()));
+  }
+
+  private onClientMessage(subscriber: Subscriber, text: string): void {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text);
+    } catch {
+      return this.send(subscriber, { type: 'error', code: 'BAD_REQUEST', message: 'messages must be JSON' });
+    }
+
+    const parsed = clientStreamMessageSchema.safeParse(raw);
+    if (!parsed.success) {
+      return this.send(subscriber, { type: 'error', code: 'VALIDATION_FAILED', message: parsed.error.issues[0]?.message ?? 'invalid message' });
+    }
+
+    const { agentId, afterEventId } = parsed.data;
+    if (agentId !== undefined) {
+      const record = this.deps.store.getAgent(agentId);
+      if (!record || (!subscriber.admin && record.owner !== subscriber.user)) {
+        return this.send(subscriber, { type: 'error', code: 'AGENT_NOT_FOUND', message: `no agent with id "${agentId}"` });
+      }
+    }
+
+    subscriber.agentId = agentId;
+    subscriber.subscribed = true;
+    if (afterEventId === undefined) return;
+
+    const agents = agentId ? [agentId] : this.visibleAgentIds(subscriber);
+    for (const id of agents) {
+      for (const event of this.deps.store.events(id, afterEventId)) this.send(subscriber, { type: 'event', event });
+    }
+  }
+
+  private visibleAgentIds(subscriber: Subscriber): string[] {
+    return this.deps.store.listAgents(subscriber.admin ? undefined : subscriber.user).map((agent) => agent.id);
+  }
+
+  private broadcast(agentId: string, message: ServerStreamMessage, knownOwner?: string): void {
+    let owner = knownOwner;
+    for (const subscriber of this.subscribers) {
+      if (!subscriber.subscribed) continue;
+      if (subscriber.agentId !== undefined && subscriber.agentId !== agentId) continue;
+
+      if (!subscriber.admin) {
+        // Removed agents are gone from the store; their removal is only announced to admins and
+        // to subscribers of that very agent (who were allowed to see it).
+        owner ??= this.deps.store.getAgent(agentId)?.owner;
+        if (owner !== subscriber.user && subscriber.agentId !== agentId) continue;
+      }
+
+      this.send(subscriber, message);
+    }
+  }
+
+  private send(subscriber: Subscriber, message: ServerStreamMessage): void {
+    if (subscriber.socket.readyState === subscriber.socket.OPEN) subscriber.socket.send(JSON.stringify(message));
+  }
+}
