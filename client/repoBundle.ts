@@ -19,7 +19,7 @@ export interface BundleOptions {
   includeUncommitted?: boolean;
 }
 
-export type RepoUpload = CreateAgentRequest['repo'];
+export type RepoUpload = CreateAgentRequest['repo'] & { uncommitted: string[]; uncommittedIncluded: boolean };
 
 /**
  * Packs the repository at `dir` for delegation: a git bundle of the current branch with its

@@ -1,0 +1,118 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { serve } from '@hono/node-server';
+import { AgentManager } from './agents/AgentManager';
+import { dataDir as defaultDataDir, storePath, tokenPath } from './config/paths';
+import { createApp } from './http/createApp';
+import { EventStreamServer } from './http/eventStream';
+import { registerSecret, type Logger } from './log';
+import { ProfileRegistry } from './profiles/ProfileRegistry';
+import { Store } from './store/Store';
+import type { GuestImage, VmmDriver } from './vmm/VmmDriver';
+
+export interface BrokerOptions {
+  dataDir?: string;
+  host?: string;
+  /** TCP port; 0 picks a free one. */
+  port?: number;
+  logger: Logger;
+  driver: VmmDriver;
+  loadImage: (dataDir: string) => GuestImage;
+  profiles?: ProfileRegistry;
+  version: string;
+  /** End VMs on shutdown instead of leaving them running for the next broker to reattach. */
+  stopVmsOnShutdown?: boolean;
+}
+
+/**
+ * One broker process: the store, the agent manager, the HTTP API and the event stream. Starts in
+ * order (store, recovery, listener) and stops in reverse (stop accepting, detach or stop VMs,
+ * close the store); stopping twice is harmless.
+ */
+export class Broker {
+  readonly dataDir: string;
+  readonly store: Store;
+  readonly manager: AgentManager;
+  readonly profiles: ProfileRegistry;
+  private server?: Server;
+  private stream?: EventStreamServer;
+  private stopping?: Promise<void>;
+
+  constructor(private readonly options: BrokerOptions) {
+    this.dataDir = options.dataDir ?? defaultDataDir();
+    fs.mkdirSync(this.dataDir, { recursive: true, mode: 0o700 });
+    this.store = new Store(storePath(this.dataDir));
+    this.profiles = options.profiles ?? new ProfileRegistry();
+    this.manager = new AgentManager({
+      store: this.store,
+      driver: options.driver,
+      profiles: this.profiles,
+      loadImage: () => options.loadImage(this.dataDir),
+      dataDir: this.dataDir,
+      logger: options.logger,
+    });
+  }
+
+  /** The local admin token, created on first start and kept in the data directory (mode 0600). */
+  ensureLocalToken(): string {
+    const file = tokenPath(this.dataDir);
+    if (fs.existsSync(file)) {
+      const token = fs.readFileSync(file, 'utf8').trim();
+      if (this.store.userForToken(token)) {
+        registerSecret(token);
+        return token;
+      }
+    }
+
+    const token = this.store.createToken(os.userInfo().username, true);
+    fs.writeFileSync(file, token + '\n', { mode: 0o600 });
+    registerSecret(token);
+    return token;
+  }
+
+  async start(): Promise<{ url: string; token: string }> {
+    const token = this.ensureLocalToken();
+    await this.manager.recover();
+
+    const app = createApp({
+      store: this.store,
+      manager: this.manager,
+      profiles: this.profiles,
+      logger: this.options.logger,
+      version: this.options.version,
+    });
+    const host = this.options.host ?? '127.0.0.1';
+    this.server = await new Promise<Server>((resolve, reject) => {
+      const server = serve({ fetch: app.fetch, hostname: host, port: this.options.port ?? 7878 }, () => resolve(server as Server));
+      (server as Server).once('error', reject);
+    });
+    this.stream = new EventStreamServer({ store: this.store, manager: this.manager, logger: this.options.logger }, this.server);
+
+    const { port } = this.server.address() as AddressInfo;
+    const url = `http://${host}:${port}`;
+    this.options.logger.info('broker.started', { url, dataDir: this.dataDir });
+    return { url, token };
+  }
+
+  stop(): Promise<void> {
+    this.stopping ??= this.stopInOrder();
+    return this.stopping;
+  }
+
+  private async stopInOrder(): Promise<void> {
+    this.stream?.close();
+    if (this.server) {
+      const server = this.server;
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections?.();
+      });
+    }
+
+    await this.manager.shutdown({ stopVms: this.options.stopVmsOnShutdown });
+    this.store.close();
+    this.options.logger.info('broker.stopped', {});
+  }
+}

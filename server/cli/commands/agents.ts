@@ -1,0 +1,102 @@
+import type { Command } from 'commander';
+import type { Agent } from '../../../protocol/api';
+import { terminalStates } from '../../../protocol/api';
+import { action, connect, out, printJson, type GlobalOptions } from '../context';
+import { exitCodes } from '../exitCodes';
+import { followAgent, formatElapsed, formatEvent } from '../follow';
+import { describeNextStep, pauseOrEndStates } from './nextStep';
+
+/** `ls`, `logs`, `wait`, `cancel`, `rm`: looking at and ending agents. */
+export function registerAgentCommands(program: Command): void {
+  program
+    .command('ls')
+    .description('list agents')
+    .option('--json', 'print JSON')
+    .action(
+      action(async (options: GlobalOptions) => {
+        const agents = await connect(options).listAgents();
+        if (options.json) return printJson(agents);
+
+        if (agents.length === 0) return out('no agents yet; start one with `agentvm delegate "..."`');
+
+        out(['ID'.padEnd(10), 'STATE'.padEnd(15), 'PROFILE'.padEnd(10), 'AGE'.padEnd(10), 'TITLE'].join('  '));
+        for (const agent of agents) out(formatRow(agent));
+      }),
+    );
+
+  program
+    .command('logs')
+    .description("print an agent's timeline (or its VM console)")
+    .argument('<id>')
+    .option('-f, --follow', 'keep printing until the agent needs review or ends')
+    .option('--console', "print the VM's serial console instead")
+    .option('--json', 'print JSON')
+    .action(
+      action(async (id: string, options: GlobalOptions & { follow?: boolean; console?: boolean }) => {
+        const client = connect(options);
+        if (options.console) {
+          process.stdout.write(await client.consoleLog(id));
+          return;
+        }
+
+        const agent = await client.getAgent(id);
+        const events = await client.events(id);
+        if (options.json && !options.follow) return printJson(events);
+
+        for (const event of events) out(formatEvent(event, agent.createdAt));
+        if (options.follow) {
+          const last = events.at(-1)?.id ?? 0;
+          const final = await followAgent(client, id, { until: pauseOrEndStates, print: true, afterEventId: last });
+          describeNextStep(final);
+        }
+      }),
+    );
+
+  program
+    .command('wait')
+    .description('wait until the agent needs review or ends')
+    .argument('<id>')
+    .option('--json', 'print the agent as JSON')
+    .action(
+      action(async (id: string, options: GlobalOptions) => {
+        const final = await followAgent(connect(options), id, { until: pauseOrEndStates, print: false });
+        if (options.json) printJson(final);
+        else out(final.state);
+        return final.state === 'failed' || final.state === 'cancelled' ? exitCodes.agentFailed : exitCodes.ok;
+      }),
+    );
+
+  program
+    .command('cancel')
+    .description('stop an agent; its VM is ended and its work so far discarded')
+    .argument('<id>')
+    .option('--json', 'print JSON')
+    .action(
+      action(async (id: string, options: GlobalOptions) => {
+        const agent = await connect(options).cancel(id);
+        if (options.json) printJson(agent);
+        else out(`agent ${agent.id} is ${agent.state}`);
+      }),
+    );
+
+  program
+    .command('rm')
+    .description('remove an agent, its VM and all its files')
+    .argument('<id...>')
+    .action(
+      action(async (ids: string[], options: GlobalOptions) => {
+        const client = connect(options);
+        for (const id of ids) {
+          await client.remove(id);
+          out(`removed ${id}`);
+        }
+      }),
+    );
+}
+
+function formatRow(agent: Agent): string {
+  const end = terminalStates.includes(agent.state) ? (agent.endedAt ?? agent.updatedAt) : Date.now();
+  const age = formatElapsed(end - agent.createdAt).slice(1, -1);
+  const last = agent.lastProgress ? ` — ${agent.lastProgress}` : '';
+  return [agent.id.padEnd(10), agent.state.padEnd(15), agent.profile.padEnd(10), age.padEnd(10), agent.title + last].join('  ');
+}

@@ -1,0 +1,40 @@
+import type { ErrorCode } from '../../protocol/errors';
+
+/** The CLI's exit codes; scripts may rely on them. */
+export const exitCodes = {
+  ok: 0,
+  /** The operation failed (see the error code printed). */
+  failure: 1,
+  /** Bad command line or bad input (validation). */
+  usage: 2,
+  /** The agent ended failed or cancelled. */
+  agentFailed: 3,
+  /** No broker answered. */
+  brokerUnreachable: 4,
+  /** Unknown agent or profile. */
+  notFound: 5,
+  /** Missing or wrong token, or another user's agent. */
+  unauthorized: 6,
+} as const;
+
+export function exitCodeFor(code: ErrorCode): number {
+  switch (code) {
+    case 'BAD_REQUEST':
+    case 'VALIDATION_FAILED':
+    case 'NOT_A_GIT_REPOSITORY':
+    case 'DIRTY_WORKTREE':
+    case 'EMPTY_REPOSITORY':
+      return exitCodes.usage;
+    case 'BROKER_UNREACHABLE':
+      return exitCodes.brokerUnreachable;
+    case 'AGENT_NOT_FOUND':
+    case 'PROFILE_NOT_FOUND':
+    case 'NOT_FOUND':
+      return exitCodes.notFound;
+    case 'UNAUTHORIZED':
+    case 'FORBIDDEN':
+      return exitCodes.unauthorized;
+    default:
+      return exitCodes.failure;
+  }
+}

@@ -1,0 +1,110 @@
+import type { BrokerClient } from '../../client/BrokerClient';
+import type { Agent, AgentEvent, AgentState } from '../../protocol/api';
+import { note } from './context';
+
+export interface FollowOptions {
+  /** Stop when the agent reaches one of these states. */
+  until: readonly AgentState[];
+  /** Print each timeline entry (on stderr) while following. */
+  print: boolean;
+  /** Replay the events after this id first. */
+  afterEventId?: number;
+}
+
+/**
+ * Streams an agent's timeline until it reaches one of `until` and returns the agent then.
+ * Uses the WebSocket event stream; if it drops, polls the HTTP API instead, so a broker restart
+ * while following costs nothing but a few seconds.
+ */
+export async function followAgent(client: BrokerClient, agentId: string, options: FollowOptions): Promise<Agent> {
+  const startedAt = (await client.getAgent(agentId)).createdAt;
+  let lastEventId = options.afterEventId ?? 0;
+  const show = (event: AgentEvent) => {
+    if (event.id <= lastEventId) return;
+
+    lastEventId = event.id;
+    if (options.print) note(formatEvent(event, startedAt));
+  };
+
+  const finalAgent = await new Promise<Agent | undefined>((resolve) => {
+    let settled = false;
+    const finish = (agent?: Agent) => {
+      if (settled) return;
+
+      settled = true;
+      stream.close();
+      resolve(agent);
+    };
+    const stream = client.stream(
+      { agentId, afterEventId: lastEventId },
+      {
+        onOpen: () => {
+          // The agent may have reached a final state before the subscription started.
+          void client.getAgent(agentId).then((agent) => {
+            if (options.until.includes(agent.state)) {
+              void client.events(agentId, lastEventId).then((events) => {
+                events.forEach(show);
+                finish(agent);
+              });
+            }
+          });
+        },
+        onMessage: (message) => {
+          if (message.type === 'event') show(message.event);
+          if (message.type === 'agent' && options.until.includes(message.agent.state)) {
+            void client.events(agentId, lastEventId).then((events) => {
+              events.forEach(show);
+              finish(message.agent);
+            });
+          }
+          if (message.type === 'removed') finish(undefined);
+        },
+        onClose: () => finish(undefined),
+      },
+    );
+  });
+  if (finalAgent) return finalAgent;
+
+  return pollUntil(client, agentId, options, show);
+}
+
+async function pollUntil(
+  client: BrokerClient,
+  agentId: string,
+  options: FollowOptions,
+  show: (event: AgentEvent) => void,
+): Promise<Agent> {
+  let lastSeen = 0;
+  for (;;) {
+    const events = await client.events(agentId, lastSeen).catch(() => []);
+    for (const event of events) {
+      show(event);
+      lastSeen = event.id;
+    }
+    const agent = await client.getAgent(agentId).catch(() => undefined);
+    if (agent && options.until.includes(agent.state)) return agent;
+
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+}
+
+/** One timeline line: elapsed time since creation, kind, message (output indented). */
+export function formatEvent(event: AgentEvent, startedAt: number): string {
+  const elapsed = formatElapsed(event.at - startedAt);
+  if (event.kind === 'output') {
+    return event.message
+      .split('\n')
+      .filter((line) => line.length > 0)
+      .map((line) => `${elapsed}   │ ${line}`)
+      .join('\n');
+  }
+
+  return `${elapsed} ${event.kind.padEnd(8)} ${event.message}`;
+}
+
+export function formatElapsed(ms: number): string {
+  const totalSeconds = Math.max(0, ms) / 1000;
+  const minutes = Math.floor(totalSeconds / 60);
+  const seconds = (totalSeconds % 60).toFixed(1).padStart(4, '0');
+  return `[${String(minutes).padStart(2, '0')}:${seconds}]`;
+}

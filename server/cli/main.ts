@@ -1,0 +1,39 @@
+import { Command } from 'commander';
+import { registerAgentCommands } from './commands/agents';
+import { registerDelegateCommand } from './commands/delegate';
+import { registerProfilesCommand } from './commands/profiles';
+import { registerResultCommands } from './commands/result';
+import { registerReviewCommands } from './commands/review';
+import { registerServeCommand } from './commands/serve';
+import { registerTokenCommand } from './commands/token';
+import { exitCodes } from './exitCodes';
+import { agentvmVersion } from './version';
+
+/** The `agentvm` command line: a thin client of the broker API, plus host set-up commands. */
+function buildProgram(): Command {
+  const program = new Command('agentvm')
+    .description('delegate coding work to agents that run in isolated microVMs')
+    .version(agentvmVersion())
+    .option('--url <url>', 'broker URL (default $AGENTVM_URL or http://127.0.0.1:7878)')
+    .showHelpAfterError()
+    .exitOverride((error) => {
+      process.exit(error.exitCode === 0 ? exitCodes.ok : exitCodes.usage);
+    });
+
+  registerServeCommand(program);
+  registerDelegateCommand(program);
+  registerAgentCommands(program);
+  registerReviewCommands(program);
+  registerResultCommands(program);
+  registerProfilesCommand(program);
+  registerTokenCommand(program);
+  return program;
+}
+
+// Global options (--url) are read by every command through its own options.
+const program = buildProgram();
+program.hook('preAction', (_program, command) => {
+  const url = program.opts<{ url?: string }>().url;
+  if (url) command.setOptionValue('url', url);
+});
+void program.parseAsync(process.argv);
