@@ -44,7 +44,7 @@ export async function bundleRepository(dir: string, options: BundleOptions = {})
 
   const includeChanges = uncommitted.length > 0 && options.includeUncommitted === true;
   const baseCommit = includeChanges ? await snapshotCommit(root, head) : head;
-  const bundle = await createBundle(root, baseCommit);
+  const bundle = await createBundle(root, baseCommit, branch);
 
   return {
     bundle: bundle.toString('base64'),
@@ -99,13 +99,20 @@ async function snapshotCommit(root: string, head: string): Promise<string> {
   }
 }
 
-async function createBundle(root: string, commit: string): Promise<Buffer> {
-  // A bundle needs a ref to carry the commit; a private, short-lived one keeps branches untouched.
-  const ref = `refs/agentvm/upload-${randomBytes(6).toString('hex')}`;
-  const file = path.join(os.tmpdir(), `agentvm-${randomBytes(6).toString('hex')}.bundle`);
+async function createBundle(root: string, commit: string, branch: string): Promise<Buffer> {
+  // The bundle must carry refs/heads/<branch> so a clone of it has the branch, but the user's
+  // own branch may point elsewhere (a snapshot commit). A scratch bare repository that borrows
+  // the user's objects (alternates) holds the ref instead: nothing in the user's repository moves.
+  const scratch = await fs.mkdtemp(path.join(os.tmpdir(), 'agentvm-bundle-'));
+  const file = path.join(scratch, 'repo.bundle');
   try {
-    await git(root, ['update-ref', ref, commit]);
-    await git(root, ['bundle', 'create', '-q', file, ref]);
+    const objects = path.resolve(root, await git(root, ['rev-parse', '--git-path', 'objects']));
+    await git(scratch, ['init', '-q', '--bare', 'repo.git']);
+    const bare = path.join(scratch, 'repo.git');
+    await fs.writeFile(path.join(bare, 'objects', 'info', 'alternates'), objects + '\n');
+    await git(bare, ['update-ref', `refs/heads/${branch}`, commit]);
+    await git(bare, ['symbolic-ref', 'HEAD', `refs/heads/${branch}`]);
+    await git(bare, ['bundle', 'create', '-q', file, 'HEAD', `refs/heads/${branch}`]);
     const { size } = await fs.stat(file);
     if (size > MAX_BUNDLE_BYTES) {
       throw new AgentvmError(
@@ -116,8 +123,7 @@ async function createBundle(root: string, commit: string): Promise<Buffer> {
 
     return await fs.readFile(file);
   } finally {
-    await git(root, ['update-ref', '-d', ref]).catch(() => undefined);
-    await fs.rm(file, { force: true });
+    await fs.rm(scratch, { recursive: true, force: true });
   }
 }
 

@@ -1,0 +1,141 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { BrokerClient } from '../../../client/BrokerClient';
+import { bundleRepository } from '../../../client/repoBundle';
+import { AgentvmError } from '../../../protocol/errors';
+import { Broker } from '../../../server/Broker';
+import { silentLogger } from '../../../server/log';
+import { ProfileRegistry } from '../../../server/profiles/ProfileRegistry';
+import type { VmmDriver } from '../../../server/vmm/VmmDriver';
+import { makeTempRepo } from '../../helpers/repos';
+
+/** These tests never reach a VM: the image is missing, so agents fail before booting. */
+const unusedDriver: VmmDriver = {
+  name: 'unused',
+  boot: () => Promise.reject(new Error('boot is not expected in this test')),
+  restore: () => Promise.reject(new Error('restore is not expected in this test')),
+  attach: () => Promise.reject(new Error('attach is not expected in this test')),
+};
+
+async function expectError(promise: Promise<unknown>, code: string, messagePart?: RegExp): Promise<AgentvmError> {
+  const error = await promise.then(
+    () => assert.fail(`expected ${code}`),
+    (caught: unknown) => caught,
+  );
+  assert.ok(error instanceof AgentvmError, `expected an AgentvmError, got ${String(error)}`);
+  assert.equal(error.code, code, error.message);
+  assert.ok(error.hint.length > 0);
+  if (messagePart) assert.match(error.message, messagePart);
+  return error;
+}
+
+describe('broker HTTP API (unit)', () => {
+  let dataDir: string;
+  let profilesDir: string;
+  let repo: string;
+  let broker: Broker;
+  let client: BrokerClient;
+  let url: string;
+
+  beforeEach(async () => {
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'agentvm-api-'));
+    profilesDir = fs.mkdtempSync(path.join(os.tmpdir(), 'agentvm-profiles-'));
+    fs.writeFileSync(path.join(profilesDir, 'plain.json'), JSON.stringify({ name: 'plain', command: 'true' }));
+    repo = makeTempRepo();
+    broker = new Broker({
+      dataDir,
+      port: 0,
+      logger: silentLogger,
+      driver: unusedDriver,
+      loadImage: () => {
+        throw new AgentvmError('IMAGE_MISSING', 'no guest image in this test');
+      },
+      profiles: new ProfileRegistry([profilesDir]),
+      version: 'test',
+    });
+    const started = await broker.start();
+    url = started.url;
+    client = new BrokerClient({ url, token: started.token });
+  });
+
+  afterEach(async () => {
+    await broker.stop();
+    for (const dir of [dataDir, profilesDir, repo]) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('refuses a wrong token with UNAUTHORIZED', async () => {
+    const stranger = new BrokerClient({ url, token: 'avm_not-a-real-token' });
+    await expectError(stranger.listAgents(), 'UNAUTHORIZED');
+  });
+
+  it('answers health without a token', async () => {
+    const response = await fetch(`${url}/v1/health`);
+    assert.equal(response.status, 200);
+  });
+
+  it('names the bad fields when a body fails validation', async () => {
+    const response = await fetch(`${url}/v1/agents`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${broker.ensureLocalToken()}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ text: '', repo: { bundle: 'x', baseCommit: 'abc', branch: 'main' } }),
+    });
+    assert.equal(response.status, 400);
+    const body = (await response.json()) as { error: { code: string; message: string } };
+    assert.equal(body.error.code, 'VALIDATION_FAILED');
+    assert.match(body.error.message, /text/);
+    assert.match(body.error.message, /baseCommit/);
+  });
+
+  it('rejects a body that is not JSON with BAD_REQUEST', async () => {
+    const response = await fetch(`${url}/v1/agents`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${broker.ensureLocalToken()}` },
+      body: '{not json',
+    });
+    assert.equal(response.status, 400);
+    assert.equal(((await response.json()) as { error: { code: string } }).error.code, 'BAD_REQUEST');
+  });
+
+  it('reports an unknown agent id as AGENT_NOT_FOUND', async () => {
+    await expectError(client.getAgent('nosuchagent'), 'AGENT_NOT_FOUND', /nosuchagent/);
+    await expectError(client.review('nosuchagent'), 'AGENT_NOT_FOUND');
+  });
+
+  it('reports an unknown profile as PROFILE_NOT_FOUND and creates nothing', async () => {
+    const upload = await bundleRepository(repo);
+    await expectError(client.createAgent({ text: 'do it', profile: 'nope', repo: upload }), 'PROFILE_NOT_FOUND', /plain/);
+    assert.deepEqual(await client.listAgents(), []);
+  });
+
+  it('rejects a repository upload that is not a git bundle', async () => {
+    const upload = await bundleRepository(repo);
+    const bad = { ...upload, bundle: Buffer.from('hello').toString('base64') };
+    await expectError(client.createAgent({ text: 'do it', profile: 'plain', repo: bad }), 'VALIDATION_FAILED', /bundle/);
+  });
+
+  it('fails an agent whose guest image is missing, with the reason, and refuses to review it', async () => {
+    const upload = await bundleRepository(repo);
+    const agent = await client.createAgent({ text: 'do it', profile: 'plain', repo: upload });
+    let current = agent;
+    for (let i = 0; i < 50 && current.state !== 'failed'; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      current = await client.getAgent(agent.id);
+    }
+    assert.equal(current.state, 'failed');
+    assert.match(current.stateReason ?? '', /no guest image/);
+    await expectError(client.review(agent.id), 'INVALID_STATE', /failed/);
+    await expectError(client.result(agent.id), 'RESULT_NOT_READY');
+  });
+
+  it("does not let one user see or act on another user's agent", async () => {
+    const upload = await bundleRepository(repo);
+    const agent = await client.createAgent({ text: 'mine', profile: 'plain', repo: upload });
+    const other = new BrokerClient({ url, token: broker.store.createToken('mallory') });
+    assert.deepEqual(await other.listAgents(), []);
+    await expectError(other.getAgent(agent.id), 'FORBIDDEN');
+    await expectError(other.cancel(agent.id), 'FORBIDDEN');
+    await expectError(other.remove(agent.id), 'FORBIDDEN');
+  });
+});
