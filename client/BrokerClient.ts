@@ -15,7 +15,7 @@ import {
   type Profile,
   type ServerStreamMessage,
 } from '../protocol/api';
-import type { GuestRequest } from '../protocol/control';
+import type { GuestRequestInput } from '../protocol/control';
 import { AgentvmError, errorBodySchema } from '../protocol/errors';
 
 export interface BrokerClientOptions {
@@ -120,7 +120,7 @@ export class BrokerClient {
   }
 
   /** One file-API or exec call into the agent's live VM (state reviewing). */
-  async guest(id: string, request: GuestRequest): Promise<unknown> {
+  async guest(id: string, request: GuestRequestInput): Promise<unknown> {
     const body = await this.json(
       'POST',
       `/v1/agents/${enc(id)}/guest`,

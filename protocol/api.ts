@@ -1,10 +1,28 @@
 import { z } from 'zod';
-import { resultCommitSchema } from './control';
+import { guestRequestSchema, resultCommitSchema } from './control';
 
 /**
  * The broker's public HTTP + WebSocket API, shared by the CLI and the VS Code extension.
  * All paths are under /v1; every request except GET /v1/health carries
  * `Authorization: Bearer <token>` (WebSocket: the same header, or `?token=` for browsers).
+ * Errors: non-2xx with {@link errorBodySchema} from ./errors.
+ *
+ *   GET    /v1/health                      → health
+ *   GET    /v1/whoami                      → whoami
+ *   GET    /v1/profiles                    → Profile[]
+ *   POST   /v1/agents                      createAgentRequest → Agent (201)
+ *   GET    /v1/agents                      → Agent[]
+ *   GET    /v1/agents/:id                  → Agent
+ *   GET    /v1/agents/:id/events?after=N   → AgentEvent[]
+ *   GET    /v1/agents/:id/console          → text/plain (serial console log)
+ *   POST   /v1/agents/:id/review           → Agent (restores the snapshot; state reviewing)
+ *   POST   /v1/agents/:id/resume           resumeRequest → Agent (answer delivered; running)
+ *   POST   /v1/agents/:id/cancel           → Agent
+ *   DELETE /v1/agents/:id                  → 204 (stops the VM, deletes its files)
+ *   GET    /v1/agents/:id/result           → AgentResult
+ *   GET    /v1/agents/:id/result/bundle    → application/octet-stream (git bundle)
+ *   POST   /v1/agents/:id/guest            guestCall → { result } (file API / exec in a live VM)
+ *   WS     /v1/events                      clientStreamMessage ⇄ serverStreamMessage
  */
 
 export const agentStates = [
@@ -179,3 +197,7 @@ export type ServerStreamMessage = z.infer<typeof serverStreamMessageSchema>;
 
 export const healthSchema = z.object({ ok: z.literal(true), version: z.string() });
 export const whoamiSchema = z.object({ user: z.string(), admin: z.boolean() });
+
+/** POST /v1/agents/:id/guest: one file-API or exec call into a live (reviewing) VM. */
+export const guestCallSchema = z.object({ request: guestRequestSchema });
+export const guestCallResponseSchema = z.object({ result: z.unknown() });

@@ -98,6 +98,8 @@ export const guestRequestSchema = z.discriminatedUnion('op', [
   z.object({ op: z.literal('changes') }),
 ]);
 export type GuestRequest = z.infer<typeof guestRequestSchema>;
+/** A guest request as callers write it (fields with defaults may be left out). */
+export type GuestRequestInput = z.input<typeof guestRequestSchema>;
 
 export const fileStatSchema = z.object({
   type: z.enum(['file', 'directory', 'symlink', 'other']),

@@ -32,6 +32,10 @@ export const errorCatalog = {
   IMAGE_MISSING: { status: 412, hint: 'Build the guest image with `agentvm image build`.' },
   IMAGE_CORRUPT: { status: 412, hint: 'Rebuild the guest image with `agentvm image build --force`.' },
   HOST_REQUIREMENT_MISSING: { status: 412, hint: 'Run `agentvm doctor --fix`.' },
+  IMAGE_BUILD_FAILED: {
+    status: 500,
+    hint: 'See the build output for the failing step, fix its cause, then run `agentvm image build` again.',
+  },
   SNAPSHOT_CORRUPT: {
     status: 409,
     hint: 'The snapshot failed its checksum and cannot be restored; remove the agent with `agentvm rm`.',
@@ -62,6 +66,30 @@ export const errorCatalog = {
   PAYLOAD_TOO_LARGE: { status: 413, hint: 'The repository bundle is over the limit; see README Limits.' },
   EGRESS_DENIED: { status: 403, hint: "Add the host to the profile's allowedHosts." },
   GITHUB_ERROR: { status: 502, hint: 'Check the GitHub token and its scopes.' },
+  BAD_ISSUE_REF: {
+    status: 400,
+    hint: 'Name the issue as OWNER/REPO#N or paste its URL (https://github.com/OWNER/REPO/issues/N).',
+  },
+  REMOTE_MISMATCH: {
+    status: 400,
+    hint: "Run from a clone of the issue's repository, or leave out --repo to let the broker clone it.",
+  },
+  GITHUB_TOKEN_MISSING: {
+    status: 412,
+    hint: 'Set GITHUB_TOKEN (or GH_TOKEN), or log in with `gh auth login`.',
+  },
+  GITHUB_UNAUTHORIZED: {
+    status: 502,
+    hint: 'The GitHub token is invalid or expired; set a fresh one in GITHUB_TOKEN or run `gh auth login`.',
+  },
+  GITHUB_FORBIDDEN: {
+    status: 502,
+    hint: 'Give the token the scope or permission named in the message (classic tokens: repo; fine-grained: Contents, Issues and Pull requests).',
+  },
+  GITHUB_NOT_FOUND: {
+    status: 404,
+    hint: 'Check OWNER/REPO and the number; a private repository is only visible to a token that can read it.',
+  },
   INTERNAL: { status: 500, hint: 'This is a bug in agentvm; the broker log has details.' },
 } as const satisfies Record<string, { status: number; hint: string }>;
 

@@ -7,7 +7,9 @@ const entries = [
   ['server/cli/main.ts', 'dist/cli.js'],
   ['guest/agent.ts', 'dist/guest/guest-agent.js'],
   ['guest/agentctl.ts', 'dist/guest/agentctl.js'],
-  ['extension/src/extension.ts', 'dist/extension/extension.js', { external: ['vscode'] }],
+  ['extension/src/extension.ts', 'dist/extension/extension.js', { external: ['vscode', 'bufferutil', 'utf-8-validate'] }],
+  // The agent panel's front-end runs in the webview (a browser); its CSS is emitted next to it.
+  ['extension/webviews/agent/main.ts', 'dist/webviews/agent.js', { platform: 'browser', format: 'iife' }],
 ];
 
 const strict = process.env.AGENTVM_BUILD_STRICT !== '0';
@@ -21,9 +23,9 @@ for (const [source, outfile, extra = {}] of entries) {
     entryPoints: [source],
     outfile,
     bundle: true,
-    platform: 'node',
-    target: 'node18',
-    format: 'cjs',
+    platform: extra.platform ?? 'node',
+    target: extra.platform === 'browser' ? 'es2022' : 'node18',
+    format: extra.format ?? 'cjs',
     sourcemap: 'linked',
     // better-sqlite3 loads a native addon relative to its package; keep it in node_modules.
     external: ['better-sqlite3', ...(extra.external ?? [])],

@@ -1,6 +1,8 @@
 import { Command } from 'commander';
 import { registerAgentCommands } from './commands/agents';
 import { registerDelegateCommand } from './commands/delegate';
+import { registerDoctorCommand } from './commands/doctor';
+import { registerImageCommand } from './commands/image';
 import { registerProfilesCommand } from './commands/profiles';
 import { registerResultCommands } from './commands/result';
 import { registerReviewCommands } from './commands/review';
@@ -20,6 +22,8 @@ function buildProgram(): Command {
       process.exit(error.exitCode === 0 ? exitCodes.ok : exitCodes.usage);
     });
 
+  registerDoctorCommand(program);
+  registerImageCommand(program);
   registerServeCommand(program);
   registerDelegateCommand(program);
   registerAgentCommands(program);

@@ -1,0 +1,207 @@
+// The VS Code harness: installs code-server's VS Code (once), builds and packages the extension,
+// installs the .vsix, starts a broker and the VS Code server, runs the `(vscode)` mocha suites
+// inside the real extension host through Chromium, then the UI check with screenshots.
+//
+//   node scripts/vscode/run.mjs [--broker real|fake] [--skip-mocha] [--skip-ui] [--keep]
+//
+// Artifacts (vsix, logs, screenshots, test summary) go to .artifacts/vscode/.
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import { freePort, git, httpStatus, sleep, startGroup, stopGroup, waitFor } from './server.mjs';
+import { runUiCheck } from './ui-check.mjs';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const argv = process.argv.slice(2);
+const flag = (name) => argv.includes(name);
+const option = (name, fallback) => {
+  const index = argv.indexOf(name);
+  return index >= 0 ? argv[index + 1] : fallback;
+};
+const brokerKind = option('--broker', process.env.AGENTVM_VSCODE_BROKER ?? 'real');
+const mochaTimeoutMs = Number(process.env.AGENTVM_VSCODE_TIMEOUT_MS ?? 20 * 60_000);
+const artifacts = path.join(root, '.artifacts', 'vscode');
+fs.mkdirSync(artifacts, { recursive: true });
+
+const log = (message) => process.stderr.write(`[vscode-harness] ${message}\n`);
+const run = (command, args, options = {}) => {
+  const result = spawnSync(command, args, { cwd: root, stdio: 'inherit', ...options });
+  if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} exited ${result.status}`);
+};
+
+const started = Date.now();
+const processes = [];
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'agentvm-vscode-'));
+let exitCode = 1;
+try {
+  // Tools, build, package.
+  const prefix = execFileSync('bash', [path.join(root, 'scripts/vscode/install.sh')], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+    .toString()
+    .trim();
+  const vscodeDir = path.join(prefix, 'node_modules/code-server/lib/vscode');
+  if (brokerKind === 'real') run('node', ['scripts/build.mjs']);
+  run('node', ['scripts/vscode/build-extension.mjs', '--tests']);
+  const version = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).version;
+  const vsix = path.join(artifacts, `agentvm-${version}.vsix`);
+  run('npx', ['vsce', 'package', '--no-dependencies', '--allow-missing-repository', '--skip-license', '-o', vsix]);
+  log(`packaged ${vsix} (${Math.round(fs.statSync(vsix).size / 1024)} KiB)`);
+
+  // A demo repository and a broker.
+  const dirs = Object.fromEntries(
+    ['tmp', 'user', 'server', 'extensions', 'broker'].map((name) => {
+      const dir = path.join(work, name);
+      fs.mkdirSync(dir, { recursive: true });
+      return [name, dir];
+    }),
+  );
+  const repo = path.join(work, 'demo-repo');
+  run('sh', [path.join(root, 'scripts/make-demo-repo.sh'), repo], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const brokerData = process.env.AGENTVM_VSCODE_DATA_DIR ?? dirs.broker;
+  const brokerPort = await freePort();
+  const brokerUrl = `http://127.0.0.1:${brokerPort}`;
+  const brokerEnv = { ...process.env, AGENTVM_DATA_DIR: brokerData, TMPDIR: dirs.tmp };
+  const brokerLog = path.join(artifacts, 'broker.log');
+  fs.writeFileSync(brokerLog, '');
+  const broker =
+    brokerKind === 'fake'
+      ? startGroup(
+          path.join(root, 'node_modules/.bin/tsx'),
+          ['test/extension/support/fakeBroker.ts', '--port', String(brokerPort), '--data', brokerData],
+          { env: brokerEnv, cwd: root, logFile: brokerLog },
+        )
+      : startGroup('node', [path.join(root, 'dist/cli.js'), 'serve', '--port', String(brokerPort)], {
+          env: brokerEnv,
+          cwd: root,
+          logFile: brokerLog,
+        });
+  processes.push(broker);
+  await waitFor('the broker', async () => (await httpStatus(`${brokerUrl}/v1/health`)) === 200, 60_000);
+  log(`${brokerKind} broker at ${brokerUrl} (data ${brokerData})`);
+
+  // VS Code server with the packaged extension installed.
+  const serverMain = path.join(vscodeDir, 'out/server-main.js');
+  run('node', [serverMain, '--install-extension', vsix, '--extensions-dir', dirs.extensions, '--force'], {
+    env: { ...process.env, TMPDIR: dirs.tmp },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const installed = fs.readdirSync(dirs.extensions).find((name) => name.startsWith('agentvm.agentvm-'));
+  if (!installed) throw new Error('the .vsix did not install');
+  const extensionDir = path.join(dirs.extensions, installed);
+
+  const machineSettings = path.join(dirs.server, 'data', 'Machine', 'settings.json');
+  fs.mkdirSync(path.dirname(machineSettings), { recursive: true });
+  fs.writeFileSync(
+    machineSettings,
+    JSON.stringify({
+      'agentvm.brokerUrl': brokerUrl,
+      'agentvm.autoStartBroker': false,
+      'workbench.startupEditor': 'none',
+      'git.enabled': false,
+      'extensions.autoCheckUpdates': false,
+      'security.workspace.trust.enabled': false,
+    }),
+  );
+  const port = await freePort();
+  const resultsFile = path.join(artifacts, 'mocha-results.json');
+  fs.rmSync(resultsFile, { force: true });
+  const serverEnv = {
+    ...process.env,
+    EXTENSIONS_GALLERY: '{}',
+    TMPDIR: dirs.tmp,
+    AGENTVM_DATA_DIR: brokerData,
+    AGENTVM_TEST_REPO: repo,
+    AGENTVM_TEST_BROKER_URL: brokerUrl,
+    AGENTVM_TEST_RESULTS: resultsFile,
+    AGENTVM_MOCHA_PATH: path.join(root, 'node_modules/mocha'),
+  };
+  const serverLog = path.join(artifacts, 'vscode-server.log');
+  fs.writeFileSync(serverLog, '');
+  const server = startGroup(
+    'node',
+    [
+      serverMain,
+      '--accept-server-license-terms',
+      '--host', '127.0.0.1',
+      '--port', String(port),
+      '--without-connection-token',
+      '--disable-workspace-trust',
+      '--telemetry-level', 'off',
+      '--user-data-dir', dirs.user,
+      '--server-data-dir', dirs.server,
+      '--extensions-dir', dirs.extensions,
+    ],
+    { env: serverEnv, cwd: root, logFile: serverLog },
+  );
+  processes.push(server);
+  const base = `http://127.0.0.1:${port}`;
+  await waitFor('the VS Code server', async () => (await httpStatus(base)) === 200, 60_000);
+  log(`VS Code server at ${base} (${Math.round((Date.now() - started) / 1000)} s since start)`);
+
+  const browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: [
+      '--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      '--no-first-run', '--disable-quic',
+    ],
+  });
+  try {
+    let mochaOk = true;
+    if (!flag('--skip-mocha')) {
+      mochaOk = await runMocha(browser, base, extensionDir, repo, resultsFile);
+    }
+    let uiOk = true;
+    if (!flag('--skip-ui')) {
+      uiOk = await runUiCheck({ browser, base, repo, artifacts, brokerUrl, brokerData, log });
+    }
+    exitCode = mochaOk && uiOk ? 0 : 1;
+  } finally {
+    await browser.close();
+  }
+} catch (error) {
+  log(`failed: ${error.stack ?? error}`);
+  exitCode = 1;
+} finally {
+  for (const child of processes.reverse()) await stopGroup(child);
+  if (flag('--keep')) log(`kept ${work}`);
+  else fs.rmSync(work, { recursive: true, force: true });
+  log(`finished in ${Math.round((Date.now() - started) / 1000)} s, exit ${exitCode}`);
+}
+process.exit(exitCode);
+
+/** Opens the workbench with the test payload; resolves true when the suites pass. */
+async function runMocha(browser, base, extensionDir, repo, resultsFile) {
+  const remote = (p) => `vscode-remote://${new URL(base).host}${p}`;
+  const payload = [
+    ['extensionDevelopmentPath', remote(extensionDir)],
+    ['extensionTestsPath', remote(path.join(root, 'dist/test-extension/index.js'))],
+    ['skipWelcome', 'true'],
+  ];
+  const url = `${base}/?folder=${encodeURIComponent(repo)}&payload=${encodeURIComponent(JSON.stringify(payload))}`;
+  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  const output = fs.createWriteStream(path.join(artifacts, 'mocha-output.log'));
+  let resolveExit;
+  const exited = new Promise((resolve) => (resolveExit = resolve));
+  await page.exposeFunction('codeAutomationLog', (type, args) => {
+    const line = (Array.isArray(args) ? args : [args]).map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' ');
+    output.write(`${line}\n`);
+    process.stderr.write(`  ${line}\n`);
+  });
+  await page.exposeFunction('codeAutomationExit', (code) => resolveExit(code));
+  await page.goto(url);
+  const code = await Promise.race([exited, sleep(mochaTimeoutMs).then(() => 'timeout')]);
+  await page.screenshot({ path: path.join(artifacts, 'mocha-final.png') }).catch(() => undefined);
+  output.end();
+  await page.close();
+  const summary = fs.existsSync(resultsFile) ? JSON.parse(fs.readFileSync(resultsFile, 'utf8')) : undefined;
+  log(
+    `mocha in the extension host: exit ${code}; ` +
+      (summary ? `${summary.passed.length} passed, ${summary.failed.length} failed` : 'no summary written'),
+  );
+  return code === 0 && summary !== undefined && summary.failed.length === 0;
+}

@@ -1,0 +1,91 @@
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { bundleRepository } from '../../client/repoBundle';
+import { packageRoot } from '../../server/config/paths';
+import { git } from '../helpers/repos';
+import { makeDemoRepo, qemuPidsMentioning, VmBroker } from '../helpers/vmBroker';
+
+describe('delegate → review → resume → apply, in a real microVM (vm)', function () {
+  this.timeout(15 * 60_000);
+  const harness = new VmBroker();
+  let demoRepo: string;
+  let agentId = '';
+
+  before(async function () {
+    this.timeout(30 * 60_000);
+    await harness.start();
+    demoRepo = makeDemoRepo();
+  });
+
+  afterEach(async function () {
+    if (this.currentTest?.state === 'failed' && agentId) {
+      console.error(`agent ${agentId} failed the test:\n${await harness.describe(agentId)}`);
+    }
+  });
+
+  after(async () => {
+    await harness.stop();
+    if (demoRepo) fs.rmSync(path.dirname(demoRepo), { recursive: true, force: true });
+  });
+
+  it('runs the demo agent, which pauses for review with no QEMU process left for it', async () => {
+    const failing = spawnSync('node', ['--test'], { cwd: demoRepo, encoding: 'utf8' });
+    assert.notEqual(failing.status, 0, 'the demo repository starts with a failing test');
+
+    const repo = await bundleRepository(demoRepo);
+    const agent = await harness.client.createAgent({ text: 'Make the failing test pass.', profile: 'demo', repo });
+    agentId = agent.id;
+
+    const paused = await harness.waitFor(agentId, ['awaiting_review']);
+    assert.match(paused.review?.message ?? '', /regression test/);
+    assert.deepEqual(qemuPidsMentioning(path.join(harness.dataDir, 'agents', agentId)), []);
+    const kinds = (await harness.client.events(agentId)).map((event) => event.kind);
+    for (const kind of ['progress', 'output', 'review']) assert.ok(kinds.includes(kind as never), `timeline has ${kind}`);
+  });
+
+  it('survives a broker restart while awaiting review', async () => {
+    await harness.restart();
+    const agent = await harness.client.getAgent(agentId);
+    assert.equal(agent.state, 'awaiting_review');
+  });
+
+  it('restores the paused VM for review, with the agent still waiting and its work in place', async () => {
+    const reviewing = await harness.client.review(agentId);
+    assert.equal(reviewing.state, 'reviewing');
+
+    const log = (await harness.client.guest(agentId, { op: 'exec', command: 'git log --format=%s' })) as { stdout: string };
+    assert.match(log.stdout, /Fix/);
+    const processes = (await harness.client.guest(agentId, { op: 'exec', command: 'ps -eo args || ls /proc' })) as { stdout: string };
+    assert.match(processes.stdout, /agentctl|[0-9]/);
+
+    await harness.client.guest(agentId, {
+      op: 'fs.writeFile',
+      path: 'REVIEW-NOTES.md',
+      data: Buffer.from('Reviewed in the paused VM.\n').toString('base64'),
+    });
+  });
+
+  it("resumes with the reviewer's answer; the agent acts on it and keeps the reviewer's edit", async () => {
+    await harness.client.resume(agentId, 'yes, please add one');
+    const done = await harness.waitFor(agentId, ['done']);
+    const subjects = done.result?.commits.map((commit) => commit.subject) ?? [];
+    assert.ok(subjects.length >= 2, `commits: ${subjects.join(' | ')}`);
+    assert.ok(subjects.some((subject) => /regression/i.test(subject)), `commits: ${subjects.join(' | ')}`);
+
+    const result = await harness.client.result(agentId);
+    assert.match(result.patch, /REVIEW-NOTES\.md/);
+  });
+
+  it('`agentvm apply` makes a local branch on which the repository tests pass', () => {
+    const cli = path.join(packageRoot(), 'dist', 'cli.js');
+    const env = { ...process.env, AGENTVM_URL: harness.url, AGENTVM_TOKEN: harness.token };
+    execFileSync('node', [cli, 'apply', agentId, '--repo', demoRepo], { env, encoding: 'utf8' });
+
+    git(demoRepo, ['checkout', '-q', `agentvm/${agentId}`]);
+    const tests = spawnSync('node', ['--test'], { cwd: demoRepo, encoding: 'utf8' });
+    assert.equal(tests.status, 0, tests.stdout + tests.stderr);
+    assert.ok(fs.existsSync(path.join(demoRepo, 'REVIEW-NOTES.md')));
+  });
+});
