@@ -125,6 +125,8 @@ export const createAgentRequestSchema = z.object({
   text: z.string().min(1, 'task text must not be empty'),
   title: z.string().optional(),
   profile: z.string().default('demo'),
+  /** The GitHub issue the task came from (`OWNER/REPO#N`), when it did. */
+  issue: z.string().max(300).optional(),
   repo: z.object({
     /** `git bundle create` output holding `branch`, base64. */
     bundle: z.string().min(1),

@@ -21,7 +21,10 @@ export const profileSecretSchema = z.object({
   /** Allowlist entries (same syntax as allowedHosts) whose requests get the real value. */
   hosts: z.array(z.string()).min(1),
   /** Environment variable in the guest that holds the placeholder; defaults to the secret's name. */
-  guestEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).optional(),
+  guestEnv: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/)
+    .optional(),
 });
 export type ProfileSecret = z.infer<typeof profileSecretSchema>;
 

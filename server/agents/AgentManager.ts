@@ -164,7 +164,11 @@ export class AgentManager {
         live.vm.channel.send({ type: 'review-answer', requestId: record.review.requestId, message });
       }
 
-      this.appendEvent(id, { kind: 'answer', message: message || '(resumed without a message)' });
+      this.appendEvent(id, {
+        kind: 'answer',
+        message: message || '(resumed without a message)',
+        data: { requestId: record.review?.requestId ?? null },
+      });
       this.transition(id, 'running', { review: null, stateReason: null });
       this.armTimeLimit(id);
       return publicAgent(this.requireRecord(id));

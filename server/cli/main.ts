@@ -3,6 +3,7 @@ import { registerAgentCommands } from './commands/agents';
 import { registerDelegateCommand } from './commands/delegate';
 import { registerDoctorCommand } from './commands/doctor';
 import { registerImageCommand } from './commands/image';
+import { registerPrCommand } from './commands/pr';
 import { registerProfilesCommand } from './commands/profiles';
 import { registerResultCommands } from './commands/result';
 import { registerReviewCommands } from './commands/review';
@@ -29,6 +30,7 @@ function buildProgram(): Command {
   registerAgentCommands(program);
   registerReviewCommands(program);
   registerResultCommands(program);
+  registerPrCommand(program);
   registerProfilesCommand(program);
   registerTokenCommand(program);
   return program;

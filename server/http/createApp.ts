@@ -71,7 +71,7 @@ export function createApp(deps: AppDependencies): Hono<Env> {
 
   app.post('/v1/agents', async (context) => {
     const request = await parseBody(context, createAgentRequestSchema);
-    const agent = await manager.create(context.var.user, request);
+    const agent = await manager.create(context.var.user, request, request.issue);
     return context.json(agent, 201);
   });
 

@@ -1,12 +1,23 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import type { Command } from 'commander';
-import { bundleRepository } from '../../../client/repoBundle';
+import { bundleRepository, type RepoUpload } from '../../../client/repoBundle';
+import { AgentvmError } from '../../../protocol/errors';
+import { checkRemoteMatches } from '../../github/checkRemoteMatches';
+import { cloneRepository } from '../../github/cloneRepository';
+import { createGitHubClient } from '../../github/createGitHubClient';
+import { fetchIssueTask } from '../../github/fetchIssueTask';
+import { parseIssueRef } from '../../github/parseIssueRef';
+import { resolveGitHubToken } from '../../github/resolveGitHubToken';
 import { action, connect, note, printJson, type GlobalOptions } from '../context';
 import { exitCodes } from '../exitCodes';
 import { followAgent } from '../follow';
 import { describeNextStep, pauseOrEndStates } from './nextStep';
 
 interface DelegateOptions extends GlobalOptions {
-  repo: string;
+  repo?: string;
+  issue?: string;
   profile: string;
   title?: string;
   allowDirty?: boolean;
@@ -18,8 +29,9 @@ export function registerDelegateCommand(program: Command): void {
   program
     .command('delegate')
     .description('hand a task to an agent in its own microVM and follow it until it needs review or ends')
-    .argument('<text...>', 'the task, in words')
-    .option('--repo <dir>', 'repository the agent works on', '.')
+    .argument('[text...]', 'the task, in words (with --issue: extra instructions)')
+    .option('--repo <dir>', 'repository the agent works on (default: the current directory)')
+    .option('--issue <ref>', 'take the task from a GitHub issue: OWNER/REPO#N or its URL')
     .option('--profile <name>', 'agent profile (see `agentvm profiles`)', 'demo')
     .option('--title <title>', 'short title (default: the first line of the task)')
     .option('--allow-dirty', 'send HEAD even if the work tree has uncommitted changes (they are not sent)')
@@ -29,10 +41,8 @@ export function registerDelegateCommand(program: Command): void {
     .action(
       action(async (words: string[], options: DelegateOptions) => {
         const client = connect(options);
-        const repo = await bundleRepository(options.repo, {
-          allowDirty: options.allowDirty,
-          includeUncommitted: options.includeUncommitted,
-        });
+        const task = options.issue ? await issueTask(options, words) : await plainTask(options, words);
+        const repo = task.repo;
         if (repo.uncommitted.length > 0) {
           const what = repo.uncommittedIncluded
             ? 'included as a snapshot commit'
@@ -41,8 +51,9 @@ export function registerDelegateCommand(program: Command): void {
         }
 
         const agent = await client.createAgent({
-          text: words.join(' '),
-          title: options.title,
+          text: task.text,
+          title: options.title ?? task.title,
+          issue: task.issue,
           profile: options.profile,
           repo,
         });
@@ -61,4 +72,50 @@ export function registerDelegateCommand(program: Command): void {
         return final.state === 'failed' || final.state === 'cancelled' ? exitCodes.agentFailed : exitCodes.ok;
       }),
     );
+}
+
+interface PreparedTask {
+  text: string;
+  issue?: string;
+  title?: string;
+  repo: RepoUpload;
+}
+
+async function plainTask(options: DelegateOptions, words: string[]): Promise<PreparedTask> {
+  if (words.length === 0) {
+    throw new AgentvmError('VALIDATION_FAILED', 'say what the agent should do', 'agentvm delegate "Fix the failing test"');
+  }
+
+  const repo = await bundleRepository(options.repo ?? '.', {
+    allowDirty: options.allowDirty,
+    includeUncommitted: options.includeUncommitted,
+  });
+  return { text: words.join(' '), repo };
+}
+
+/** The task from a GitHub issue; the repository is the local clone (its remote must match) or a fresh clone. */
+async function issueTask(options: DelegateOptions, words: string[]): Promise<PreparedTask> {
+  const ref = parseIssueRef(options.issue!);
+  const github = resolveGitHubToken(process.env);
+  const octokit = createGitHubClient({ token: github.token, baseUrl: process.env.GITHUB_API_URL });
+  const issue = await fetchIssueTask(octokit, ref);
+  const extra = words.length > 0 ? `\n\n## Instructions from the delegator\n\n${words.join(' ')}\n` : '';
+  const issueName = `${ref.owner}/${ref.repo}#${ref.number}`;
+  const bundleOptions = { allowDirty: options.allowDirty, includeUncommitted: options.includeUncommitted };
+
+  if (options.repo) {
+    await checkRemoteMatches(options.repo, ref);
+    return { text: issue.text + extra, title: issue.title, issue: issueName, repo: await bundleRepository(options.repo, bundleOptions) };
+  }
+
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'agentvm-clone-'));
+  try {
+    note(`cloning ${ref.owner}/${ref.repo} (no --repo given)...`);
+    const clone = path.join(scratch, ref.repo);
+    await cloneRepository(ref, clone, github.token, { baseUrl: process.env.GITHUB_SERVER_URL });
+    const repo = await bundleRepository(clone, bundleOptions);
+    return { text: issue.text + extra, title: issue.title, issue: issueName, repo: { ...repo, path: undefined } };
+  } finally {
+    fs.rmSync(scratch, { recursive: true, force: true });
+  }
 }

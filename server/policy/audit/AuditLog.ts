@@ -1,0 +1,206 @@
+import crypto from 'node:crypto';
+import type Database from 'better-sqlite3';
+import type { AuditDecision, AuditEntry, AuditVerifyResult } from '../../../protocol/policy';
+import { redactSecrets } from '../redactSecrets';
+
+/** What a caller appends; id, time and hash are the log's. */
+export interface AuditRecord {
+  actor: string;
+  agentId: string | null;
+  action: string;
+  decision: AuditDecision;
+  /** Host, method, path, reason...; never bodies or secret values (values are redacted anyway). */
+  details?: Record<string, unknown>;
+  /** Milliseconds since the epoch; now by default. */
+  at?: number;
+}
+
+export interface AuditQuery {
+  agentId?: string;
+  /** Only rows with an id greater than this. */
+  afterId?: number;
+  /** Most rows to return, newest last; 1000 by default. */
+  limit?: number;
+}
+
+/** Receives audit records; the egress proxy and the broker write through this. */
+export type AuditSink = (record: AuditRecord) => void;
+
+interface AuditRow {
+  id: number;
+  at: number;
+  actor: string;
+  agent_id: string | null;
+  action: string;
+  decision: AuditDecision;
+  details: string;
+  hash: string;
+}
+
+const GENESIS_HASH = '0'.repeat(64);
+
+/**
+ * The append-only, hash-chained audit log, in the table `audit` of the broker's database. Each
+ * row's hash is sha256(previous row's hash + the row's canonical JSON), so editing or deleting a
+ * row breaks the chain from that row on; triggers refuse UPDATE and DELETE through SQL.
+ *
+ * Deleting the newest rows cannot be told apart from never writing them; keeping the head hash
+ * somewhere else (the broker log) is what catches that.
+ */
+export class AuditLog {
+  private readonly db: Database.Database;
+  private readonly secretValues: () => Iterable<string>;
+  private readonly insert: Database.Statement;
+  private readonly lastRow: Database.Statement;
+
+  /**
+   * @param secretValues real secret values currently in use; any that slips into `details` is
+   *   redacted before the row is written.
+   */
+  constructor(db: Database.Database, secretValues: () => Iterable<string> = () => []) {
+    this.db = db;
+    this.secretValues = secretValues;
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        agent_id TEXT,
+        action TEXT NOT NULL,
+        decision TEXT NOT NULL,
+        details TEXT NOT NULL,
+        hash TEXT NOT NULL
+      );
+      CREATE INDEX IF NOT EXISTS audit_agent ON audit (agent_id, id);
+      CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+      CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    `);
+    this.insert = db.prepare(
+      'INSERT INTO audit (id, at, actor, agent_id, action, decision, details, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    );
+    this.lastRow = db.prepare('SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1');
+  }
+
+  /** Append one row and return it. Safe to call from any handler: better-sqlite3 is synchronous. */
+  append(record: AuditRecord): AuditEntry {
+    const write = this.db.transaction((): AuditEntry => {
+      const last = this.lastRow.get() as { id: number; hash: string } | undefined;
+      const details = redactSecrets(record.details ?? {}, this.secretValues()) as Record<
+        string,
+        unknown
+      >;
+      const entry = {
+        id: (last?.id ?? 0) + 1,
+        at: record.at ?? Date.now(),
+        actor: record.actor,
+        agentId: record.agentId,
+        action: record.action,
+        decision: record.decision,
+        details,
+      };
+      const hash = chainHash(last?.hash ?? GENESIS_HASH, entry);
+      this.insert.run(
+        entry.id,
+        entry.at,
+        entry.actor,
+        entry.agentId,
+        entry.action,
+        entry.decision,
+        canonicalJson(details),
+        hash,
+      );
+      return { ...entry, hash };
+    });
+    return write();
+  }
+
+  /** A sink bound to this log, for components that only write. */
+  get sink(): AuditSink {
+    return (record) => void this.append(record);
+  }
+
+  /** Rows in id order, optionally for one agent. */
+  list(query: AuditQuery = {}): AuditEntry[] {
+    const limit = query.limit ?? 1000;
+    const afterId = query.afterId ?? 0;
+    const rows = (
+      query.agentId === undefined
+        ? this.db
+            .prepare('SELECT * FROM audit WHERE id > ? ORDER BY id DESC LIMIT ?')
+            .all(afterId, limit)
+        : this.db
+            .prepare('SELECT * FROM audit WHERE agent_id = ? AND id > ? ORDER BY id DESC LIMIT ?')
+            .all(query.agentId, afterId, limit)
+    ) as AuditRow[];
+    return rows.reverse().map(toEntry);
+  }
+
+  /**
+   * Recompute the whole chain. Returns the first row whose stored hash does not match: the edited
+   * row itself, or for a deleted row the one after the gap.
+   */
+  verify(): AuditVerifyResult {
+    let previousHash = GENESIS_HASH;
+    let previousId = 0;
+    let rowsChecked = 0;
+
+    for (const row of this.db
+      .prepare('SELECT * FROM audit ORDER BY id')
+      .iterate() as Iterable<AuditRow>) {
+      rowsChecked++;
+      const entry = toEntry(row);
+      const { hash, ...content } = entry;
+      if (chainHash(previousHash, content) !== hash) {
+        const gap = row.id !== previousId + 1;
+        const reason = gap
+          ? `row ${row.id} does not follow row ${previousId}: rows ${previousId + 1}..${row.id - 1} were deleted`
+          : `row ${row.id} was edited, or the row before it was replaced`;
+        return { ok: false, rowsChecked, firstBadRowId: row.id, reason };
+      }
+
+      previousHash = hash;
+      previousId = row.id;
+    }
+    return { ok: true, rowsChecked, firstBadRowId: null, reason: null };
+  }
+}
+
+function toEntry(row: AuditRow): AuditEntry {
+  return {
+    id: row.id,
+    at: row.at,
+    actor: row.actor,
+    agentId: row.agent_id,
+    action: row.action,
+    decision: row.decision,
+    details: JSON.parse(row.details) as Record<string, unknown>,
+    hash: row.hash,
+  };
+}
+
+function chainHash(previousHash: string, entry: Omit<AuditEntry, 'hash'>): string {
+  return crypto
+    .createHash('sha256')
+    .update(previousHash)
+    .update(canonicalJson(entry))
+    .digest('hex');
+}
+
+/** JSON with object keys sorted at every depth, so equal content always hashes the same. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(sortKeys(value));
+}
+
+function sortKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortKeys);
+  if (value === null || typeof value !== 'object') return value;
+
+  const sorted: Record<string, unknown> = {};
+  for (const key of Object.keys(value).sort()) {
+    const item = (value as Record<string, unknown>)[key];
+    if (item !== undefined) sorted[key] = sortKeys(item);
+  }
+  return sorted;
+}

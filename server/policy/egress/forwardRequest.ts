@@ -1,0 +1,115 @@
+import http from 'node:http';
+import https from 'node:https';
+import net from 'node:net';
+import tls from 'node:tls';
+import { guardedLookup } from './guardedLookup';
+
+/** Where a request goes: the upstream server, and whether the proxy speaks TLS to it. */
+export interface UpstreamTarget {
+  host: string;
+  port: number;
+  tls: boolean;
+  /** Connect to host-local addresses: only when the allowlist names this literal address. */
+  allowLocal: boolean;
+}
+
+export interface ForwardOptions {
+  /** CA certificates (PEM) trusted for upstream TLS; system roots when absent. */
+  upstreamCa?: string[];
+  /** Give up on an upstream that has not answered within this many milliseconds. */
+  upstreamTimeoutMs: number;
+}
+
+const hopByHop = new Set([
+  'connection',
+  'proxy-connection',
+  'keep-alive',
+  'proxy-authorization',
+  'proxy-authenticate',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+/** Headers without hop-by-hop ones (including any the Connection header names). */
+export function endToEndHeaders(headers: http.IncomingHttpHeaders | http.OutgoingHttpHeaders) {
+  const named = String(headers.connection ?? '')
+    .split(',')
+    .map((name) => name.trim().toLowerCase())
+    .filter(Boolean);
+  const result: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (
+      value === undefined ||
+      hopByHop.has(name.toLowerCase()) ||
+      named.includes(name.toLowerCase())
+    )
+      continue;
+    result[name] = typeof value === 'number' ? String(value) : value;
+  }
+  return result;
+}
+
+/**
+ * Send the guest's request on to the upstream and stream the answer back. Resolves when the
+ * response has been handed over or an error answer was written; `onUpstreamError` reports why.
+ */
+export function forwardRequest(
+  request: http.IncomingMessage,
+  response: http.ServerResponse,
+  target: UpstreamTarget,
+  path: string,
+  headers: Record<string, string | string[]>,
+  options: ForwardOptions,
+  onUpstreamError: (error: Error) => void,
+): void {
+  const common = {
+    host: target.host,
+    port: target.port,
+    method: request.method,
+    path,
+    headers,
+    agent: false as const,
+    lookup: guardedLookup(target.allowLocal) as never,
+    timeout: options.upstreamTimeoutMs,
+  };
+  const upstream = target.tls
+    ? https.request({
+        ...common,
+        servername: net.isIP(target.host) ? undefined : target.host,
+        ca: options.upstreamCa ? [...tls.rootCertificates, ...options.upstreamCa] : undefined,
+      })
+    : http.request(common);
+
+  upstream.on('response', (answer) => {
+    response.writeHead(
+      answer.statusCode ?? 502,
+      answer.statusMessage,
+      endToEndHeaders(answer.headers),
+    );
+    answer.pipe(response);
+    answer.on('error', () => response.destroy());
+  });
+
+  upstream.on('timeout', () =>
+    upstream.destroy(new Error(`upstream ${target.host}:${target.port} did not answer in time`)),
+  );
+  upstream.on('error', (error) => {
+    onUpstreamError(error);
+    if (response.headersSent) return response.destroy();
+
+    const text = `agentvm egress proxy: cannot reach ${target.host}:${target.port}: ${error.message}\n`;
+    response.writeHead(502, {
+      'content-type': 'text/plain; charset=utf-8',
+      'x-agentvm-egress': 'upstream-error',
+    });
+    response.end(text);
+  });
+
+  request.pipe(upstream);
+  // A guest that stops sending after a complete request still wants the answer.
+  request.on('error', () => {
+    if (!request.complete) upstream.destroy();
+  });
+}

@@ -1,0 +1,52 @@
+/** What replaces a secret in logs and audit rows. */
+export const REDACTED = '[redacted]';
+
+const sensitiveKey =
+  /(authorization|cookie|token|secret|password|passwd|api[-_]?key|private[-_]?key|credential)/i;
+
+const sensitivePatterns: RegExp[] = [
+  // Placeholders name their secret; the random part is what a log must not carry.
+  /(agentvm-secret-[A-Za-z0-9_]+-)[0-9a-f]{32}/g,
+  /\b(gh[pousr]_)[A-Za-z0-9]{20,}/g,
+  /\b(github_pat_)[A-Za-z0-9_]{20,}/g,
+  /\b((?:Bearer|Basic|token)\s+)[A-Za-z0-9._~+/=-]{8,}/gi,
+  /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----/g,
+];
+
+/**
+ * Return a copy of `value` safe to log: every occurrence of a known secret value is replaced, values
+ * under credential-like keys (authorization, token, password...) are replaced whole, and strings
+ * that look like tokens (GitHub tokens, `Bearer ...`, private keys, agentvm placeholders) are
+ * masked. Works on strings and on nested objects/arrays; other values pass through.
+ */
+export function redactSecrets(value: unknown, knownSecrets: Iterable<string> = []): unknown {
+  const secrets = [...knownSecrets]
+    .filter((secret) => secret.length >= 4)
+    .sort((a, b) => b.length - a.length);
+
+  const redactString = (text: string): string => {
+    let result = text;
+    for (const secret of secrets) result = result.split(secret).join(REDACTED);
+    for (const pattern of sensitivePatterns) {
+      result = result.replace(pattern, (_match, prefix?: string) =>
+        typeof prefix === 'string' ? prefix + REDACTED : REDACTED,
+      );
+    }
+    return result;
+  };
+
+  const walk = (item: unknown, key: string | null, depth: number): unknown => {
+    if (typeof item === 'string')
+      return key !== null && sensitiveKey.test(key) ? REDACTED : redactString(item);
+    if (item === null || typeof item !== 'object' || depth > 20) return item;
+    if (Array.isArray(item)) return item.map((element) => walk(element, key, depth + 1));
+    if (item instanceof Error) return { name: item.name, message: redactString(item.message) };
+
+    const copy: Record<string, unknown> = {};
+    for (const [childKey, child] of Object.entries(item))
+      copy[childKey] = walk(child, childKey, depth + 1);
+    return copy;
+  };
+
+  return walk(value, null, 0);
+}

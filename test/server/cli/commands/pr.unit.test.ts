@@ -1,0 +1,184 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { Command } from 'commander';
+import { registerPrCommand } from '../../../../server/cli/commands/pr';
+import { finishedAgent, resultOf, reviewEvents } from '../../github/agentBuilders';
+import type { AgentWork } from '../../github/agentWorkFixture';
+import { FakeGitHub } from '../../github/fakeGitHub';
+
+const env = { ...process.env, GIT_CONFIG_GLOBAL: '/dev/null', GIT_CONFIG_NOSYSTEM: '1' };
+const git = (dir: string, ...args: string[]) =>
+  execFileSync('git', ['-C', dir, ...args], { env, encoding: 'utf8' }).trim();
+
+/** One base commit, one agent commit changing one file: few GitHub writes at the real pacing. */
+function smallWork(root: string): AgentWork {
+  const workDir = path.join(root, 'work');
+  const userDir = path.join(root, 'user');
+  execFileSync('git', ['init', '--quiet', '-b', 'main', workDir], { env });
+  writeFileSync(path.join(workDir, 'a.txt'), 'one\n');
+  git(workDir, 'add', '-A');
+  git(
+    workDir,
+    '-c',
+    'user.name=Dev',
+    '-c',
+    'user.email=dev@example.test',
+    'commit',
+    '--quiet',
+    '-m',
+    'base',
+  );
+  const baseCommit = git(workDir, 'rev-parse', 'HEAD');
+  execFileSync('git', ['clone', '--quiet', workDir, userDir], { env });
+  writeFileSync(path.join(workDir, 'a.txt'), 'two\n');
+  git(
+    workDir,
+    '-c',
+    'user.name=Agent',
+    '-c',
+    'user.email=agent@example.test',
+    'commit',
+    '--quiet',
+    '-am',
+    'Fix a',
+  );
+  const headCommit = git(workDir, 'rev-parse', 'HEAD');
+  git(
+    workDir,
+    'bundle',
+    'create',
+    '--quiet',
+    path.join(root, 'r.bundle'),
+    'main',
+    `^${baseCommit}`,
+  );
+  return {
+    workDir,
+    userDir,
+    baseCommit,
+    headCommit,
+    bundle: readFileSync(path.join(root, 'r.bundle')),
+    commits: [{ sha: headCommit, parents: [baseCommit], subject: 'Fix a' }],
+  };
+}
+
+describe('agentvm pr (unit)', () => {
+  let root: string;
+  let work: AgentWork;
+  let broker: http.Server;
+  let brokerUrl: string;
+  let fake: FakeGitHub;
+  let githubUrl: string;
+  const brokerPaths: string[] = [];
+
+  before(async () => {
+    root = mkdtempSync(path.join(os.tmpdir(), 'agentvm-cli-pr-'));
+    work = smallWork(root);
+    const agent = finishedAgent(work);
+    broker = http.createServer((request, response) => {
+      brokerPaths.push(`${request.headers.authorization} ${request.url}`);
+      const routes: Record<string, unknown> = {
+        '/v1/agents/a1b2': agent,
+        '/v1/agents/a1b2/events?after=0': reviewEvents(),
+        '/v1/agents/a1b2/result': resultOf(work),
+      };
+      if (request.url === '/v1/agents/a1b2/result/bundle') {
+        response.writeHead(200, { 'content-type': 'application/octet-stream' }).end(work.bundle);
+        return;
+      }
+
+      const body = routes[request.url ?? ''];
+      response.writeHead(body ? 200 : 404, { 'content-type': 'application/json' });
+      response.end(
+        JSON.stringify(
+          body ?? { error: { code: 'AGENT_NOT_FOUND', message: 'no such agent', hint: 'x' } },
+        ),
+      );
+    });
+    await new Promise<void>((resolve) => broker.listen(0, '127.0.0.1', resolve));
+    brokerUrl = `http://127.0.0.1:${(broker.address() as AddressInfo).port}`;
+
+    fake = new FakeGitHub('ghp_cli_token');
+    githubUrl = await fake.start();
+    fake.addRepo('octo', 'widgets', 'main');
+    fake.seedFromGit('octo', 'widgets', work.userDir, work.baseCommit, 'main');
+  });
+
+  after(async () => {
+    await fake.close();
+    await new Promise<void>((resolve) => broker.close(() => resolve()));
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  async function run(
+    args: string[],
+  ): Promise<{ stdout: string; stderr: string; exitCode: number }> {
+    const saved = {
+      env: { ...process.env },
+      exitCode: process.exitCode,
+      out: process.stdout.write,
+      err: process.stderr.write,
+    };
+    let stdout = '';
+    let stderr = '';
+    Object.assign(process.env, {
+      AGENTVM_URL: brokerUrl,
+      AGENTVM_TOKEN: 'broker-token',
+      GITHUB_TOKEN: 'ghp_cli_token',
+      GITHUB_API_URL: githubUrl,
+    });
+    process.stdout.write = ((chunk: string) => (
+      (stdout += chunk),
+      true
+    )) as typeof process.stdout.write;
+    process.stderr.write = ((chunk: string) => (
+      (stderr += chunk),
+      true
+    )) as typeof process.stderr.write;
+    try {
+      process.exitCode = 0;
+      const program = new Command('agentvm').exitOverride();
+      registerPrCommand(program);
+      await program.parseAsync(['node', 'agentvm', 'pr', ...args]);
+      return { stdout, stderr, exitCode: Number(process.exitCode ?? 0) };
+    } finally {
+      process.stdout.write = saved.out;
+      process.stderr.write = saved.err;
+      process.exitCode = saved.exitCode;
+      for (const key of ['AGENTVM_URL', 'AGENTVM_TOKEN', 'GITHUB_TOKEN', 'GITHUB_API_URL']) {
+        if (saved.env[key] === undefined) delete process.env[key];
+        else process.env[key] = saved.env[key];
+      }
+    }
+  }
+
+  it('reads the agent from the broker and opens a draft pull request on the given base', async function () {
+    this.timeout(60_000);
+
+    const { stdout, stderr, exitCode } = await run(['a1b2', '--draft', '--base', 'main']);
+
+    assert.equal(exitCode, 0, stderr);
+    assert.match(stdout, /pushed 1 commit\(s\) to octo\/widgets branch agentvm\/a1b2/);
+    assert.match(
+      stdout,
+      /opened draft pull request #100: https:\/\/github.com\/octo\/widgets\/pull\/100/,
+    );
+    assert.match(stderr, /using the GitHub token from GITHUB_TOKEN/);
+    assert.doesNotMatch(stdout + stderr, /ghp_cli_token/);
+    assert.equal(fake.refOf('octo', 'widgets', 'agentvm/a1b2'), work.headCommit);
+    assert.ok(brokerPaths.every((line) => line.startsWith('Bearer broker-token ')));
+    assert.match(fake.pullsOf('octo', 'widgets')[0].body, /Yes, deprecate it\./);
+  });
+
+  it('prints the broker error and fails for an unknown agent', async () => {
+    const { stderr, exitCode } = await run(['nope', '--branch-only']);
+
+    assert.notEqual(exitCode, 0);
+    assert.match(stderr, /error \[AGENT_NOT_FOUND\]/);
+  });
+});

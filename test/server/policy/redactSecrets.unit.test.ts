@@ -1,0 +1,39 @@
+import assert from 'node:assert/strict';
+import { redactSecrets } from '../../../server/policy/redactSecrets';
+
+describe('redactSecrets (unit)', () => {
+  it('replaces known secret values anywhere in nested strings', () => {
+    const out = redactSecrets({ message: 'sent s3cr3t-value to host', list: ['x s3cr3t-value'] }, [
+      's3cr3t-value',
+    ]);
+
+    assert.deepEqual(out, { message: 'sent [redacted] to host', list: ['x [redacted]'] });
+  });
+
+  it('blanks values under credential-like keys', () => {
+    const out = redactSecrets({
+      headers: { Authorization: 'anything', accept: 'json' },
+      apiKey: 'k',
+    }) as Record<string, any>;
+
+    assert.equal(out.headers.Authorization, '[redacted]');
+    assert.equal(out.headers.accept, 'json');
+    assert.equal(out.apiKey, '[redacted]');
+  });
+
+  it('masks token-shaped strings and placeholders without knowing them', () => {
+    const placeholder = 'agentvm-secret-NPM_TOKEN-' + 'a'.repeat(32);
+    const text = `ghp_${'A'.repeat(36)} and Bearer abcdefgh12345 and ${placeholder}`;
+
+    const out = redactSecrets(text) as string;
+
+    assert.equal(
+      out,
+      'ghp_[redacted] and Bearer [redacted] and agentvm-secret-NPM_TOKEN-[redacted]',
+    );
+  });
+
+  it('passes numbers, booleans and null through unchanged', () => {
+    assert.deepEqual(redactSecrets({ n: 1, b: true, z: null }), { n: 1, b: true, z: null });
+  });
+});
