@@ -23,6 +23,8 @@ export interface VmSpec {
   vcpus: number;
   /** Deadline for QEMU to start and the guest agent to say `ready`, in milliseconds. */
   bootTimeoutMs: number;
+  /** Highest guest event seq the broker has stored; sent in `hello` so the guest re-sends the rest. */
+  lastSeq?: number;
   /** Egress: the guest-side address forwarded to the broker's proxy (policy layer fills this). */
   egress?: { guestAddress: string; guestPort: number; hostPort: number };
 }
@@ -36,6 +38,8 @@ export interface SnapshotInfo {
   sha256: string;
   /** How long the VM was paused to write it, in milliseconds. */
   durationMs: number;
+  /** QMP migration capabilities set when it was written; a restore sets the same ones. */
+  migrationCapabilities?: string[];
 }
 
 export interface VmExit {

@@ -1,0 +1,238 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { GuestEvent, GuestTask } from '../protocol/control';
+import { exportResult } from './exportResult';
+import type { AgentUser, GuestConfig } from './guestConfig';
+import type { GuestLog } from './guestLog';
+import { OutputCoalescer } from './OutputCoalescer';
+import { PausableDeadline } from './PausableDeadline';
+import { baseEnv, git, killGroup, runProcess } from './runProcess';
+
+/** Grace between SIGTERM and SIGKILL when the time limit stops the command, in milliseconds. */
+const LIMIT_KILL_GRACE_MS = 3000;
+/** How long to wait for the output pipes to drain after the command exited, in milliseconds. */
+const PIPE_DRAIN_MS = 2000;
+const FALLBACK_IDENTITY = { name: 'agentvm agent', email: 'agent@agentvm.invalid' };
+
+/** What the runner needs from the guest agent. */
+export interface TaskHost {
+  emit(event: GuestEvent): void;
+  /** Whether `chars` more characters of output may be queued for the host now. */
+  acceptOutput(chars: number): boolean;
+  log: GuestLog;
+}
+
+/**
+ * Runs one task: writes the profile's files, checks the repository out as the agent user, runs
+ * the agent command in its own process group with output streaming and the time limit, then
+ * exports the agent's commits.
+ */
+export class TaskRunner {
+  private child: ChildProcess | null = null;
+  private deadline: PausableDeadline | null = null;
+  private killTimer: NodeJS.Timeout | null = null;
+  private cancelRequested = false;
+  private readonly scratchDir: string;
+
+  constructor(
+    private readonly config: GuestConfig,
+    readonly task: GuestTask,
+    private readonly host: TaskHost,
+  ) {
+    this.scratchDir = path.join(config.runDir, 'scratch');
+  }
+
+  get user(): AgentUser | null {
+    return this.config.agentUser;
+  }
+
+  get taskFile(): string {
+    return path.join(this.config.runDir, 'task.md');
+  }
+
+  /** Environment of the agent command (and of review-time `exec` requests). */
+  commandEnv(): Record<string, string> {
+    return {
+      ...baseEnv(this.user),
+      AGENTVM_TASK_FILE: this.taskFile,
+      AGENTVM_TASK: this.task.text,
+      AGENTVM_TASK_TITLE: this.task.title,
+      AGENTVM_AGENT_ID: this.task.agentId,
+      AGENTVM_AGENTCTL_SOCKET: this.config.agentctlSocketPath,
+      ...this.task.env,
+    };
+  }
+
+  /** The whole life of the task; failures become `error` events, never rejections. */
+  async run(): Promise<void> {
+    try {
+      this.host.emit({ kind: 'phase', phase: 'checkout' });
+      this.writeFiles();
+      await this.checkout();
+      if (this.cancelRequested) throw new Error('cancelled before the agent command started');
+
+      this.host.emit({ kind: 'phase', phase: 'running' });
+      await this.runCommand();
+
+      this.host.emit({ kind: 'phase', phase: 'exporting' });
+      const result = await exportResult(
+        this.config.workspaceDir,
+        this.task.baseCommit,
+        this.user,
+        this.scratchDir,
+      );
+      this.host.emit(result);
+    } catch (error) {
+      this.host.emit({ kind: 'error', message: (error as Error).message });
+    }
+  }
+
+  /** SIGTERM the command's process group, SIGKILL after `graceMs`; false when nothing runs yet. */
+  cancel(graceMs: number): boolean {
+    this.cancelRequested = true;
+    const pid = this.child?.pid;
+    if (pid === undefined || this.child?.exitCode !== null || this.child.signalCode !== null) {
+      return false;
+    }
+
+    killGroup(pid, 'SIGTERM');
+    if (!this.killTimer) this.killTimer = setTimeout(() => killGroup(pid, 'SIGKILL'), graceMs);
+    return true;
+  }
+
+  /** Stops the time limit clock while the agent waits for a review answer. */
+  setReviewWaiting(waiting: boolean): void {
+    if (waiting) this.deadline?.pause();
+    else this.deadline?.start();
+  }
+
+  private writeFiles(): void {
+    for (const file of this.task.files) {
+      fs.mkdirSync(path.dirname(file.path), { recursive: true });
+      fs.writeFileSync(file.path, Buffer.from(file.data, 'base64'));
+      fs.chmodSync(file.path, file.mode);
+    }
+
+    fs.mkdirSync(this.config.runDir, { recursive: true });
+    fs.writeFileSync(this.taskFile, this.task.text, { mode: 0o644 });
+  }
+
+  private async checkout(): Promise<void> {
+    const { workspaceDir } = this.config;
+    const user = this.user;
+    fs.mkdirSync(this.scratchDir, { recursive: true, mode: 0o700 });
+    fs.mkdirSync(workspaceDir, { recursive: true });
+    if (user) {
+      // git and the agent want a writable HOME even if the image did not create one.
+      if (!fs.existsSync(user.home)) {
+        fs.mkdirSync(user.home, { recursive: true, mode: 0o755 });
+        fs.chownSync(user.home, user.uid, user.gid);
+      }
+      fs.chownSync(this.scratchDir, user.uid, user.gid);
+      fs.chownSync(workspaceDir, user.uid, user.gid);
+    }
+
+    const bundlePath = path.join(this.scratchDir, 'task.bundle');
+    fs.writeFileSync(bundlePath, Buffer.from(this.task.bundle, 'base64'), { mode: 0o600 });
+    if (user) fs.chownSync(bundlePath, user.uid, user.gid);
+
+    try {
+      await git(['clone', '-q', '--no-checkout', bundlePath, '.'], workspaceDir, user);
+      // The clone's origin is a file about to be deleted; the agent's history stands alone.
+      await git(['remote', 'remove', 'origin'], workspaceDir, user);
+      await git(
+        ['checkout', '-q', '-B', this.task.branch, this.task.baseCommit],
+        workspaceDir,
+        user,
+      );
+      await this.ensureIdentity();
+    } finally {
+      fs.rmSync(bundlePath, { force: true });
+    }
+  }
+
+  /** Commits need an author; use the task's or the user's identity if set, else a fallback. */
+  private async ensureIdentity(): Promise<void> {
+    const env = this.commandEnv();
+    for (const key of ['name', 'email'] as const) {
+      const probe = await runProcess('git', ['config', `user.${key}`], {
+        cwd: this.config.workspaceDir,
+        user: this.user,
+        env,
+      });
+      if (probe.code === 0) continue;
+
+      await git(
+        ['config', `user.${key}`, FALLBACK_IDENTITY[key]],
+        this.config.workspaceDir,
+        this.user,
+      );
+    }
+  }
+
+  private runCommand(): Promise<void> {
+    const user = this.user;
+    const child = spawn('sh', ['-c', this.task.command], {
+      cwd: this.config.workspaceDir,
+      env: this.commandEnv(),
+      uid: user?.uid,
+      gid: user?.gid,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child = child;
+
+    const outputs = (['stdout', 'stderr'] as const).map((stream) => {
+      const coalescer = new OutputCoalescer(
+        (text) => this.host.emit({ kind: 'output', stream, text }),
+        undefined,
+        (chars) => this.host.acceptOutput(chars),
+      );
+      const pipe = child[stream];
+      pipe.on('data', (chunk: Buffer) => coalescer.write(chunk));
+      const ended = new Promise<void>((resolve) => pipe.once('close', () => resolve()));
+      return { coalescer, pipe, ended };
+    });
+
+    if (this.task.timeLimitMs > 0) {
+      this.deadline = new PausableDeadline(this.task.timeLimitMs, () => {
+        this.host.emit({
+          kind: 'error',
+          message: `time limit of ${this.task.timeLimitMs} ms (timeLimitMs) reached; the agent command was stopped`,
+        });
+        this.cancel(LIMIT_KILL_GRACE_MS);
+      });
+      this.deadline.start();
+    }
+
+    return new Promise((resolve, reject) => {
+      child.once('error', (error) => {
+        this.finish();
+        reject(new Error(`cannot start the agent command: ${error.message}`));
+      });
+      child.once('exit', (code, signal) => {
+        // Whatever the command left running in its group must not change the tree during export.
+        killGroup(child.pid as number, 'SIGKILL');
+        this.finish();
+
+        const drained = Promise.all(outputs.map((output) => output.ended));
+        const bounded = new Promise<void>((done) => setTimeout(done, PIPE_DRAIN_MS).unref());
+        void Promise.race([drained, bounded]).then(() => {
+          for (const output of outputs) {
+            output.pipe.destroy();
+            output.coalescer.end();
+          }
+          this.host.emit({ kind: 'exit', code, signal });
+          resolve();
+        });
+      });
+    });
+  }
+
+  private finish(): void {
+    this.deadline?.dispose();
+    if (this.killTimer) clearTimeout(this.killTimer);
+    this.killTimer = null;
+  }
+}

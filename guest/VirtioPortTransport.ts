@@ -1,0 +1,154 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { CONTROL_PORT_NAME } from '../protocol/control';
+import type { ControlTransport, TransportHandlers } from './ControlTransport';
+import { LineReader } from './LineReader';
+import type { GuestLog } from './guestLog';
+
+const PORTS_DIR = '/sys/class/virtio-ports';
+const READ_BUFFER_BYTES = 64 * 1024;
+/** How long to wait before reading again after EOF (host side not connected). */
+const RECONNECT_POLL_MS = 100;
+const FIND_PORT_RETRY_MS = 200;
+
+/** Finds the character device of the virtio-serial port named `name` (no udev in the guest). */
+export function findVirtioPort(name: string, portsDir = PORTS_DIR): string | null {
+  let entries: string[];
+  try {
+    entries = fs.readdirSync(portsDir);
+  } catch {
+    return null;
+  }
+
+  for (const entry of entries) {
+    try {
+      if (fs.readFileSync(path.join(portsDir, entry, 'name'), 'utf8').trim() === name) {
+        return path.join('/dev', entry);
+      }
+    } catch {
+      // A port without a name file is not ours.
+    }
+  }
+
+  return null;
+}
+
+/**
+ * The control channel over the guest's virtio-serial port.
+ *
+ * Linux's virtio_console returns 0 from read() while the host end is closed (broker restart,
+ * before/after a snapshot restore) and blocks write() until it is open again. libuv's
+ * non-blocking streams do not cope with that device, so reads and writes are plain blocking
+ * fs.read/fs.write calls on the threadpool: one read and at most one write in flight.
+ */
+export class VirtioPortTransport implements ControlTransport {
+  private fd: number | null = null;
+  private handlers: TransportHandlers | null = null;
+  private readonly reader: LineReader;
+  private readonly queue: string[] = [];
+  private writing = false;
+  private closed = false;
+  private hostConnected = false;
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly log: GuestLog,
+    private readonly portName = CONTROL_PORT_NAME,
+  ) {
+    this.reader = new LineReader((line) => this.handlers?.onLine(line));
+  }
+
+  start(handlers: TransportHandlers): void {
+    this.handlers = handlers;
+    this.open(0);
+  }
+
+  send(line: string): void {
+    this.queue.push(line + '\n');
+    this.pump();
+  }
+
+  dropQueued(predicate: (line: string) => boolean): void {
+    const kept = this.queue.filter((line) => !predicate(line));
+    this.queue.splice(0, this.queue.length, ...kept);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    // The fd stays open: a blocked read on the threadpool still uses it, and the process is ending.
+  }
+
+  private open(attempt: number): void {
+    if (this.closed) return;
+
+    const device = findVirtioPort(this.portName);
+    if (!device) {
+      // The virtio_console module may still be probing; log once, then keep looking.
+      if (attempt === 0) this.log('warn', `virtio port ${this.portName} not found yet`);
+      this.timer = setTimeout(() => this.open(attempt + 1), FIND_PORT_RETRY_MS);
+      return;
+    }
+
+    try {
+      this.fd = fs.openSync(device, 'r+');
+    } catch (error) {
+      this.log('error', `cannot open ${device}: ${(error as Error).message}`);
+      this.timer = setTimeout(() => this.open(attempt + 1), FIND_PORT_RETRY_MS);
+      return;
+    }
+
+    this.log('info', `control channel on ${device}`);
+    this.handlers?.onConnect();
+    this.readLoop(Buffer.alloc(READ_BUFFER_BYTES));
+    this.pump();
+  }
+
+  private readLoop(buffer: Buffer): void {
+    if (this.closed || this.fd === null) return;
+
+    fs.read(this.fd, buffer, 0, buffer.length, null, (error, bytesRead) => {
+      if (error || bytesRead === 0) {
+        if (error) this.log('warn', `control port read failed: ${error.message}`);
+        if (this.hostConnected) this.reader.reset();
+        this.hostConnected = false;
+        this.timer = setTimeout(() => this.readLoop(buffer), RECONNECT_POLL_MS);
+        return;
+      }
+
+      this.hostConnected = true;
+      // Copy out: the same buffer is handed to the next read before the lines are consumed.
+      this.reader.push(Buffer.from(buffer.subarray(0, bytesRead)));
+      this.readLoop(buffer);
+    });
+  }
+
+  private pump(): void {
+    if (this.writing || this.fd === null || this.closed || this.queue.length === 0) return;
+
+    this.writing = true;
+    const data = Buffer.from(this.queue.shift() as string, 'utf8');
+    this.writeAll(data, 0);
+  }
+
+  private writeAll(data: Buffer, offset: number): void {
+    if (this.fd === null) return;
+
+    fs.write(this.fd, data, offset, data.length - offset, null, (error, written) => {
+      if (error) {
+        // EAGAIN/EIO while the host end flips; retry the same bytes shortly.
+        this.log('warn', `control port write failed: ${error.message}`);
+        this.timer = setTimeout(() => this.writeAll(data, offset), RECONNECT_POLL_MS);
+        return;
+      }
+
+      if (offset + written < data.length) {
+        this.writeAll(data, offset + written);
+        return;
+      }
+
+      this.writing = false;
+      this.pump();
+    });
+  }
+}

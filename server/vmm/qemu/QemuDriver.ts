@@ -1,0 +1,325 @@
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { AgentvmError } from '../../../protocol/errors';
+import { silentLogger, type Logger } from '../../log';
+import { egressNetdevArgs } from '../../policy/egress/guestEgress';
+import { detectAccelerator } from '../accelerator';
+import { ControlChannel } from '../ControlChannel';
+import type { Accelerator, SnapshotInfo, VmmDriver, VmSpec } from '../VmmDriver';
+import { buildQemuArgs, type QemuLaunchPlan } from './buildQemuArgs';
+import { hostTscKhz } from './hostTscKhz';
+import { isProcessAlive, processArgs, QemuProcess } from './QemuProcess';
+import { raceStart } from './raceStart';
+import { QmpClient } from './QmpClient';
+import { QemuVm } from './QemuVm';
+import { verifySnapshot } from './snapshotFile';
+import { removeSockets, vmPaths, type VmPaths } from './vmPaths';
+import { waitForMigration } from './waitForMigration';
+
+const execFileAsync = promisify(execFile);
+
+export interface QemuDriverOptions {
+  logger?: Logger;
+  /** Environment for accelerator detection (`AGENTVM_ACCEL`). */
+  env?: NodeJS.ProcessEnv;
+  qemuBinary?: string;
+  qemuImgBinary?: string;
+  /** How long `stop` waits after QMP `quit` before SIGKILL, in milliseconds. */
+  stopGraceMs?: number;
+  /** Deadline for writing a snapshot, in milliseconds. */
+  migrationTimeoutMs?: number;
+  /** How often the control channel repeats `hello` during a handshake, in milliseconds. */
+  helloIntervalMs?: number;
+}
+
+/** Where a VM comes from: a cold boot on a fresh overlay, or a snapshot on the existing one. */
+type StartMode = { kind: 'boot' } | { kind: 'restore'; snapshot: SnapshotInfo };
+
+/**
+ * The QEMU `microvm` driver: one detached QEMU process per VM (it outlives the broker), QMP on a
+ * unix socket for life-cycle operations, the control channel on a virtserialport.
+ */
+export class QemuDriver implements VmmDriver {
+  readonly name = 'qemu';
+  private readonly logger: Logger;
+
+  constructor(private readonly options: QemuDriverOptions = {}) {
+    this.logger = (options.logger ?? silentLogger).child({ component: 'qemu' });
+  }
+
+  boot(spec: VmSpec): Promise<QemuVm> {
+    return this.logger.timed('vm.boot', { vmId: spec.id }, () =>
+      this.start(spec, { kind: 'boot' }),
+    );
+  }
+
+  restore(spec: VmSpec, snapshot: SnapshotInfo): Promise<QemuVm> {
+    return this.logger.timed('vm.restore', { vmId: spec.id }, async () => {
+      await verifySnapshot(snapshot);
+
+      return this.start(spec, { kind: 'restore', snapshot });
+    });
+  }
+
+  /**
+   * Take over a QEMU that a previous broker started. The pid must be alive and its command line
+   * must carry this VM's pid file. On failure the process is left running: it may belong to
+   * another broker that still holds its sockets.
+   */
+  attach(spec: VmSpec, pid: number): Promise<QemuVm> {
+    return this.logger.timed('vm.attach', { vmId: spec.id, pid }, () => this.adopt(spec, pid));
+  }
+
+  private async start(spec: VmSpec, mode: StartMode): Promise<QemuVm> {
+    const startedAt = performance.now();
+    const deadline = Date.now() + spec.bootTimeoutMs;
+    const remainingMs = () => Math.max(deadline - Date.now(), 1);
+    const paths = vmPaths(spec.vmDir);
+    const accel = detectAccelerator(this.options.env).accel;
+
+    // Prepare the directory, sockets and disk.
+    this.prepareDirectories(paths);
+    if (mode.kind === 'boot') await this.createOverlay(spec, paths);
+    else if (!fs.existsSync(paths.overlay)) {
+      throw new AgentvmError(
+        'SNAPSHOT_CORRUPT',
+        `disk overlay ${paths.overlay} of the snapshot is missing`,
+      );
+    }
+
+    // Launch QEMU.
+    const plan: QemuLaunchPlan = {
+      ...this.planFor(spec, paths, accel),
+      incoming: mode.kind === 'restore',
+    };
+    const qemu = QemuProcess.spawn(
+      this.options.qemuBinary ?? 'qemu-system-x86_64',
+      buildQemuArgs(plan),
+      paths.qemuLog,
+    );
+    const abort = new AbortController();
+    void qemu.exited.then(() => abort.abort());
+    const step = <T>(what: string, promise: Promise<T>) =>
+      raceStart(promise, what, qemu, deadline, paths);
+
+    let qmp: QmpClient | undefined;
+    let channel: ControlChannel | undefined;
+    try {
+      // Monitor, then (for a restore) the incoming migration, then the guest agent's handshake.
+      qmp = await step(
+        'connecting to QMP',
+        QmpClient.connect(paths.qmpSocket, remainingMs(), () => !qemu.isRunning),
+      );
+      const capabilities =
+        mode.kind === 'restore' ? (mode.snapshot.migrationCapabilities ?? []) : [];
+      if (mode.kind === 'restore') {
+        await step(
+          'loading the snapshot',
+          this.loadSnapshot(qmp, mode.snapshot, capabilities, deadline),
+        );
+      }
+
+      const connectOptions = {
+        connectTimeoutMs: remainingMs(),
+        signal: abort.signal,
+        logger: this.logger,
+      };
+      channel = await step(
+        'connecting the control channel',
+        ControlChannel.connect(paths.controlSocket, connectOptions),
+      );
+      const handshake = channel.handshake(spec.lastSeq ?? 0, remainingMs());
+      const ready = await step('waiting for the guest agent', handshake);
+
+      return new QemuVm({
+        ...this.vmOptions(),
+        spec,
+        paths,
+        accel,
+        process: qemu,
+        qmp,
+        channel,
+        ready,
+        startupMs: Math.round(performance.now() - startedAt),
+        migrationCapabilities: capabilities,
+      });
+    } catch (error) {
+      channel?.close();
+      qemu.kill('SIGKILL');
+      await qemu.waitForExit(10_000);
+      qmp?.close();
+      removeSockets(paths);
+      throw asAgentvmError(error, `VM ${spec.id} did not start`);
+    }
+  }
+
+  private async adopt(spec: VmSpec, pid: number): Promise<QemuVm> {
+    const startedAt = performance.now();
+    const paths = vmPaths(spec.vmDir);
+    const args = processArgs(pid);
+    if (!isProcessAlive(pid) || !args) {
+      throw new AgentvmError('VM_FAILED', `VM ${spec.id}: process ${pid} is not running`);
+    }
+
+    const isOurs =
+      path.basename(args[0] ?? '').startsWith('qemu-system') && args.includes(paths.pidFile);
+    if (!isOurs) {
+      throw new AgentvmError(
+        'VM_FAILED',
+        `VM ${spec.id}: process ${pid} is not the QEMU of ${paths.vmDir}`,
+      );
+    }
+
+    const accelIndex = args.indexOf('-accel');
+    const accel: Accelerator = args[accelIndex + 1] === 'kvm' ? 'kvm' : 'tcg';
+    const qemu = QemuProcess.adopt(pid);
+    let qmp: QmpClient | undefined;
+    let channel: ControlChannel | undefined;
+    try {
+      qmp = await QmpClient.connect(paths.qmpSocket, spec.bootTimeoutMs);
+      // A paused guest cannot answer hello: run it for the handshake, then pause it again.
+      const status = await qmp.execute<{ status: string }>('query-status');
+      const wasPaused = status.status !== 'running';
+      if (wasPaused) await qmp.execute('cont');
+
+      channel = await ControlChannel.connect(paths.controlSocket, { logger: this.logger });
+      const ready = await channel.handshake(spec.lastSeq ?? 0, spec.bootTimeoutMs);
+      if (wasPaused) await qmp.execute('stop');
+
+      return new QemuVm({
+        ...this.vmOptions(),
+        spec,
+        paths,
+        accel,
+        process: qemu,
+        qmp,
+        channel,
+        ready,
+        startupMs: Math.round(performance.now() - startedAt),
+        migrationCapabilities: [],
+      });
+    } catch (error) {
+      channel?.close();
+      qmp?.close();
+      qemu.stopWatching();
+      throw asAgentvmError(error, `cannot attach to VM ${spec.id} (process ${pid}, left running)`);
+    }
+  }
+
+  private async loadSnapshot(
+    qmp: QmpClient,
+    snapshot: SnapshotInfo,
+    capabilities: string[],
+    deadline: number,
+  ): Promise<void> {
+    if (capabilities.length > 0) {
+      const list = capabilities.map((capability) => ({ capability, state: true }));
+      await qmp.execute('migrate-set-capabilities', { capabilities: list });
+    }
+
+    // Reading through `cat` is safe (unlike writing): QEMU only stops it after taking all it needs.
+    await qmp.execute('migrate-incoming', { uri: `exec:cat ${shellQuote(snapshot.statePath)}` });
+    await waitForMigration(qmp, deadline);
+    await qmp.execute('cont');
+  }
+
+  private prepareDirectories(paths: VmPaths): void {
+    // Starting over a live VM would unlink its sockets and orphan it.
+    const runningPid = Number(readIfExists(paths.pidFile));
+    if (
+      runningPid > 0 &&
+      isProcessAlive(runningPid) &&
+      processArgs(runningPid)?.includes(paths.pidFile)
+    ) {
+      throw new AgentvmError(
+        'INVALID_STATE',
+        `a QEMU (pid ${runningPid}) still runs for ${paths.vmDir}; stop it or attach to it`,
+      );
+    }
+
+    fs.mkdirSync(paths.vmDir, { recursive: true });
+    fs.mkdirSync(paths.socketDir, { recursive: true, mode: 0o700 });
+    for (const stale of [
+      paths.qmpSocket,
+      paths.controlSocket,
+      paths.migrationSocket,
+      paths.pidFile,
+    ]) {
+      fs.rmSync(stale, { force: true });
+    }
+  }
+
+  private async createOverlay(spec: VmSpec, paths: VmPaths): Promise<void> {
+    if (!fs.existsSync(spec.image.rootfsPath)) {
+      throw new AgentvmError(
+        'IMAGE_MISSING',
+        `guest root filesystem ${spec.image.rootfsPath} does not exist`,
+      );
+    }
+
+    fs.rmSync(paths.overlay, { force: true });
+    const qemuImg = this.options.qemuImgBinary ?? 'qemu-img';
+    const args = [
+      'create',
+      '-q',
+      '-f',
+      'qcow2',
+      '-F',
+      'raw',
+      '-b',
+      spec.image.rootfsPath,
+      paths.overlay,
+    ];
+    try {
+      await execFileAsync(qemuImg, args);
+    } catch (error) {
+      throw new AgentvmError(
+        'VM_FAILED',
+        `qemu-img could not create ${paths.overlay}: ${(error as Error).message}`,
+      );
+    }
+  }
+
+  private planFor(spec: VmSpec, paths: VmPaths, accel: Accelerator): QemuLaunchPlan {
+    const tscKhz = accel === 'tcg' ? hostTscKhz() : undefined;
+    return {
+      id: spec.id,
+      paths,
+      image: spec.image,
+      accel,
+      memoryMiB: spec.memoryMiB,
+      vcpus: spec.vcpus,
+      kernelArgs: tscKhz ? [`tsc_early_khz=${tscKhz}`] : [],
+      // The guest-side proxy address is the egress policy's constant; only the host port varies.
+      networkArgs: spec.egress ? egressNetdevArgs(spec.egress.hostPort) : [],
+    };
+  }
+
+  private vmOptions() {
+    return {
+      logger: this.logger,
+      stopGraceMs: this.options.stopGraceMs ?? 3_000,
+      migrationTimeoutMs: this.options.migrationTimeoutMs ?? 120_000,
+    };
+  }
+}
+
+function asAgentvmError(error: unknown, context: string): AgentvmError {
+  if (error instanceof AgentvmError) return error;
+
+  return new AgentvmError('VM_FAILED', `${context}: ${(error as Error).message}`);
+}
+
+function readIfExists(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
+
+function shellQuote(value: string): string {
+  return `'${value.replace(/'/g, `'\\''`)}'`;
+}

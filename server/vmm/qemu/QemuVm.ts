@@ -1,0 +1,178 @@
+import fs from 'node:fs';
+import { AgentvmError } from '../../../protocol/errors';
+import type { Logger } from '../../log';
+import type { ControlChannel, ReadyMessage } from '../ControlChannel';
+import type { Accelerator, SnapshotInfo, Vm, VmExit, VmSpec } from '../VmmDriver';
+import { consoleTail } from './consoleTail';
+import type { QemuProcess } from './QemuProcess';
+import type { QmpClient } from './QmpClient';
+import { fsyncDirectory, MigrationSink } from './snapshotFile';
+import { removeSockets, type VmPaths } from './vmPaths';
+import { waitForMigration } from './waitForMigration';
+
+/** What the driver hands a {@link QemuVm} once QEMU runs and the guest said `ready`. */
+export interface QemuVmParts {
+  spec: VmSpec;
+  paths: VmPaths;
+  accel: Accelerator;
+  process: QemuProcess;
+  qmp: QmpClient;
+  channel: ControlChannel;
+  ready: ReadyMessage;
+  /** How long boot, restore or attach took until `ready`, in milliseconds. */
+  startupMs: number;
+  /** QMP migration capabilities to set before saving (e.g. `x-ignore-shared` for templates). */
+  migrationCapabilities: string[];
+  logger: Logger;
+  stopGraceMs: number;
+  migrationTimeoutMs: number;
+}
+
+/** A running (or paused) QEMU microvm and its two connections: QMP and the control channel. */
+export class QemuVm implements Vm {
+  readonly id: string;
+  readonly pid: number;
+  readonly accel: Accelerator;
+  readonly channel: ControlChannel;
+  readonly exited: Promise<VmExit>;
+  /** The guest agent's answer to the handshake. */
+  readonly ready: ReadyMessage;
+  readonly startupMs: number;
+  private stopping: Promise<void> | undefined;
+
+  constructor(private readonly parts: QemuVmParts) {
+    this.id = parts.spec.id;
+    this.pid = parts.process.pid;
+    this.accel = parts.accel;
+    this.channel = parts.channel;
+    this.ready = parts.ready;
+    this.startupMs = parts.startupMs;
+    this.exited = parts.process.exited.then((exit) => {
+      this.release();
+      return { ...exit, consoleTail: consoleTail(parts.paths.consoleLog) };
+    });
+
+    // An adopted QEMU is not our child, so no exit event: its monitor closing is the first sign.
+    void parts.qmp.closed.then(() => parts.process.checkAlive());
+  }
+
+  pause(): Promise<void> {
+    return this.parts.logger.timed('vm.pause', { vmId: this.id }, async () => {
+      await this.qmp('stop');
+    });
+  }
+
+  resume(): Promise<void> {
+    return this.parts.logger.timed('vm.resume', { vmId: this.id }, async () => {
+      await this.qmp('cont');
+    });
+  }
+
+  snapshot(): Promise<SnapshotInfo> {
+    return this.parts.logger.timed('vm.snapshot', { vmId: this.id }, () => this.writeSnapshot());
+  }
+
+  stop(): Promise<void> {
+    this.stopping ??= this.parts.logger.timed('vm.stop', { vmId: this.id }, () => this.end());
+    return this.stopping;
+  }
+
+  /**
+   * Close QMP and the control channel but leave QEMU running, for a broker that exits while its VMs
+   * keep going; a later broker reattaches with `QemuDriver.attach`.
+   */
+  detach(): void {
+    this.parts.channel.close();
+    this.parts.qmp.close();
+  }
+
+  private async writeSnapshot(): Promise<SnapshotInfo> {
+    const { paths, migrationCapabilities } = this.parts;
+    const startedAt = performance.now();
+
+    // Pause first so the memory image and the disk overlay describe the same instant.
+    await this.qmp('stop');
+
+    let sink: MigrationSink | undefined;
+    let written: { sizeBytes: number; sha256: string };
+    try {
+      fs.rmSync(paths.snapshotTemp, { force: true });
+      sink = await MigrationSink.listen(paths.migrationSocket, paths.snapshotTemp);
+      if (migrationCapabilities.length > 0) {
+        const capabilities = migrationCapabilities.map((capability) => ({
+          capability,
+          state: true,
+        }));
+        await this.qmp('migrate-set-capabilities', { capabilities });
+      }
+
+      await this.qmp('migrate', { uri: sink.uri });
+      const deadline = Date.now() + this.parts.migrationTimeoutMs;
+      const [, file] = await Promise.all([
+        waitForMigration(this.parts.qmp, deadline),
+        sink.written(),
+      ]);
+      written = file;
+    } catch (error) {
+      // Leave the VM as the caller can use it: paused, alive, no migration running.
+      await this.parts.qmp.execute('migrate_cancel').catch(() => undefined);
+      sink?.close();
+      fs.rmSync(paths.snapshotTemp, { recursive: true, force: true });
+      throw new AgentvmError(
+        'SNAPSHOT_FAILED',
+        `snapshot of VM ${this.id} failed (the VM stays paused): ${(error as Error).message}`,
+      );
+    }
+
+    sink.close();
+    fs.renameSync(paths.snapshotTemp, paths.snapshotState);
+    fsyncDirectory(paths.vmDir);
+    const durationMs = Math.round(performance.now() - startedAt);
+
+    // The snapshot exists; the VM must now end so that a waiting agent costs disk, not RAM.
+    this.parts.channel.close();
+    await this.stop();
+    return {
+      statePath: paths.snapshotState,
+      sizeBytes: written.sizeBytes,
+      sha256: written.sha256,
+      durationMs,
+      ...(migrationCapabilities.length > 0 ? { migrationCapabilities } : {}),
+    };
+  }
+
+  private async end(): Promise<void> {
+    const { process, qmp } = this.parts;
+    this.parts.channel.close();
+    if (process.isRunning && qmp.isOpen) {
+      // QEMU may close the monitor before answering quit; either way the exit below decides.
+      await qmp.execute('quit', undefined, this.parts.stopGraceMs).catch(() => undefined);
+    }
+
+    if (!(await process.waitForExit(this.parts.stopGraceMs))) {
+      process.kill('SIGKILL');
+      await process.waitForExit(10_000);
+    }
+
+    await this.exited;
+  }
+
+  /** Dispose every connection and the sockets QEMU leaves behind. */
+  private release(): void {
+    this.parts.channel.close();
+    this.parts.qmp.close();
+    removeSockets(this.parts.paths);
+  }
+
+  private async qmp<T = unknown>(command: string, args?: Record<string, unknown>): Promise<T> {
+    if (!this.parts.process.isRunning) {
+      throw new AgentvmError('VM_FAILED', `VM ${this.id} is not running (QMP ${command})`);
+    }
+
+    try {
+      return await this.parts.qmp.execute<T>(command, args);
+    } catch (error) {
+      throw new AgentvmError('VM_FAILED', `VM ${this.id}: ${(error as Error).message}`);
+    }
+  }
+}
