@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import fs from 'node:fs';
 import path from 'node:path';
 import { bundleRepository } from '../../client/repoBundle';
@@ -78,10 +79,11 @@ describe('delegate → review → resume → apply, in a real microVM (vm)', fun
     assert.match(result.patch, /REVIEW-NOTES\.md/);
   });
 
-  it('`agentvm apply` makes a local branch on which the repository tests pass', () => {
+  it('`agentvm apply` makes a local branch on which the repository tests pass', async () => {
+    // The CLI runs as its own process; the broker lives in this one, so never block on it.
     const cli = path.join(packageRoot(), 'dist', 'cli.js');
     const env = { ...process.env, AGENTVM_URL: harness.url, AGENTVM_TOKEN: harness.token };
-    execFileSync('node', [cli, 'apply', agentId, '--repo', demoRepo], { env, encoding: 'utf8' });
+    await promisify(execFile)('node', [cli, 'apply', agentId, '--repo', demoRepo], { env });
 
     git(demoRepo, ['checkout', '-q', `agentvm/${agentId}`]);
     const tests = spawnSync('node', ['--test'], { cwd: demoRepo, encoding: 'utf8' });
