@@ -64,6 +64,18 @@ export const errorCatalog = {
     hint: 'Start the broker with `agentvm serve`, or set AGENTVM_URL to where it runs.',
   },
   PAYLOAD_TOO_LARGE: { status: 413, hint: 'The repository bundle is over the limit; see README Limits.' },
+  LIMIT_EXCEEDED: {
+    status: 422,
+    hint: "Lower the profile's memoryMiB or vcpus, or raise its limits (see docs/permissions.md).",
+  },
+  SECRET_MISSING: {
+    status: 412,
+    hint: "Provide the secret where the profile's source says: the environment variable, the file, or VS Code's SecretStorage.",
+  },
+  AUDIT_TAMPERED: {
+    status: 409,
+    hint: 'The audit log was edited or rows were deleted; keep the database for investigation and restore it from a backup.',
+  },
   EGRESS_DENIED: { status: 403, hint: "Add the host to the profile's allowedHosts." },
   GITHUB_ERROR: { status: 502, hint: 'Check the GitHub token and its scopes.' },
   BAD_ISSUE_REF: {

@@ -20,7 +20,9 @@ export function registerImageCommand(program: Command): void {
 
   image
     .command('build')
-    .description('build the kernel, initramfs and root filesystem image (needs root for debootstrap)')
+    .description(
+      'build the kernel, initramfs and root filesystem image (needs root for debootstrap)',
+    )
     .option('--force', 'rebuild even if an image for the current inputs exists')
     .option('--json', 'print the image paths as JSON')
     .action(

@@ -1,0 +1,37 @@
+#!/bin/sh
+# /sbin/agentvm-init: PID 1 of the root filesystem until it execs tini. Busybox is used for every
+# tool so this script does not depend on what debootstrap happened to install.
+bb=/opt/agentvm/busybox
+
+# Debian's busybox has no mountpoint applet, so probe for a file each file system provides.
+[ -e /proc/self ] || $bb mount -t proc -o nosuid,nodev,noexec proc /proc
+[ -e /sys/kernel ] || $bb mount -t sysfs -o nosuid,nodev,noexec sysfs /sys
+$bb grep -q '^[^ ]* /dev ' /proc/mounts || $bb mount -t devtmpfs devtmpfs /dev
+
+# devtmpfs has no /dev/fd links; bash process substitution and many tools rely on them.
+$bb ln -sfn /proc/self/fd /dev/fd
+$bb ln -sfn /proc/self/fd/0 /dev/stdin
+$bb ln -sfn /proc/self/fd/1 /dev/stdout
+$bb ln -sfn /proc/self/fd/2 /dev/stderr
+$bb mkdir -p /dev/pts /dev/shm
+$bb mount -t devpts -o nosuid,noexec,gid=5,mode=620,ptmxmode=666 devpts /dev/pts
+$bb mount -t tmpfs -o nosuid,nodev,mode=1777 tmpfs /dev/shm
+$bb mount -t tmpfs -o nosuid,nodev,mode=755 tmpfs /run
+$bb mount -t tmpfs -o nosuid,nodev,mode=1777 tmpfs /tmp
+
+$bb hostname agentvm
+$bb ip link set lo up
+
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export HOME=/root
+export LANG=C.UTF-8
+# The guest agent blocks libuv pool threads on reads from the virtio-serial port; the default
+# pool of 4 would leave file system calls waiting behind them.
+export UV_THREADPOOL_SIZE=16
+
+# One console line, so console logs show how long boot took up to this point.
+echo "agentvm-init: starting guest agent at uptime $($bb cut -d' ' -f1 /proc/uptime)s"
+
+# If the guest agent exits, tini exits and the kernel panics; with panic=-1 and -no-reboot the
+# VM process ends, which is how the broker learns the guest is gone.
+exec /usr/bin/tini -s -- /usr/bin/node /opt/agentvm/guest-agent.js

@@ -1,0 +1,130 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { AgentvmError } from '../../../protocol/errors';
+import { Broker } from '../../../server/Broker';
+import { packageRoot } from '../../../server/config/paths';
+import { silentLogger } from '../../../server/log';
+import { ProfileRegistry } from '../../../server/profiles/ProfileRegistry';
+import type { VmmDriver } from '../../../server/vmm/VmmDriver';
+import { makeTempRepo } from '../../helpers/repos';
+
+interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the bundled CLI as a separate process (the broker lives in this one, so never block). */
+function cli(args: string[], env: NodeJS.ProcessEnv, cwd?: string): Promise<CliRun> {
+  const entry = path.join(packageRoot(), 'dist', 'cli.js');
+  return new Promise((resolve) => {
+    execFile('node', [entry, ...args], { env: { ...process.env, ...env }, cwd }, (error, stdout, stderr) => {
+      const code = error ? ((error as { code?: number }).code ?? 1) : 0;
+      resolve({ code: typeof code === 'number' ? code : 1, stdout, stderr });
+    });
+  });
+}
+
+const unusedDriver: VmmDriver = {
+  name: 'unused',
+  boot: () => Promise.reject(new Error('not expected')),
+  restore: () => Promise.reject(new Error('not expected')),
+  attach: () => Promise.reject(new Error('not expected')),
+};
+
+describe('agentvm CLI errors (unit)', function () {
+  this.timeout(60_000);
+  let dataDir: string;
+  let profilesDir: string;
+  let repo: string;
+  let broker: Broker;
+  let env: NodeJS.ProcessEnv;
+
+  before(async function () {
+    if (!fs.existsSync(path.join(packageRoot(), 'dist', 'cli.js'))) this.skip();
+
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'agentvm-cli-'));
+    profilesDir = fs.mkdtempSync(path.join(os.tmpdir(), 'agentvm-cli-profiles-'));
+    fs.writeFileSync(path.join(profilesDir, 'plain.json'), JSON.stringify({ name: 'plain', command: 'true' }));
+    repo = makeTempRepo();
+    broker = new Broker({
+      dataDir,
+      port: 0,
+      logger: silentLogger,
+      driver: unusedDriver,
+      loadImage: () => {
+        throw new AgentvmError('IMAGE_MISSING', 'no guest image in this test');
+      },
+      profiles: new ProfileRegistry([profilesDir]),
+      version: 'test',
+    });
+    const { url } = await broker.start();
+    env = { AGENTVM_URL: url, AGENTVM_DATA_DIR: dataDir, AGENTVM_TOKEN: '' };
+  });
+
+  after(async () => {
+    await broker?.stop();
+    for (const dir of [dataDir, profilesDir, repo]) if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('names an unknown agent id with its code and a hint, and exits 5', async () => {
+    const run = await cli(['logs', 'nosuchagent'], env);
+    assert.equal(run.code, 5);
+    assert.match(run.stderr, /^error \[AGENT_NOT_FOUND\]: .*nosuchagent/m);
+    assert.match(run.stderr, /^ {2}hint: /m);
+  });
+
+  it('prints the error body as JSON with --json', async () => {
+    const run = await cli(['ls', '--json', '--url', env.AGENTVM_URL!], { ...env, AGENTVM_TOKEN: 'avm_wrong' });
+    assert.equal(run.code, 6);
+    const body = JSON.parse(run.stdout) as { error: { code: string; hint: string } };
+    assert.equal(body.error.code, 'UNAUTHORIZED');
+    assert.ok(body.error.hint.length > 0);
+  });
+
+  it('refuses a directory that is not a git repository before contacting the broker, exit 2', async () => {
+    const plain = fs.mkdtempSync(path.join(os.tmpdir(), 'agentvm-notrepo-'));
+    try {
+      const run = await cli(['delegate', '--repo', plain, '--profile', 'plain', 'do', 'it'], env);
+      assert.equal(run.code, 2);
+      assert.match(run.stderr, /NOT_A_GIT_REPOSITORY/);
+    } finally {
+      fs.rmSync(plain, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a dirty work tree and says what would and would not be sent', async () => {
+    fs.writeFileSync(path.join(repo, 'README.md'), 'changed\n');
+    try {
+      const run = await cli(['delegate', '--repo', repo, '--profile', 'plain', 'do', 'it'], env);
+      assert.equal(run.code, 2);
+      assert.match(run.stderr, /DIRTY_WORKTREE.*README\.md/);
+      assert.match(run.stderr, /--allow-dirty/);
+    } finally {
+      fs.writeFileSync(path.join(repo, 'README.md'), '# test\n');
+    }
+  });
+
+  it('reports an unknown profile and leaves no agent behind', async () => {
+    const run = await cli(['delegate', '--repo', repo, '--profile', 'nope', 'do', 'it'], env);
+    assert.equal(run.code, 5);
+    assert.match(run.stderr, /PROFILE_NOT_FOUND.*plain/);
+    const list = await cli(['ls', '--json'], env);
+    assert.deepEqual(JSON.parse(list.stdout), []);
+  });
+
+  it('says no broker answers, with exit 4, when nothing listens', async () => {
+    const run = await cli(['ls'], { ...env, AGENTVM_URL: 'http://127.0.0.1:9' });
+    assert.equal(run.code, 4);
+    assert.match(run.stderr, /BROKER_UNREACHABLE/);
+  });
+
+  it('exits 3 when the delegated agent fails, and prints the reason', async () => {
+    const run = await cli(['delegate', '--repo', repo, '--profile', 'plain', 'do', 'it'], env);
+    assert.equal(run.code, 3, run.stderr);
+    assert.match(run.stderr, /failed: no guest image/);
+  });
+});
