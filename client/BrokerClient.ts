@@ -17,6 +17,14 @@ import {
 } from '../protocol/api';
 import type { GuestRequestInput } from '../protocol/control';
 import { AgentvmError, errorBodySchema } from '../protocol/errors';
+import {
+  auditEntrySchema,
+  auditVerifyResultSchema,
+  egressPolicySchema,
+  type AuditEntry,
+  type AuditVerifyResult,
+  type EgressPolicy,
+} from '../protocol/policy';
 
 export interface BrokerClientOptions {
   /** Base URL of the broker, e.g. http://127.0.0.1:7878 */
@@ -128,6 +136,33 @@ export class BrokerClient {
       z.object({ result: z.unknown() }),
     );
     return body.result;
+  }
+
+  /** The agent's egress policy in force: allowlist, bound secret names, proxy port. */
+  egress(id: string): Promise<EgressPolicy> {
+    return this.json('GET', `/v1/agents/${enc(id)}/egress`, undefined, egressPolicySchema);
+  }
+
+  /** Replace a running agent's egress allowlist (the complete list); returns the policy in force. */
+  setAllowedHosts(id: string, allowedHosts: string[]): Promise<EgressPolicy> {
+    return this.json('POST', `/v1/agents/${enc(id)}/egress`, { allowedHosts }, egressPolicySchema);
+  }
+
+  /**
+   * Audit rows, oldest first: an admin gets every row, a user only the rows of their own agents.
+   * `afterId` pages on from a row id; `limit` caps the count (newest rows kept).
+   */
+  audit(options: { agentId?: string; afterId?: number; limit?: number } = {}): Promise<AuditEntry[]> {
+    const query = new URLSearchParams();
+    if (options.agentId) query.set('agent', options.agentId);
+    if (options.afterId !== undefined) query.set('after', String(options.afterId));
+    if (options.limit !== undefined) query.set('limit', String(options.limit));
+    return this.json('GET', `/v1/audit?${query}`, undefined, z.array(auditEntrySchema));
+  }
+
+  /** Recompute the audit log's hash chain (admin only). */
+  verifyAudit(): Promise<AuditVerifyResult> {
+    return this.json('GET', '/v1/audit/verify', undefined, auditVerifyResultSchema);
   }
 
   /** Subscribe to live events of one agent (or all of the user's agents). */

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { guestRequestSchema, resultCommitSchema } from './control';
+import { profilePolicySchema } from './policy';
 
 /**
  * The broker's public HTTP + WebSocket API, shared by the CLI and the VS Code extension.
@@ -22,6 +23,10 @@ import { guestRequestSchema, resultCommitSchema } from './control';
  *   GET    /v1/agents/:id/result           → AgentResult
  *   GET    /v1/agents/:id/result/bundle    → application/octet-stream (git bundle)
  *   POST   /v1/agents/:id/guest            guestCall → { result } (file API / exec in a live VM)
+ *   GET    /v1/agents/:id/egress           → egressPolicy
+ *   POST   /v1/agents/:id/egress           egressUpdateRequest → egressPolicy (running agent's allowlist)
+ *   GET    /v1/audit?agent=ID&after=N      → AuditEntry[] (admin: all rows; user: rows of own agents)
+ *   GET    /v1/audit/verify                → AuditVerifyResult (admin only)
  *   WS     /v1/events                      clientStreamMessage ⇄ serverStreamMessage
  */
 
@@ -67,7 +72,7 @@ export const profileSchema = z.object({
   onLimit: z.enum(['pause', 'stop']).default('pause'),
   /** Hosts the agent may reach through the egress proxy: `example.com`, `*.example.com`, `host:port`. */
   allowedHosts: z.array(z.string()).default([]),
-});
+}).extend(profilePolicySchema.shape);
 export type Profile = z.infer<typeof profileSchema>;
 export type ProfileInput = z.input<typeof profileSchema>;
 
@@ -127,6 +132,11 @@ export const createAgentRequestSchema = z.object({
   profile: z.string().default('demo'),
   /** The GitHub issue the task came from (`OWNER/REPO#N`), when it did. */
   issue: z.string().max(300).optional(),
+  /**
+   * Values of the profile's `{ vscode }` secret sources, keyed by SecretStorage key. Kept in the
+   * broker's memory only, never stored or sent into the VM.
+   */
+  secrets: z.record(z.string(), z.string()).optional(),
   repo: z.object({
     /** `git bundle create` output holding `branch`, base64. */
     bundle: z.string().min(1),

@@ -102,6 +102,10 @@ export const errorCatalog = {
     status: 404,
     hint: 'Check OWNER/REPO and the number; a private repository is only visible to a token that can read it.',
   },
+  STORE_CORRUPT: {
+    status: 500,
+    hint: 'The broker database (broker.db in the data directory) cannot be used; move it aside to start afresh, or restore it from a backup, or upgrade agentvm if it is from a newer version.',
+  },
   INTERNAL: { status: 500, hint: 'This is a bug in agentvm; the broker log has details.' },
 } as const satisfies Record<string, { status: number; hint: string }>;
 

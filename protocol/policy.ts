@@ -107,3 +107,21 @@ export const auditVerifyResultSchema = z.object({
   reason: z.string().nullable(),
 });
 export type AuditVerifyResult = z.infer<typeof auditVerifyResultSchema>;
+
+/** POST /v1/agents/:id/egress: replace a running agent's allowlist. */
+export const egressUpdateRequestSchema = z.object({
+  /** The complete new allowlist (same syntax as a profile's allowedHosts). */
+  allowedHosts: z.array(z.string().min(1)),
+});
+export type EgressUpdateRequest = z.infer<typeof egressUpdateRequestSchema>;
+
+/** An agent's egress policy as the proxy applies it now (POST /v1/agents/:id/egress). */
+export const egressPolicySchema = z.object({
+  agentId: z.string(),
+  allowedHosts: z.array(z.string()),
+  /** Names of the secrets bound for this agent (never their values). */
+  secrets: z.array(z.string()),
+  /** Host port of the agent's proxy listener; null while the agent has none. */
+  hostPort: z.number().int().nullable(),
+});
+export type EgressPolicy = z.infer<typeof egressPolicySchema>;

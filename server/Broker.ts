@@ -4,7 +4,9 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { AgentManager } from './agents/AgentManager';
+import { AgentPolicy, type AgentPolicyOptions } from './agents/AgentPolicy';
 import { dataDir as defaultDataDir, storePath, tokenPath } from './config/paths';
+import { answerClientError } from './http/answerClientError';
 import { createApp } from './http/createApp';
 import { EventStreamServer } from './http/eventStream';
 import { registerSecret, type Logger } from './log';
@@ -24,6 +26,10 @@ export interface BrokerOptions {
   version: string;
   /** End VMs on shutdown instead of leaving them running for the next broker to reattach. */
   stopVmsOnShutdown?: boolean;
+  /** Egress proxy options (tests trust an extra upstream CA); defaults suit production. */
+  egress?: AgentPolicyOptions['proxy'];
+  /** Where `{ env }` secret sources are read; process.env by default. */
+  secretEnv?: NodeJS.ProcessEnv;
 }
 
 /**
@@ -36,6 +42,7 @@ export class Broker {
   readonly store: Store;
   readonly manager: AgentManager;
   readonly profiles: ProfileRegistry;
+  readonly policy: AgentPolicy;
   private server?: Server;
   private stream?: EventStreamServer;
   private stopping?: Promise<void>;
@@ -45,6 +52,14 @@ export class Broker {
     fs.mkdirSync(this.dataDir, { recursive: true, mode: 0o700 });
     this.store = new Store(storePath(this.dataDir));
     this.profiles = options.profiles ?? new ProfileRegistry();
+    this.policy = new AgentPolicy({
+      db: this.store.db,
+      dataDir: this.dataDir,
+      logger: options.logger,
+      profileBaseDir: (name) => this.profileBaseDir(name),
+      env: options.secretEnv,
+      proxy: options.egress,
+    });
     this.manager = new AgentManager({
       store: this.store,
       driver: options.driver,
@@ -52,6 +67,7 @@ export class Broker {
       loadImage: () => options.loadImage(this.dataDir),
       dataDir: this.dataDir,
       logger: options.logger,
+      policy: this.policy,
     });
   }
 
@@ -74,12 +90,14 @@ export class Broker {
 
   async start(): Promise<{ url: string; token: string }> {
     const token = this.ensureLocalToken();
+    await this.policy.start();
     await this.manager.recover();
 
     const app = createApp({
       store: this.store,
       manager: this.manager,
       profiles: this.profiles,
+      policy: this.policy,
       logger: this.options.logger,
       version: this.options.version,
     });
@@ -88,12 +106,21 @@ export class Broker {
       const server = serve({ fetch: app.fetch, hostname: host, port: this.options.port ?? 7878 }, () => resolve(server as Server));
       (server as Server).once('error', reject);
     });
+    this.server.on('clientError', answerClientError);
     this.stream = new EventStreamServer({ store: this.store, manager: this.manager, logger: this.options.logger }, this.server);
 
     const { port } = this.server.address() as AddressInfo;
     const url = `http://${host}:${port}`;
     this.options.logger.info('broker.started', { url, dataDir: this.dataDir });
     return { url, token };
+  }
+
+  private profileBaseDir(name: string): string | undefined {
+    try {
+      return this.profiles.baseDir(name);
+    } catch {
+      return undefined;
+    }
   }
 
   stop(): Promise<void> {
@@ -112,6 +139,10 @@ export class Broker {
     }
 
     await this.manager.shutdown({ stopVms: this.options.stopVmsOnShutdown });
+    await this.policy.close();
+    // The head hash lets an operator notice deleted trailing rows, which the chain alone cannot.
+    const head = this.policy.audit.list({ limit: 1 })[0];
+    this.options.logger.info('audit.head', { id: head?.id ?? 0, hash: head?.hash ?? null });
     this.store.close();
     this.options.logger.info('broker.stopped', {});
   }

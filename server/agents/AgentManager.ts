@@ -13,6 +13,9 @@ import { publicAgent, type AgentRecord, type NewEvent, type Store } from '../sto
 import type { GuestImage, Vm, VmmDriver, VmSpec } from '../vmm/VmmDriver';
 import { appendOutput, timelineEntry } from './guestEvents';
 import { AgentLocks } from './AgentLocks';
+import { startAgentVm } from './startAgentVm';
+import { TemplateManager } from '../vmm/templates/TemplateManager';
+import type { AgentPolicy } from './AgentPolicy';
 
 export interface AgentManagerOptions {
   store: Store;
@@ -24,6 +27,10 @@ export interface AgentManagerOptions {
   logger: Logger;
   /** How many VMs may boot at once; boots are CPU-bound under TCG. */
   maxConcurrentBoots?: number;
+  /** Templates to clone new agents from; default: one under dataDir unless AGENTVM_TEMPLATES=off. */
+  templates?: TemplateManager | null;
+  /** Egress, secrets, limits and audit (server/agents/AgentPolicy); none in bare unit tests. */
+  policy?: AgentPolicy;
 }
 
 interface LiveVm {
@@ -53,7 +60,21 @@ export class AgentManager {
   private activeBoots = 0;
   private closing = false;
 
-  constructor(private readonly options: AgentManagerOptions) {}
+  /** Templates new agents are cloned from (see server/vmm/templates); undefined when off. */
+  readonly templates: TemplateManager | undefined;
+
+  constructor(private readonly options: AgentManagerOptions) {
+    const mode = process.env.AGENTVM_TEMPLATES ?? 'auto';
+    this.templates =
+      options.templates === undefined && mode !== 'off'
+        ? new TemplateManager({
+            dataDir: options.dataDir,
+            driver: options.driver,
+            logger: options.logger,
+            buildOnDemand: mode !== 'manual',
+          })
+        : (options.templates ?? undefined);
+  }
 
   private get store(): Store {
     return this.options.store;
@@ -67,6 +88,7 @@ export class AgentManager {
 
   async create(owner: string, request: CreateAgentRequest & { profile: string }, issueRef?: string): Promise<Agent> {
     const profile = this.options.profiles.get(request.profile);
+    this.options.policy?.admit(profile, request.secrets);
     const bundle = Buffer.from(request.repo.bundle, 'base64');
     if (!/^# v[23] git bundle\n/.test(bundle.subarray(0, 20).toString('latin1'))) {
       throw new AgentvmError('VALIDATION_FAILED', 'repo.bundle is not a base64-encoded git bundle');
@@ -111,6 +133,7 @@ export class AgentManager {
       vmSeconds: 0,
     };
     this.store.insertAgent(record);
+    this.options.policy?.created(record, request.secrets);
     this.appendEvent(id, { kind: 'state', message: 'queued', data: { from: null, to: 'queued' } });
     this.publish(id);
     this.pump();
@@ -198,6 +221,7 @@ export class AgentManager {
       if (this.live.has(id)) await this.stopVm(id);
 
       this.store.deleteAgent(id);
+      await this.options.policy?.release(id);
       fs.rmSync(agentDir(id, this.options.dataDir), { recursive: true, force: true });
       this.events.emit('removed', id);
     });
@@ -272,6 +296,7 @@ export class AgentManager {
       return;
     }
 
+    await this.options.policy?.prepare(record);
     const vm = await this.options.driver.attach(this.vmSpec(record, this.options.loadImage()), record.vmPid!);
     this.attachVm(record.id, vm);
     this.appendEvent(record.id, { kind: 'info', message: `reattached to VM pid ${vm.pid} after a broker restart` });
@@ -294,6 +319,7 @@ export class AgentManager {
     if (this.closing) return;
 
     this.closing = true;
+    await this.templates?.close();
     for (const timer of this.limitTimers.values()) clearTimeout(timer);
     this.limitTimers.clear();
     for (const id of [...this.live.keys()]) {
@@ -329,13 +355,16 @@ export class AgentManager {
     const record = this.transition(id, 'starting', { stateReason: null });
     try {
       const image = this.options.loadImage();
+      await this.options.policy?.prepare(record);
       const spec = this.vmSpec(record, image);
       fs.rmSync(path.join(spec.vmDir, 'overlay.qcow2'), { force: true });
-      const startedAt = performance.now();
-      const vm = await this.log.timed('vm.boot', { agentId: id }, () => this.options.driver.boot(spec));
-      const durationMs = Math.round(performance.now() - startedAt);
-      this.store.updateAgent(id, { vmPid: vm.pid, accel: vm.accel, bootPath: 'cold' });
-      this.appendEvent(id, { kind: 'info', message: `VM ready after a cold boot in ${durationMs} ms (${vm.accel})`, data: { durationMs, bootPath: 'cold' } });
+      const started = await this.log.timed('vm.start', { agentId: id }, () =>
+        startAgentVm(this.options.driver, this.templates, spec, this.log),
+      );
+      const { vm, bootPath, reason, durationMs } = started;
+      this.store.updateAgent(id, { vmPid: vm.pid, accel: vm.accel, bootPath });
+      const how = bootPath === 'template' ? 'from a template' : 'after a cold boot';
+      this.appendEvent(id, { kind: 'info', message: `VM ready ${how} in ${durationMs} ms (${vm.accel}): ${reason}`, data: { durationMs, bootPath, reason } });
       this.attachVm(id, vm);
 
       this.syncGuest(vm);
@@ -355,12 +384,12 @@ export class AgentManager {
       text: record.text,
       title: record.title,
       command: record.profileSpec.command,
-      env: record.profileSpec.env,
+      env: { ...record.profileSpec.env, ...this.options.policy?.guestEnv(record.id) },
       bundle: bundle.toString('base64'),
       baseCommit: record.repo.baseCommit,
       branch: record.repo.branch,
       timeLimitMs: 0,
-      files: this.options.profiles.taskFiles(record.profile),
+      files: [...this.options.profiles.taskFiles(record.profile), ...(this.options.policy?.guestFiles() ?? [])],
     };
   }
 
@@ -439,6 +468,7 @@ export class AgentManager {
     this.transition(record.id, 'restoring', {});
     let vm: Vm;
     try {
+      await this.options.policy?.prepare(record);
       const spec = this.vmSpec(record, this.options.loadImage());
       vm = await this.log.timed('vm.restore', { agentId: record.id }, () => this.options.driver.restore(spec, record.snapshot!));
     } catch (error) {
@@ -489,11 +519,13 @@ export class AgentManager {
 
   private armTimeLimit(id: string): void {
     const record = this.requireRecord(id);
-    const limitMs = record.profileSpec.timeLimitMs;
+    const policy = this.options.policy;
+    const limitMs = policy ? policy.msUntilLimit(record, this.liveMs(id)) : record.profileSpec.timeLimitMs;
     if (!limitMs) return;
 
     this.clearTimeLimit(id);
-    const timer = setTimeout(() => void this.onTimeLimit(id, limitMs), limitMs);
+    const armedAt = Date.now();
+    const timer = setTimeout(() => void this.onTimeLimit(id, limitMs, armedAt), limitMs);
     timer.unref();
     this.limitTimers.set(id, timer);
   }
@@ -503,22 +535,34 @@ export class AgentManager {
     this.limitTimers.delete(id);
   }
 
-  private async onTimeLimit(id: string, limitMs: number): Promise<void> {
+  private async onTimeLimit(id: string, limitMs: number, armedAt: number): Promise<void> {
     const record = this.requireRecord(id);
     if (record.state !== 'running') return;
 
+    // The timer ran its whole course, so at least limitMs passed even if the clock reads 1 ms less.
+    const hit = this.options.policy?.limitReached(record, Math.max(Date.now() - armedAt, limitMs), this.liveMs(id));
+    if (this.options.policy && !hit) return this.armTimeLimit(id);
+
     const minutes = Math.round(limitMs / 6000) / 10;
-    this.appendEvent(id, { kind: 'limit', message: `time limit of ${minutes} min reached`, data: { limit: 'time', limitMs } });
-    if (record.profileSpec.onLimit === 'stop') {
+    const message = hit?.message ?? `time limit of ${minutes} min reached`;
+    if (hit) this.options.policy?.limitHit(record, hit, this.liveMs(id));
+    this.appendEvent(id, { kind: 'limit', message, data: { limit: hit?.limit ?? 'time', limitMs, used: hit?.used, allowed: hit?.allowed } });
+    if ((hit?.action ?? record.profileSpec.onLimit) === 'stop') {
       await this.locks.run(id, async () => {
         await this.stopVm(id);
-        this.transition(id, 'failed', { endedAt: Date.now(), stateReason: `time limit of ${minutes} min reached` });
+        this.transition(id, 'failed', { endedAt: Date.now(), stateReason: message });
       });
       return;
     }
 
     // Pausing for a limit uses the review path without a guest request: resume just continues.
-    await this.locks.run(id, () => this.pauseForReview(id, '', `time limit of ${minutes} min reached; resume to give it another ${minutes} min`));
+    await this.locks.run(id, () => this.pauseForReview(id, '', `${message}; resume to grant it the same again`));
+  }
+
+  /** Milliseconds the agent's current VM has been running; 0 when it has none. */
+  private liveMs(id: string): number {
+    const live = this.live.get(id);
+    return live ? Date.now() - live.runningSince : 0;
   }
 
   // ---- helpers
@@ -570,6 +614,7 @@ export class AgentManager {
       vcpus: record.profileSpec.vcpus,
       bootTimeoutMs: record.profileSpec.bootTimeoutMs,
       lastSeq: record.guestSeq,
+      egress: this.options.policy?.egress(record.id),
     };
   }
 
@@ -588,6 +633,7 @@ export class AgentManager {
   private transition(id: string, to: AgentState, changes: Partial<AgentRecord>): AgentRecord {
     const from = this.requireRecord(id).state;
     const record = this.store.updateAgent(id, { ...changes, state: to });
+    if (terminalStates.includes(to)) void this.options.policy?.release(id);
     const reason = changes.stateReason ? `: ${changes.stateReason}` : '';
     this.appendEvent(id, { kind: 'state', message: `${to}${reason}`, data: { from, to } });
     this.log.info('agent.state', { agentId: id, from, to });

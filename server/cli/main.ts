@@ -1,5 +1,7 @@
 import { Command } from 'commander';
 import { registerAgentCommands } from './commands/agents';
+import { registerAllowCommands } from './commands/allow';
+import { registerAuditCommand } from './commands/audit';
 import { registerDelegateCommand } from './commands/delegate';
 import { registerDoctorCommand } from './commands/doctor';
 import { registerImageCommand } from './commands/image';
@@ -8,6 +10,7 @@ import { registerProfilesCommand } from './commands/profiles';
 import { registerResultCommands } from './commands/result';
 import { registerReviewCommands } from './commands/review';
 import { registerServeCommand } from './commands/serve';
+import { registerTemplateCommand } from './commands/template';
 import { registerTokenCommand } from './commands/token';
 import { exitCodes } from './exitCodes';
 import { agentvmVersion } from './version';
@@ -25,6 +28,7 @@ function buildProgram(): Command {
 
   registerDoctorCommand(program);
   registerImageCommand(program);
+  registerTemplateCommand(program);
   registerServeCommand(program);
   registerDelegateCommand(program);
   registerAgentCommands(program);
@@ -33,6 +37,8 @@ function buildProgram(): Command {
   registerPrCommand(program);
   registerProfilesCommand(program);
   registerTokenCommand(program);
+  registerAuditCommand(program);
+  registerAllowCommands(program);
   return program;
 }
 

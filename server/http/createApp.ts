@@ -1,10 +1,12 @@
 import fs from 'node:fs';
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { createAgentRequestSchema, guestCallSchema, resumeRequestSchema } from '../../protocol/api';
 import { AgentvmError } from '../../protocol/errors';
+import { egressUpdateRequestSchema } from '../../protocol/policy';
 import type { AgentManager } from '../agents/AgentManager';
+import type { AgentPolicy } from '../agents/AgentPolicy';
 import type { Logger } from '../log';
 import type { ProfileRegistry } from '../profiles/ProfileRegistry';
 import { publicAgent, type Store } from '../store/Store';
@@ -14,6 +16,7 @@ export interface AppDependencies {
   store: Store;
   manager: AgentManager;
   profiles: ProfileRegistry;
+  policy: AgentPolicy;
   logger: Logger;
   version: string;
 }
@@ -25,8 +28,23 @@ export const MAX_BODY_BYTES = 400 * 1024 * 1024;
 
 /** The broker's HTTP API (routes listed in protocol/api.ts). */
 export function createApp(deps: AppDependencies): Hono<Env> {
-  const { store, manager, profiles, logger } = deps;
+  const { store, manager, profiles, policy, logger } = deps;
   const app = new Hono<Env>();
+
+  /**
+   * The agent if the caller may act on it. A refusal (another user's agent) is audited with the
+   * action it tried, so probing other users' agents leaves a trace.
+   */
+  const authorize = (context: Context<Env>, action: string, id = context.req.param('id') ?? '') => {
+    try {
+      return manager.get(id, context.var.user, context.var.admin);
+    } catch (error) {
+      if (error instanceof AgentvmError && error.code === 'FORBIDDEN') {
+        policy.record(context.var.user, id, action, 'deny', { reason: 'agent belongs to another user' });
+      }
+      throw error;
+    }
+  };
 
   app.use('*', async (context, next) => {
     const startedAt = performance.now();
@@ -78,12 +96,12 @@ export function createApp(deps: AppDependencies): Hono<Env> {
   app.get('/v1/agents', (context) => context.json(manager.list(context.var.user, context.var.admin)));
 
   app.get('/v1/agents/:id', (context) => {
-    const record = manager.get(context.req.param('id'), context.var.user, context.var.admin);
+    const record = authorize(context, 'agent.read');
     return context.json(publicAgent(record));
   });
 
   app.get('/v1/agents/:id/events', (context) => {
-    const record = manager.get(context.req.param('id'), context.var.user, context.var.admin);
+    const record = authorize(context, 'agent.read');
     return context.json(manager.timeline(record.id, integerQuery(context, 'after', 0)));
   });
 
@@ -95,24 +113,31 @@ export function createApp(deps: AppDependencies): Hono<Env> {
   });
 
   app.post('/v1/agents/:id/review', async (context) => {
-    const record = manager.get(context.req.param('id'), context.var.user, context.var.admin);
-    return context.json(await manager.review(record.id));
+    const record = authorize(context, 'agent.review');
+    const agent = await manager.review(record.id);
+    policy.record(context.var.user, record.id, 'agent.review', 'allow');
+    return context.json(agent);
   });
 
   app.post('/v1/agents/:id/resume', async (context) => {
-    const record = manager.get(context.req.param('id'), context.var.user, context.var.admin);
+    const record = authorize(context, 'agent.resume');
     const { message } = await parseBody(context, resumeRequestSchema);
-    return context.json(await manager.resume(record.id, message));
+    const agent = await manager.resume(record.id, message);
+    policy.record(context.var.user, record.id, 'agent.resume', 'allow');
+    return context.json(agent);
   });
 
   app.post('/v1/agents/:id/cancel', async (context) => {
-    const record = manager.get(context.req.param('id'), context.var.user, context.var.admin);
-    return context.json(await manager.cancel(record.id));
+    const record = authorize(context, 'agent.cancel');
+    const agent = await manager.cancel(record.id);
+    policy.record(context.var.user, record.id, 'agent.cancel', 'allow');
+    return context.json(agent);
   });
 
   app.delete('/v1/agents/:id', async (context) => {
-    const record = manager.get(context.req.param('id'), context.var.user, context.var.admin);
+    const record = authorize(context, 'agent.remove');
     await manager.remove(record.id);
+    policy.record(context.var.user, record.id, 'agent.remove', 'allow');
     return context.body(null, 204);
   });
 
@@ -143,9 +168,40 @@ export function createApp(deps: AppDependencies): Hono<Env> {
   });
 
   app.post('/v1/agents/:id/guest', async (context) => {
-    const record = manager.get(context.req.param('id'), context.var.user, context.var.admin);
+    const record = authorize(context, 'agent.guest');
     const { request } = await parseBody(context, guestCallSchema);
     return context.json({ result: await manager.guestCall(record.id, request) });
+  });
+
+  app.get('/v1/agents/:id/egress', (context) => {
+    const record = authorize(context, 'agent.read');
+    return context.json(policy.describe(record));
+  });
+
+  app.post('/v1/agents/:id/egress', async (context) => {
+    const record = authorize(context, 'egress.allowlist');
+    const { allowedHosts } = await parseBody(context, egressUpdateRequestSchema);
+    return context.json(policy.setAllowedHosts(record, allowedHosts, context.var.user));
+  });
+
+  // A user sees the rows of their own agents; only an admin sees everything, broker rows included.
+  app.get('/v1/audit', (context) => {
+    const agentId = context.req.query('agent') || undefined;
+    if (agentId) authorize(context, 'audit.read', agentId);
+
+    const query = { agentId, afterId: integerQuery(context, 'after', 0), limit: integerQuery(context, 'limit', 1000) };
+    const own = context.var.admin ? undefined : new Set(manager.list(context.var.user, false).map((agent) => agent.id));
+    return context.json(policy.auditRows(query, own));
+  });
+
+  // Verifying reads every row, including other users' agents: an admin's job.
+  app.get('/v1/audit/verify', (context) => {
+    if (!context.var.admin) {
+      policy.record(context.var.user, null, 'audit.verify', 'deny', { reason: 'not an admin' });
+      throw new AgentvmError('FORBIDDEN', 'only an admin token may verify the whole audit log');
+    }
+
+    return context.json(policy.verifyAudit());
   });
 
   app.notFound((context) => context.json(new AgentvmError('NOT_FOUND', 'no such API path').toBody(), 404));

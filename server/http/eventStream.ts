@@ -7,6 +7,7 @@ import {
   type AgentEvent,
   type ServerStreamMessage,
 } from '../../protocol/api';
+import { AgentvmError } from '../../protocol/errors';
 import type { AgentManager } from '../agents/AgentManager';
 import type { Logger } from '../log';
 import type { Store } from '../store/Store';
@@ -56,16 +57,17 @@ export class EventStreamServer {
   }
 
   private onUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const url = new URL(request.url ?? '/', 'http://localhost');
-    if (url.pathname !== '/v1/events') {
-      socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\n\r\n');
+    // A request target that is not a valid URL must not throw here: nothing would catch it.
+    const url = URL.parse(request.url ?? '/', 'http://localhost');
+    if (url?.pathname !== '/v1/events') {
+      refuseUpgrade(socket, new AgentvmError('NOT_FOUND', 'WebSocket upgrades are served on /v1/events only'));
       return;
     }
 
     const bearer = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '')?.[1];
     const identity = this.deps.store.userForToken(bearer ?? url.searchParams.get('token') ?? '');
     if (!identity) {
-      socket.end('HTTP/1.1 401 Unauthorized\r\nconnection: close\r\n\r\n');
+      refuseUpgrade(socket, new AgentvmError('UNAUTHORIZED', 'missing or unknown token for the event stream'));
       return;
     }
 
@@ -135,4 +137,13 @@ export class EventStreamServer {
   private send(subscriber: Subscriber, message: ServerStreamMessage): void {
     if (subscriber.socket.readyState === subscriber.socket.OPEN) subscriber.socket.send(JSON.stringify(message));
   }
+}
+
+/** Ends an upgrade request with the registry's status and error body. */
+function refuseUpgrade(socket: Duplex, error: AgentvmError): void {
+  const body = JSON.stringify(error.toBody());
+  socket.end(
+    `HTTP/1.1 ${error.status} ${error.code}\r\ncontent-type: application/json\r\n` +
+      `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  );
 }

@@ -42,6 +42,11 @@ export class ProfileRegistry {
     });
   }
 
+  /** Directory of the profile's file; relative host paths in the profile resolve against it. */
+  baseDir(name: string): string {
+    return this.entry(name).baseDir;
+  }
+
   private entry(name: string): LoadedProfile {
     const entry = this.profiles.get(name);
     if (!entry) {

@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Agent, AgentEvent, AgentState, Profile, RepoInfo } from '../../protocol/api';
 import type { SnapshotInfo } from '../vmm/VmmDriver';
+import { AgentvmError } from '../../protocol/errors';
 import { migrations } from './migrations';
 
 /** An agent row: the public {@link Agent} plus what only the broker needs. */
@@ -32,10 +33,18 @@ export class Store {
   constructor(file: string) {
     fs.mkdirSync(path.dirname(file), { recursive: true });
     this.db = new Database(file);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = NORMAL');
-    this.db.pragma('foreign_keys = ON');
-    this.migrate();
+    try {
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma('synchronous = NORMAL');
+      this.db.pragma('foreign_keys = ON');
+      this.migrate();
+    } catch (error) {
+      this.db.close();
+      if (error instanceof AgentvmError) throw error;
+
+      // SQLite reports a damaged or foreign file only on first use; name the file, not "a bug".
+      throw new AgentvmError('STORE_CORRUPT', `cannot open the store ${file}: ${(error as Error).message}`);
+    }
   }
 
   get schemaVersion(): number {
@@ -44,6 +53,13 @@ export class Store {
 
   private migrate(): void {
     const current = this.schemaVersion;
+    if (current > migrations.length) {
+      throw new AgentvmError(
+        'STORE_CORRUPT',
+        `the store is from a newer agentvm (schema ${current}; this one knows up to ${migrations.length})`,
+      );
+    }
+
     for (let version = current; version < migrations.length; version++) {
       this.db.transaction(() => {
         this.db.exec(migrations[version]);

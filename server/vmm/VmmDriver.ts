@@ -40,6 +40,30 @@ export interface SnapshotInfo {
   durationMs: number;
   /** QMP migration capabilities set when it was written; a restore sets the same ones. */
   migrationCapabilities?: string[];
+  /**
+   * Guest RAM was a memory backend with the id `mem` (a VM cloned from a template, or restored from
+   * such a VM's snapshot). A restore must name its RAM the same way: migration matches RAM by name.
+   */
+  namedMemoryBackend?: boolean;
+}
+
+/**
+ * A VM booted once to `ready` and saved for cloning (see server/vmm/templates). Its memory lives in
+ * `memoryPath`, which every clone maps copy-on-write; `snapshot` holds device state only.
+ */
+export interface VmTemplate {
+  /** Identity of the template (hash of image key, shape, device layout and builder version). */
+  key: string;
+  /** Guest RAM, exactly `memoryMiB` MiB; read-only for clones. */
+  memoryPath: string;
+  /** The template's frozen qcow2 disk; every clone's overlay uses it as its backing file. */
+  diskPath: string;
+  /** Device state written with `x-ignore-shared`. */
+  snapshot: SnapshotInfo;
+  memoryMiB: number;
+  vcpus: number;
+  /** Whether the template was booted with the egress network device; a clone needs the same. */
+  egress: boolean;
 }
 
 export interface VmExit {
@@ -81,4 +105,15 @@ export interface VmmDriver {
   restore(spec: VmSpec, snapshot: SnapshotInfo): Promise<Vm>;
   /** Reattach to a VM process that outlived a broker restart; throws if it is gone. */
   attach(spec: VmSpec, pid: number): Promise<Vm>;
+  /**
+   * Boot a VM whose RAM is the shared file `${spec.vmDir}/memory.ram`, wait for `ready`, save its
+   * device state and end it, leaving the files a {@link VmTemplate} names in `spec.vmDir`.
+   * Optional: a driver without it has no templates and always cold-boots.
+   */
+  buildTemplate?(spec: VmSpec): Promise<VmTemplate>;
+  /**
+   * Start a VM from a template: a new overlay on the template's disk, its memory mapped
+   * copy-on-write, its device state loaded; resolves once the guest agent answered `hello`.
+   */
+  clone?(spec: VmSpec, template: VmTemplate): Promise<Vm>;
 }

@@ -7,9 +7,18 @@ import type { Agent, AgentState } from '../../protocol/api';
 import { Broker } from '../../server/Broker';
 import { dataDir, packageRoot } from '../../server/config/paths';
 import { createLogger, silentLogger } from '../../server/log';
+import { defaultProfileDirectories, ProfileRegistry } from '../../server/profiles/ProfileRegistry';
 import { ensureImage } from '../../server/vmm/image/ensureImage';
 import { QemuDriver } from '../../server/vmm/qemu/QemuDriver';
 import type { GuestImage } from '../../server/vmm/VmmDriver';
+
+/** Extras for tests of the policy layer; every field is optional. */
+export interface VmBrokerOptions {
+  /** A directory of test profiles, loaded after the shipped ones. */
+  profilesDir?: string;
+  /** Environment `{ env }` secret sources are read from (instead of process.env). */
+  secretEnv?: NodeJS.ProcessEnv;
+}
 
 /**
  * A real broker for VM tests: real QEMU driver, the shared cached guest image (built on first use,
@@ -23,6 +32,10 @@ export class VmBroker {
   url!: string;
   token!: string;
   private image!: GuestImage;
+  /** Changes the image the broker sees (e.g. another key, as after an image rebuild). */
+  imageOverride?: (image: GuestImage) => GuestImage;
+
+  constructor(private readonly options: VmBrokerOptions = {}) {}
 
   async start(): Promise<void> {
     this.image = await sharedImage();
@@ -42,8 +55,12 @@ export class VmBroker {
       port: 0,
       logger,
       driver: new QemuDriver({ logger }),
-      loadImage: () => this.image,
+      loadImage: () => (this.imageOverride ? this.imageOverride(this.image) : this.image),
       version: 'test',
+      profiles: this.options.profilesDir
+        ? new ProfileRegistry([...defaultProfileDirectories({}), this.options.profilesDir])
+        : undefined,
+      secretEnv: this.options.secretEnv,
     });
     const started = await this.broker.start();
     this.url = started.url;

@@ -84,8 +84,15 @@ export class EgressProxy {
     this.options = options;
   }
 
-  /** Start an agent's listener on 127.0.0.1 (random port) with its policy. */
-  async addAgent(agentId: string, policy: AgentEgressPolicy): Promise<EgressEndpoint> {
+  /**
+   * Start an agent's listener on 127.0.0.1 with its policy. `preferredPort` (a VM that outlived a
+   * broker restart still forwards to its old port) is tried first; a random port otherwise.
+   */
+  async addAgent(
+    agentId: string,
+    policy: AgentEgressPolicy,
+    preferredPort = 0,
+  ): Promise<EgressEndpoint> {
     if (this.agents.has(agentId))
       throw new Error(`agent ${agentId} already has an egress listener`);
 
@@ -112,9 +119,14 @@ export class EgressProxy {
       server.on('clientError', (_error, socket) => socket.destroy());
     }
 
-    await new Promise<void>((resolve, reject) => {
-      state.listener.once('error', reject);
-      state.listener.listen(0, '127.0.0.1', () => resolve());
+    const listen = (port: number) =>
+      new Promise<void>((resolve, reject) => {
+        state.listener.once('error', reject);
+        state.listener.listen(port, '127.0.0.1', () => resolve());
+      });
+    await listen(preferredPort).catch((error: NodeJS.ErrnoException) => {
+      if (preferredPort === 0 || error.code !== 'EADDRINUSE') throw error;
+      return listen(0);
     });
     this.agents.set(agentId, state);
     return { hostPort: (state.listener.address() as net.AddressInfo).port };

@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { AgentvmError } from '../../../protocol/errors';
@@ -56,6 +57,9 @@ export function loadImageFor(imagesRoot: string, inputs: ImageInputs): GuestImag
         `Image file ${filePath} is ${sizeBytes} bytes; its manifest says ${file.sizeBytes}.`,
       );
     }
+    if (file.sha256 && cachedSha256(filePath) !== file.sha256) {
+      throw new AgentvmError('IMAGE_CORRUPT', `Image file ${filePath} fails its sha256 check.`);
+    }
   }
 
   return {
@@ -64,6 +68,24 @@ export function loadImageFor(imagesRoot: string, inputs: ImageInputs): GuestImag
     initramfsPath: path.join(imageDir, manifest.files.initramfs.name),
     rootfsPath: path.join(imageDir, manifest.files.rootfs.name),
   };
+}
+
+const verifiedHashes = new Map<string, { stamp: string; sha256: string }>();
+
+/**
+ * sha256 of an image file, hashed again only when its size or modification time changed: images
+ * are loaded at every VM start, and a same-size bit flip in the kernel or initramfs would
+ * otherwise surface as a boot timeout instead of IMAGE_CORRUPT.
+ */
+function cachedSha256(filePath: string): string {
+  const stat = fs.statSync(filePath);
+  const stamp = `${stat.size}:${stat.mtimeMs}:${stat.ino}`;
+  const cached = verifiedHashes.get(filePath);
+  if (cached?.stamp === stamp) return cached.sha256;
+
+  const sha256 = crypto.createHash('sha256').update(fs.readFileSync(filePath)).digest('hex');
+  verifiedHashes.set(filePath, { stamp, sha256 });
+  return sha256;
 }
 
 /** IMAGE_MISSING, saying whether no image exists or which inputs changed since the newest one. */

@@ -7,7 +7,7 @@ import { silentLogger, type Logger } from '../../log';
 import { egressNetdevArgs } from '../../policy/egress/guestEgress';
 import { detectAccelerator } from '../accelerator';
 import { ControlChannel } from '../ControlChannel';
-import type { Accelerator, SnapshotInfo, VmmDriver, VmSpec } from '../VmmDriver';
+import type { Accelerator, SnapshotInfo, VmmDriver, VmSpec, VmTemplate } from '../VmmDriver';
 import { buildQemuArgs, type QemuLaunchPlan } from './buildQemuArgs';
 import { hostTscKhz } from './hostTscKhz';
 import { isProcessAlive, processArgs, QemuProcess } from './QemuProcess';
@@ -34,8 +34,20 @@ export interface QemuDriverOptions {
   helloIntervalMs?: number;
 }
 
-/** Where a VM comes from: a cold boot on a fresh overlay, or a snapshot on the existing one. */
-type StartMode = { kind: 'boot' } | { kind: 'restore'; snapshot: SnapshotInfo };
+/** The migration capability that keeps shared (file-backed) RAM out of a snapshot. */
+export const IGNORE_SHARED = 'x-ignore-shared';
+
+/** File name of a template's guest RAM inside the directory it is built in. */
+export const TEMPLATE_MEMORY_FILE = 'memory.ram';
+
+/**
+ * Where a VM comes from: a cold boot on a fresh overlay (with `templateMemory`, RAM in that shared
+ * file, for a template), a snapshot on the existing overlay, or a template on a fresh overlay.
+ */
+type StartMode =
+  | { kind: 'boot'; templateMemory?: string }
+  | { kind: 'restore'; snapshot: SnapshotInfo }
+  | { kind: 'clone'; template: VmTemplate };
 
 /**
  * The QEMU `microvm` driver: one detached QEMU process per VM (it outlives the broker), QMP on a
@@ -63,6 +75,48 @@ export class QemuDriver implements VmmDriver {
     });
   }
 
+  buildTemplate(spec: VmSpec): Promise<VmTemplate> {
+    return this.logger.timed('vm.template_build', { vmId: spec.id }, async () => {
+      const memoryPath = path.join(path.resolve(spec.vmDir), TEMPLATE_MEMORY_FILE);
+      fs.rmSync(memoryPath, { force: true });
+      const vm = await this.start(spec, { kind: 'boot', templateMemory: memoryPath });
+      let snapshot: SnapshotInfo;
+      try {
+        snapshot = await vm.snapshot();
+      } finally {
+        await vm.stop();
+      }
+
+      return {
+        key: spec.id,
+        memoryPath,
+        diskPath: vmPaths(spec.vmDir).overlay,
+        snapshot,
+        memoryMiB: spec.memoryMiB,
+        vcpus: spec.vcpus,
+        egress: spec.egress !== undefined,
+      };
+    });
+  }
+
+  clone(spec: VmSpec, template: VmTemplate): Promise<QemuVm> {
+    return this.logger.timed('vm.clone', { vmId: spec.id, template: template.key }, async () => {
+      const shapeMatches =
+        template.memoryMiB === spec.memoryMiB &&
+        template.vcpus === spec.vcpus &&
+        template.egress === (spec.egress !== undefined);
+      if (!shapeMatches) {
+        throw new AgentvmError(
+          'INVALID_STATE',
+          `template ${template.key} has another memory, vCPU or network shape than VM ${spec.id}`,
+        );
+      }
+
+      await verifySnapshot(template.snapshot);
+      return this.start(spec, { kind: 'clone', template });
+    });
+  }
+
   /**
    * Take over a QEMU that a previous broker started. The pid must be alive and its command line
    * must carry this VM's pid file. On failure the process is left running: it may belong to
@@ -81,7 +135,8 @@ export class QemuDriver implements VmmDriver {
 
     // Prepare the directory, sockets and disk.
     this.prepareDirectories(paths);
-    if (mode.kind === 'boot') await this.createOverlay(spec, paths);
+    if (mode.kind === 'boot') await this.createOverlay(paths, spec.image.rootfsPath, 'raw');
+    else if (mode.kind === 'clone') await this.createOverlay(paths, mode.template.diskPath, 'qcow2');
     else if (!fs.existsSync(paths.overlay)) {
       throw new AgentvmError(
         'SNAPSHOT_CORRUPT',
@@ -92,7 +147,8 @@ export class QemuDriver implements VmmDriver {
     // Launch QEMU.
     const plan: QemuLaunchPlan = {
       ...this.planFor(spec, paths, accel),
-      incoming: mode.kind === 'restore',
+      ...memoryPlan(mode),
+      incoming: mode.kind !== 'boot',
     };
     const qemu = QemuProcess.spawn(
       this.options.qemuBinary ?? 'qemu-system-x86_64',
@@ -112,13 +168,14 @@ export class QemuDriver implements VmmDriver {
         'connecting to QMP',
         QmpClient.connect(paths.qmpSocket, remainingMs(), () => !qemu.isRunning),
       );
-      const capabilities =
-        mode.kind === 'restore' ? (mode.snapshot.migrationCapabilities ?? []) : [];
-      if (mode.kind === 'restore') {
-        await step(
-          'loading the snapshot',
-          this.loadSnapshot(qmp, mode.snapshot, capabilities, deadline),
-        );
+      const incoming = incomingSnapshot(mode);
+      const capabilities = incoming
+        ? (incoming.migrationCapabilities ?? [])
+        : mode.kind === 'boot' && mode.templateMemory
+          ? [IGNORE_SHARED]
+          : [];
+      if (incoming) {
+        await step('loading the snapshot', this.loadSnapshot(qmp, incoming, capabilities, deadline));
       }
 
       const connectOptions = {
@@ -144,6 +201,7 @@ export class QemuDriver implements VmmDriver {
         ready,
         startupMs: Math.round(performance.now() - startedAt),
         migrationCapabilities: capabilities,
+        namedMemoryBackend: plan.memoryFile !== undefined || plan.namedRam === true,
       });
     } catch (error) {
       channel?.close();
@@ -188,6 +246,11 @@ export class QemuDriver implements VmmDriver {
       const ready = await channel.handshake(spec.lastSeq ?? 0, spec.bootTimeoutMs);
       if (wasPaused) await qmp.execute('stop');
 
+      // The QEMU keeps the capabilities and RAM naming it was started with (a clone has both); a
+      // snapshot taken after attaching must record them, or its restore cannot load it.
+      const capabilities = await qmp.execute<{ capability: string; state: boolean }[]>(
+        'query-migrate-capabilities',
+      );
       return new QemuVm({
         ...this.vmOptions(),
         spec,
@@ -198,7 +261,10 @@ export class QemuDriver implements VmmDriver {
         channel,
         ready,
         startupMs: Math.round(performance.now() - startedAt),
-        migrationCapabilities: [],
+        migrationCapabilities: capabilities
+          .filter((entry) => entry.state && entry.capability === IGNORE_SHARED)
+          .map((entry) => entry.capability),
+        namedMemoryBackend: args.some((arg) => arg.includes('memory-backend=mem')),
       });
     } catch (error) {
       channel?.close();
@@ -251,12 +317,15 @@ export class QemuDriver implements VmmDriver {
     }
   }
 
-  private async createOverlay(spec: VmSpec, paths: VmPaths): Promise<void> {
-    if (!fs.existsSync(spec.image.rootfsPath)) {
-      throw new AgentvmError(
-        'IMAGE_MISSING',
-        `guest root filesystem ${spec.image.rootfsPath} does not exist`,
-      );
+  /** A fresh qcow2 overlay on `backingPath`: the image's rootfs, or a template's frozen disk. */
+  private async createOverlay(
+    paths: VmPaths,
+    backingPath: string,
+    backingFormat: 'raw' | 'qcow2',
+  ): Promise<void> {
+    if (!fs.existsSync(backingPath)) {
+      const code = backingFormat === 'raw' ? 'IMAGE_MISSING' : 'VM_FAILED';
+      throw new AgentvmError(code, `backing disk ${backingPath} does not exist`);
     }
 
     fs.rmSync(paths.overlay, { force: true });
@@ -267,9 +336,9 @@ export class QemuDriver implements VmmDriver {
       '-f',
       'qcow2',
       '-F',
-      'raw',
+      backingFormat,
       '-b',
-      spec.image.rootfsPath,
+      backingPath,
       paths.overlay,
     ];
     try {
@@ -304,6 +373,28 @@ export class QemuDriver implements VmmDriver {
       migrationTimeoutMs: this.options.migrationTimeoutMs ?? 120_000,
     };
   }
+}
+
+/** The snapshot a start loads: a review snapshot, a template's device state, or none. */
+function incomingSnapshot(mode: StartMode): SnapshotInfo | undefined {
+  if (mode.kind === 'restore') return mode.snapshot;
+  if (mode.kind === 'clone') return mode.template.snapshot;
+  return undefined;
+}
+
+/**
+ * How guest RAM is backed. A template shares its file so clones can map it; a clone maps it
+ * privately, so its writes stay its own; a clone's review snapshot holds all of its RAM (private
+ * RAM is not "shared", so `x-ignore-shared` skips none of it) and restores into anonymous RAM that
+ * carries the same backend name.
+ */
+function memoryPlan(mode: StartMode): Pick<QemuLaunchPlan, 'memoryFile' | 'namedRam'> {
+  if (mode.kind === 'boot' && mode.templateMemory) {
+    return { memoryFile: { path: mode.templateMemory, share: true } };
+  }
+  if (mode.kind === 'clone') return { memoryFile: { path: mode.template.memoryPath, share: false } };
+  if (mode.kind === 'restore' && mode.snapshot.namedMemoryBackend) return { namedRam: true };
+  return {};
 }
 
 function asAgentvmError(error: unknown, context: string): AgentvmError {

@@ -23,6 +23,8 @@ export interface QemuVmParts {
   startupMs: number;
   /** QMP migration capabilities to set before saving (e.g. `x-ignore-shared` for templates). */
   migrationCapabilities: string[];
+  /** Guest RAM is the backend `mem` (see {@link SnapshotInfo.namedMemoryBackend}). */
+  namedMemoryBackend?: boolean;
   logger: Logger;
   stopGraceMs: number;
   migrationTimeoutMs: number;
@@ -138,6 +140,7 @@ export class QemuVm implements Vm {
       sha256: written.sha256,
       durationMs,
       ...(migrationCapabilities.length > 0 ? { migrationCapabilities } : {}),
+      ...(this.parts.namedMemoryBackend ? { namedMemoryBackend: true } : {}),
     };
   }
 

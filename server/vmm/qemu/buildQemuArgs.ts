@@ -20,6 +20,11 @@ export interface QemuLaunchPlan {
    * map, `share: false` for a clone (copy-on-write over the template's pages).
    */
   memoryFile?: { path: string; share: boolean };
+  /**
+   * Anonymous guest RAM, but as a backend named `mem` like {@link memoryFile}'s: for restoring the
+   * review snapshot of a clone, whose stream names its RAM `mem`.
+   */
+  namedRam?: boolean;
   /** Extra words for the kernel command line. */
   kernelArgs?: string[];
   /** `-netdev ... -device virtio-net-device,...` for the egress path; a restore needs the same. */
@@ -32,7 +37,8 @@ export interface QemuLaunchPlan {
  */
 export function buildQemuArgs(plan: QemuLaunchPlan): string[] {
   const { paths } = plan;
-  const machine = plan.memoryFile ? 'microvm,memory-backend=mem' : 'microvm';
+  const named = plan.memoryFile !== undefined || plan.namedRam === true;
+  const machine = named ? 'microvm,memory-backend=mem' : 'microvm';
   const cpu = plan.accel === 'kvm' ? 'host' : 'max';
   const cmdline = [KERNEL_CMDLINE, ...(plan.kernelArgs ?? [])].join(' ');
   const options: Array<[flag: string, value?: string]> = [
@@ -53,6 +59,8 @@ export function buildQemuArgs(plan: QemuLaunchPlan): string[] {
     const share = plan.memoryFile.share ? 'on' : 'off';
     const backend = `memory-backend-file,id=mem,size=${plan.memoryMiB}M,mem-path=${opt(plan.memoryFile.path)},share=${share}`;
     options.push(['-object', backend]);
+  } else if (plan.namedRam) {
+    options.push(['-object', `memory-backend-ram,id=mem,size=${plan.memoryMiB}M`]);
   }
 
   options.push(

@@ -1,0 +1,367 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Profile } from '../../protocol/api';
+import type { GuestTask } from '../../protocol/control';
+import { AgentvmError } from '../../protocol/errors';
+import {
+  profilePolicySchema,
+  type AuditDecision,
+  type AuditEntry,
+  type AuditVerifyResult,
+  type EgressPolicy,
+} from '../../protocol/policy';
+import { agentDir } from '../config/paths';
+import { registerSecret, type Logger } from '../log';
+import { AuditLog, type AuditQuery } from '../policy/audit/AuditLog';
+import { CertificateAuthority } from '../policy/egress/CertificateAuthority';
+import {
+  EgressProxy,
+  type AgentEgressPolicy,
+  type EgressProxyOptions,
+  type GithubEgress,
+} from '../policy/egress/EgressProxy';
+import {
+  GUEST_CA_PATH,
+  GUEST_PROXY_ADDRESS,
+  GUEST_PROXY_PORT,
+  guestProxyEnvironment,
+} from '../policy/egress/guestEgress';
+import { HostAllowlist } from '../policy/egress/HostAllowlist';
+import {
+  checkShape,
+  evaluateLimits,
+  msUntilNextLimit,
+  type AgentLimits,
+  type LimitHit,
+} from '../policy/limits/evaluateLimits';
+import {
+  guestEnvironment,
+  makePlaceholder,
+  readSecretSource,
+  resolveSecrets,
+  type SecretBinding,
+} from '../policy/secrets/SecretBindings';
+import type { AgentRecord } from '../store/Store';
+import type { VmSpec } from '../vmm/VmmDriver';
+
+export interface AgentPolicyOptions {
+  db: ConstructorParameters<typeof AuditLog>[0];
+  dataDir: string;
+  logger: Logger;
+  /** Directory a profile's relative secret files resolve against (its profile file's folder). */
+  profileBaseDir: (profileName: string) => string | undefined;
+  /** Host environment `{ env }` secret sources read from; process.env by default. */
+  env?: NodeJS.ProcessEnv;
+  /** Passed to the egress proxy (tests add an upstream CA or a shorter timeout). */
+  proxy?: Pick<EgressProxyOptions, 'upstreamCa' | 'upstreamTimeoutMs'>;
+}
+
+/** What survives a broker restart about an agent's policy (agents/<id>/policy.json, mode 0600). */
+interface PersistedPolicy {
+  /** Secret name → placeholder: a restored VM still holds the old placeholders in memory. */
+  placeholders: Record<string, string>;
+  /** The allowlist, as changed at run time; the profile's until then. */
+  allowedHosts?: string[];
+  /** Last proxy port: a VM that outlived the broker still forwards there. */
+  hostPort?: number;
+  /** VM-seconds already charged when the cost budget was last granted again (after a cost pause). */
+  costBaselineSeconds?: number;
+}
+
+interface LiveBindings {
+  secrets: SecretBinding[];
+  github?: GithubEgress;
+}
+
+const GITHUB_SECRET = 'GITHUB_TOKEN';
+
+/**
+ * Every policy decision about one agent, for the agent manager: admission (shape and secrets),
+ * the egress listener with its allowlist and secrets while the agent lives, the guest's proxy
+ * environment and CA, limits, and the audit trail. server/policy decides; this applies it.
+ */
+export class AgentPolicy {
+  readonly audit: AuditLog;
+  private ca?: CertificateAuthority;
+  private proxy?: EgressProxy;
+  private readonly bindings = new Map<string, LiveBindings>();
+  /** `{ vscode }` secret values sent with the create request; memory only. */
+  private readonly provided = new Map<string, Record<string, string>>();
+
+  constructor(private readonly options: AgentPolicyOptions) {
+    this.audit = new AuditLog(options.db, () => this.secretValues());
+  }
+
+  /** Load (or create) the broker's CA and start the proxy; call before any agent boots. */
+  async start(): Promise<void> {
+    if (this.proxy) return;
+
+    this.ca = await CertificateAuthority.loadOrCreate(path.join(this.options.dataDir, 'egress-ca'));
+    this.proxy = new EgressProxy({
+      ca: this.ca,
+      audit: this.audit.sink,
+      log: this.options.logger,
+      ...this.options.proxy,
+    });
+  }
+
+  /** Close every agent's listener. Safe to call twice. */
+  async close(): Promise<void> {
+    await this.proxy?.close();
+    this.bindings.clear();
+  }
+
+  /**
+   * Refuses a profile before anything is stored: a VM shape over the limits (LIMIT_EXCEEDED), an
+   * allowlist entry that does not parse, or a secret whose source is empty (SECRET_MISSING).
+   */
+  admit(profile: Profile, provided: Record<string, string> = {}): void {
+    const policy = profilePolicySchema.parse(profile);
+    const hit = checkShape(profile, this.limitsOf(profile));
+    if (hit) throw new AgentvmError('LIMIT_EXCEEDED', `profile ${profile.name}: ${hit.message}`);
+
+    try {
+      new HostAllowlist(profile.allowedHosts);
+      for (const secret of Object.values(policy.secrets)) new HostAllowlist(secret.hosts);
+    } catch (error) {
+      throw new AgentvmError('VALIDATION_FAILED', `profile ${profile.name}: ${(error as Error).message}`);
+    }
+
+    this.resolve(profile.name, profile, {}, provided);
+  }
+
+  /** Remembers the values sent with the request and audits the spawn. */
+  created(record: AgentRecord, provided: Record<string, string> = {}): void {
+    if (Object.keys(provided).length > 0) this.provided.set(record.id, provided);
+
+    const policy = profilePolicySchema.parse(record.profileSpec);
+    this.record(record.owner, record.id, 'agent.spawn', 'allow', {
+      profile: record.profile,
+      memoryMiB: record.profileSpec.memoryMiB,
+      vcpus: record.profileSpec.vcpus,
+      allowedHosts: record.profileSpec.allowedHosts,
+      secrets: Object.keys(policy.secrets),
+      githubScopes: policy.github?.scopes ?? [],
+    });
+  }
+
+  /**
+   * Opens (or finds) the agent's egress listener and returns what the VM spec needs. Idempotent:
+   * boot, restore and reattach all call it. Every VM gets the network device, even with an empty
+   * allowlist, because a snapshot restores only into the device layout it was taken with.
+   */
+  async prepare(record: AgentRecord): Promise<NonNullable<VmSpec['egress']>> {
+    const proxy = this.requireProxy();
+    const existing = proxy.endpoint(record.id);
+    if (existing) return egressSpec(existing.hostPort);
+
+    const saved = this.load(record.id);
+    const live = this.resolve(record.profile, record.profileSpec, saved.placeholders, this.provided.get(record.id) ?? {});
+    for (const binding of allBindings(live)) registerSecret(binding.value);
+
+    const policy: AgentEgressPolicy = {
+      actor: record.owner,
+      allowedHosts: saved.allowedHosts ?? record.profileSpec.allowedHosts,
+      secrets: live.secrets,
+      github: live.github,
+    };
+    const { hostPort } = await proxy.addAgent(record.id, policy, saved.hostPort ?? 0);
+    this.bindings.set(record.id, live);
+    const placeholders = Object.fromEntries(allBindings(live).map((binding) => [binding.name, binding.placeholder]));
+    this.save(record.id, { ...saved, placeholders, hostPort });
+    this.options.logger.info('egress.listening', { agentId: record.id, hostPort });
+    return egressSpec(hostPort);
+  }
+
+  /** The VM spec's egress part for an agent whose listener is open; undefined otherwise. */
+  egress(agentId: string): VmSpec['egress'] {
+    const endpoint = this.proxy?.endpoint(agentId);
+    return endpoint ? egressSpec(endpoint.hostPort) : undefined;
+  }
+
+  /** Guest environment: proxy variables plus a placeholder for every secret (never a value). */
+  guestEnv(agentId: string): Record<string, string> {
+    const live = this.bindings.get(agentId);
+    return { ...guestProxyEnvironment(), ...guestEnvironment(live ? allBindings(live) : []) };
+  }
+
+  /** Files the guest needs: the broker's CA certificate, which the guest agent adds to its trust store. */
+  guestFiles(): GuestTask['files'] {
+    const ca = this.ca;
+    if (!ca) return [];
+
+    return [{ path: GUEST_CA_PATH, mode: 0o644, data: Buffer.from(ca.certPem).toString('base64') }];
+  }
+
+  /** Closes the agent's listener and forgets its secret values (the agent ended or was removed). */
+  async release(agentId: string): Promise<void> {
+    this.bindings.delete(agentId);
+    this.provided.delete(agentId);
+    await this.proxy?.removeAgent(agentId);
+  }
+
+  /** Replaces the allowlist of an agent; applies at once to a live listener, and after restarts. */
+  setAllowedHosts(record: AgentRecord, allowedHosts: string[], actor: string): EgressPolicy {
+    try {
+      new HostAllowlist(allowedHosts);
+    } catch (error) {
+      throw new AgentvmError('VALIDATION_FAILED', (error as Error).message);
+    }
+
+    const saved = this.load(record.id);
+    const before = saved.allowedHosts ?? record.profileSpec.allowedHosts;
+    this.save(record.id, { ...saved, allowedHosts });
+    if (this.proxy?.endpoint(record.id)) this.proxy.setAllowedHosts(record.id, allowedHosts);
+
+    this.record(actor, record.id, 'egress.allowlist', 'allow', { before, after: allowedHosts });
+    return this.describe(record);
+  }
+
+  /** The egress policy in force for an agent. */
+  describe(record: AgentRecord): EgressPolicy {
+    const saved = this.load(record.id);
+    return {
+      agentId: record.id,
+      allowedHosts: saved.allowedHosts ?? record.profileSpec.allowedHosts,
+      secrets: Object.keys(profilePolicySchema.parse(record.profileSpec).secrets),
+      hostPort: this.proxy?.endpoint(record.id)?.hostPort ?? null,
+    };
+  }
+
+  /**
+   * Milliseconds until the agent reaches its wall-clock limit (counted from now, as the manager
+   * arms it on every start and resume) or its cost budget; null when neither applies.
+   */
+  msUntilLimit(record: AgentRecord, liveMs: number): number | null {
+    const limits = this.limitsOf(record.profileSpec);
+    const cost = msUntilNextLimit(this.usage(record, this.costRunningMs(record, liveMs)), { ...limits, timeLimitMs: 0 });
+    const candidates = [limits.timeLimitMs || null, cost].filter((value): value is number => value !== null);
+    return candidates.length === 0 ? null : Math.max(1, Math.min(...candidates));
+  }
+
+  /** The limit reached after `sinceArmMs` of running since the timer was armed, if any. */
+  limitReached(record: AgentRecord, sinceArmMs: number, liveMs: number): LimitHit | null {
+    const limits = this.limitsOf(record.profileSpec);
+    const time = evaluateLimits(this.usage(record, sinceArmMs), { ...limits, costBudgetUnitSeconds: 0 });
+    if (time) return time;
+
+    return evaluateLimits(this.usage(record, this.costRunningMs(record, liveMs)), { ...limits, timeLimitMs: 0 });
+  }
+
+  /** Audits a limit hit; a cost hit grants the budget again from here, as resume does for time. */
+  limitHit(record: AgentRecord, hit: LimitHit, liveMs: number): void {
+    if (hit.limit === 'cost') {
+      const saved = this.load(record.id);
+      this.save(record.id, { ...saved, costBaselineSeconds: record.vmSeconds + liveMs / 1000 });
+    }
+
+    const { limit, action, used, allowed, message } = hit;
+    this.record(record.owner, record.id, 'limit.hit', 'info', { limit, action, used, allowed, message });
+  }
+
+  /** Appends one audit row; the single way the broker (not the proxy) writes to the log. */
+  record(
+    actor: string,
+    agentId: string | null,
+    action: string,
+    decision: AuditDecision,
+    details: Record<string, unknown> = {},
+  ): void {
+    this.audit.append({ actor, agentId, action, decision, details });
+  }
+
+  /** Audit rows; `agentIds` limits them to those agents (a non-admin's own). */
+  auditRows(query: AuditQuery, agentIds?: ReadonlySet<string>): AuditEntry[] {
+    const rows = this.audit.list(query);
+    return agentIds ? rows.filter((row) => row.agentId !== null && agentIds.has(row.agentId)) : rows;
+  }
+
+  verifyAudit(): AuditVerifyResult {
+    return this.audit.verify();
+  }
+
+  private resolve(
+    profileName: string,
+    profile: Profile,
+    placeholders: Record<string, string>,
+    provided: Record<string, string>,
+  ): LiveBindings {
+    const policy = profilePolicySchema.parse(profile);
+    const sourceOptions = {
+      env: this.options.env ?? process.env,
+      baseDir: this.options.profileBaseDir(profileName),
+      provided,
+    };
+    try {
+      const secrets = resolveSecrets(policy.secrets, sourceOptions).map((binding) => ({
+        ...binding,
+        placeholder: placeholders[binding.name] ?? binding.placeholder,
+      }));
+      if (!policy.github) return { secrets };
+
+      const grant = policy.github;
+      const token: SecretBinding = {
+        name: GITHUB_SECRET,
+        placeholder: placeholders[GITHUB_SECRET] ?? makePlaceholder(GITHUB_SECRET),
+        value: readSecretSource('github.token', grant.token, sourceOptions),
+        hosts: new HostAllowlist([grant.apiHost]),
+        guestEnv: ['GH_TOKEN', 'GITHUB_TOKEN'],
+      };
+      const github = { apiHost: grant.apiHost, scopes: grant.scopes, repositories: grant.repositories, token };
+      return { secrets, github };
+    } catch (error) {
+      throw new AgentvmError('SECRET_MISSING', `profile ${profileName}: ${(error as Error).message}`);
+    }
+  }
+
+  private limitsOf(profile: Profile): AgentLimits {
+    const { limits } = profilePolicySchema.parse(profile);
+    return { ...limits, timeLimitMs: profile.timeLimitMs, onLimit: profile.onLimit };
+  }
+
+  private usage(record: AgentRecord, runningMs: number) {
+    return { runningMs, memoryMiB: record.profileSpec.memoryMiB, vcpus: record.profileSpec.vcpus };
+  }
+
+  private costRunningMs(record: AgentRecord, liveMs: number): number {
+    const baseline = this.load(record.id).costBaselineSeconds ?? 0;
+    return Math.max(0, (record.vmSeconds - baseline) * 1000 + liveMs);
+  }
+
+  private secretValues(): string[] {
+    return [...this.bindings.values()].flatMap((live) => allBindings(live).map((binding) => binding.value));
+  }
+
+  private requireProxy(): EgressProxy {
+    if (!this.proxy) throw new AgentvmError('INTERNAL', 'the egress proxy is not started (AgentPolicy.start)');
+
+    return this.proxy;
+  }
+
+  private stateFile(agentId: string): string {
+    return path.join(agentDir(agentId, this.options.dataDir), 'policy.json');
+  }
+
+  private load(agentId: string): PersistedPolicy {
+    try {
+      return JSON.parse(fs.readFileSync(this.stateFile(agentId), 'utf8')) as PersistedPolicy;
+    } catch {
+      return { placeholders: {} };
+    }
+  }
+
+  private save(agentId: string, state: PersistedPolicy): void {
+    const file = this.stateFile(agentId);
+    if (!fs.existsSync(path.dirname(file))) return;
+
+    fs.writeFileSync(file, JSON.stringify(state), { mode: 0o600 });
+  }
+}
+
+function allBindings(live: LiveBindings): SecretBinding[] {
+  return live.github ? [...live.secrets, live.github.token] : live.secrets;
+}
+
+function egressSpec(hostPort: number): NonNullable<VmSpec['egress']> {
+  return { guestAddress: GUEST_PROXY_ADDRESS, guestPort: GUEST_PROXY_PORT, hostPort };
+}

@@ -1,0 +1,66 @@
+import type { Logger } from '../log';
+import type { TemplateManager } from '../vmm/templates/TemplateManager';
+import type { Vm, VmmDriver, VmSpec } from '../vmm/VmmDriver';
+
+/** How an agent's VM came to be, for its event log. */
+export interface StartedVm {
+  vm: Vm;
+  bootPath: 'template' | 'cold';
+  /** Why a cold boot was taken, or which template was cloned. */
+  reason: string;
+  /** From the start of this call until the guest agent answered, in milliseconds. */
+  durationMs: number;
+}
+
+/**
+ * Start an agent's VM: clone the template for its shape when there is a valid one (waiting for a
+ * build another agent already started), otherwise cold-boot and, when templates are built on
+ * demand, start building one in the background for the agents that follow.
+ */
+export async function startAgentVm(
+  driver: VmmDriver,
+  templates: TemplateManager | undefined,
+  spec: VmSpec,
+  logger: Logger,
+): Promise<StartedVm> {
+  const startedAt = performance.now();
+  const elapsed = () => Math.round(performance.now() - startedAt);
+  let reason = 'templates are turned off';
+
+  if (templates && driver.clone) {
+    const shape = {
+      image: spec.image,
+      memoryMiB: spec.memoryMiB,
+      vcpus: spec.vcpus,
+      egress: spec.egress !== undefined,
+    };
+    let lookup = templates.find(shape);
+    if (!lookup.template && templates.isBuilding(shape)) {
+      lookup = await templates.ensure(shape).then(
+        (template) => ({ template }),
+        (error: Error) => ({ reason: `the template build failed: ${error.message}` }),
+      );
+    }
+
+    if (lookup.template) {
+      try {
+        const vm = await driver.clone(spec, lookup.template);
+        return {
+          vm,
+          bootPath: 'template',
+          reason: `cloned template ${lookup.template.key.slice(0, 12)}`,
+          durationMs: elapsed(),
+        };
+      } catch (error) {
+        reason = `cloning template ${lookup.template.key.slice(0, 12)} failed: ${(error as Error).message}`;
+        logger.warn('template.clone_failed', { vmId: spec.id, error: (error as Error).message });
+      }
+    } else {
+      reason = lookup.reason;
+      if (templates.buildInBackground(shape)) reason += '; building one for the next agents';
+    }
+  }
+
+  const vm = await driver.boot(spec);
+  return { vm, bootPath: 'cold', reason, durationMs: elapsed() };
+}
