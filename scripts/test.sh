@@ -42,8 +42,9 @@ node scripts/build.mjs || status=1
 
 run_suite "unit tests" npx mocha 'test/**/*.unit.test.ts'
 run_suite "VM tests" npx mocha --timeout 900000 'test/**/*.vm.test.ts'
-if [ -f scripts/vscode/test.sh ] && [ "${AGENTVM_SKIP_VSCODE:-0}" != "1" ]; then
-  run_suite "VS Code tests" bash scripts/vscode/test.sh
+if [ "${AGENTVM_SKIP_VSCODE:-0}" != "1" ]; then
+  # A real VS Code (code-server's) in headless Chromium, against a real broker and real VMs.
+  run_suite "VS Code tests" node scripts/vscode/run.mjs
 fi
 
 echo

@@ -9,6 +9,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { format } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { freePort, git, httpStatus, sleep, startGroup, stopGroup, waitFor } from './server.mjs';
@@ -48,7 +49,15 @@ try {
   run('node', ['scripts/vscode/build-extension.mjs', '--tests']);
   const version = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).version;
   const vsix = path.join(artifacts, `agentvm-${version}.vsix`);
-  run('npx', ['vsce', 'package', '--no-dependencies', '--allow-missing-repository', '--skip-license', '-o', vsix]);
+  run('npx', [
+    'vsce',
+    'package',
+    '--allow-missing-repository',
+    '--skip-license',
+    '--no-rewrite-relative-links',
+    '-o',
+    vsix,
+  ]);
   log(`packaged ${vsix} (${Math.round(fs.statSync(vsix).size / 1024)} KiB)`);
 
   // A demo repository and a broker.
@@ -60,8 +69,28 @@ try {
     }),
   );
   const repo = path.join(work, 'demo-repo');
-  run('sh', [path.join(root, 'scripts/make-demo-repo.sh'), repo], { stdio: ['ignore', 'ignore', 'inherit'] });
+  run('sh', [path.join(root, 'scripts/make-demo-repo.sh'), repo], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   const brokerData = process.env.AGENTVM_VSCODE_DATA_DIR ?? dirs.broker;
+  if (brokerKind === 'real') {
+    // The run shares the machine's guest image cache (the one `scripts/setup.sh` builds: building
+    // one runs debootstrap); each run gets its own store, agents and token next to a link to it.
+    const sharedData =
+      process.env.AGENTVM_DATA_DIR ??
+      path.join(process.env.XDG_DATA_HOME || path.join(os.homedir(), '.local', 'share'), 'agentvm');
+    const images = path.join(sharedData, 'images');
+    fs.mkdirSync(images, { recursive: true });
+    fs.mkdirSync(brokerData, { recursive: true });
+    if (!fs.existsSync(path.join(brokerData, 'images')))
+      fs.symlinkSync(images, path.join(brokerData, 'images'));
+    const imageStarted = Date.now();
+    run('node', [path.join(root, 'dist/cli.js'), 'image', 'build'], {
+      env: { ...process.env, AGENTVM_DATA_DIR: brokerData },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    log(`guest image ready in ${Math.round((Date.now() - imageStarted) / 1000)} s`);
+  }
   const brokerPort = await freePort();
   const brokerUrl = `http://127.0.0.1:${brokerPort}`;
   const brokerEnv = { ...process.env, AGENTVM_DATA_DIR: brokerData, TMPDIR: dirs.tmp };
@@ -71,29 +100,50 @@ try {
     brokerKind === 'fake'
       ? startGroup(
           path.join(root, 'node_modules/.bin/tsx'),
-          ['test/extension/support/fakeBroker.ts', '--port', String(brokerPort), '--data', brokerData],
+          [
+            'test/extension/support/fakeBroker.ts',
+            '--port',
+            String(brokerPort),
+            '--data',
+            brokerData,
+          ],
           { env: brokerEnv, cwd: root, logFile: brokerLog },
         )
-      : startGroup('node', [path.join(root, 'dist/cli.js'), 'serve', '--port', String(brokerPort)], {
-          env: brokerEnv,
-          cwd: root,
-          logFile: brokerLog,
-        });
+      : startGroup(
+          'node',
+          [path.join(root, 'dist/cli.js'), 'serve', '--port', String(brokerPort)],
+          {
+            env: brokerEnv,
+            cwd: root,
+            logFile: brokerLog,
+          },
+        );
   processes.push(broker);
-  await waitFor('the broker', async () => (await httpStatus(`${brokerUrl}/v1/health`)) === 200, 60_000);
+  await waitFor(
+    'the broker',
+    async () => (await httpStatus(`${brokerUrl}/v1/health`)) === 200,
+    60_000,
+  );
   log(`${brokerKind} broker at ${brokerUrl} (data ${brokerData})`);
 
   // VS Code server with the packaged extension installed.
   const serverMain = path.join(vscodeDir, 'out/server-main.js');
-  run('node', [serverMain, '--install-extension', vsix, '--extensions-dir', dirs.extensions, '--force'], {
-    env: { ...process.env, TMPDIR: dirs.tmp },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  const installed = fs.readdirSync(dirs.extensions).find((name) => name.startsWith('agentvm.agentvm-'));
+  run(
+    'node',
+    [serverMain, '--install-extension', vsix, '--extensions-dir', dirs.extensions, '--force'],
+    {
+      env: { ...process.env, TMPDIR: dirs.tmp },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
+  const installed = fs
+    .readdirSync(dirs.extensions)
+    .find((name) => name.startsWith('agentvm.agentvm-'));
   if (!installed) throw new Error('the .vsix did not install');
   const extensionDir = path.join(dirs.extensions, installed);
 
-  const machineSettings = path.join(dirs.server, 'data', 'Machine', 'settings.json');
+  // The server reads machine-scoped settings from <user-data-dir>/Machine/settings.json.
+  const machineSettings = path.join(dirs.user, 'Machine', 'settings.json');
   fs.mkdirSync(path.dirname(machineSettings), { recursive: true });
   fs.writeFileSync(
     machineSettings,
@@ -102,6 +152,7 @@ try {
       'agentvm.autoStartBroker': false,
       'workbench.startupEditor': 'none',
       'git.enabled': false,
+      'remote.autoForwardPorts': false,
       'extensions.autoCheckUpdates': false,
       'security.workspace.trust.enabled': false,
     }),
@@ -126,14 +177,20 @@ try {
     [
       serverMain,
       '--accept-server-license-terms',
-      '--host', '127.0.0.1',
-      '--port', String(port),
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
       '--without-connection-token',
       '--disable-workspace-trust',
-      '--telemetry-level', 'off',
-      '--user-data-dir', dirs.user,
-      '--server-data-dir', dirs.server,
-      '--extensions-dir', dirs.extensions,
+      '--telemetry-level',
+      'off',
+      '--user-data-dir',
+      dirs.user,
+      '--server-data-dir',
+      dirs.server,
+      '--extensions-dir',
+      dirs.extensions,
     ],
     { env: serverEnv, cwd: root, logFile: serverLog },
   );
@@ -145,19 +202,27 @@ try {
   const browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
     args: [
-      '--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--no-first-run', '--disable-quic',
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-dev-shm-usage',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+      '--disable-quic',
     ],
   });
   try {
-    let mochaOk = true;
-    if (!flag('--skip-mocha')) {
-      mochaOk = await runMocha(browser, base, extensionDir, repo, resultsFile);
-    }
+    // The UI check goes first: a workbench opened after the mocha window (same server) came up
+    // without its workspace folders, which would fail the check for reasons not its own.
     let uiOk = true;
     if (!flag('--skip-ui')) {
       uiOk = await runUiCheck({ browser, base, repo, artifacts, brokerUrl, brokerData, log });
+    }
+    let mochaOk = true;
+    if (!flag('--skip-mocha')) {
+      mochaOk = await runMocha(browser, base, extensionDir, repo, resultsFile);
     }
     exitCode = mochaOk && uiOk ? 0 : 1;
   } finally {
@@ -182,13 +247,19 @@ async function runMocha(browser, base, extensionDir, repo, resultsFile) {
     ['extensionTestsPath', remote(path.join(root, 'dist/test-extension/index.js'))],
     ['skipWelcome', 'true'],
   ];
-  const url = `${base}/?folder=${encodeURIComponent(repo)}&payload=${encodeURIComponent(JSON.stringify(payload))}`;
+  // A multi-root workspace file: adding the review folder then edits the workspace in place,
+  // whereas a single-folder window would first be turned into an untitled workspace.
+  const workspaceFile = path.join(path.dirname(repo), 'mocha.code-workspace');
+  fs.writeFileSync(workspaceFile, JSON.stringify({ folders: [{ path: repo }] }));
+  const url = `${base}/?workspace=${encodeURIComponent(workspaceFile)}&payload=${encodeURIComponent(JSON.stringify(payload))}`;
   const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   const output = fs.createWriteStream(path.join(artifacts, 'mocha-output.log'));
   let resolveExit;
   const exited = new Promise((resolve) => (resolveExit = resolve));
   await page.exposeFunction('codeAutomationLog', (type, args) => {
-    const line = (Array.isArray(args) ? args : [args]).map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' ');
+    const list = Array.isArray(args) ? args : [args];
+    const line =
+      typeof list[0] === 'string' ? format(...list) : list.map((a) => JSON.stringify(a)).join(' ');
     output.write(`${line}\n`);
     process.stderr.write(`  ${line}\n`);
   });
@@ -198,10 +269,14 @@ async function runMocha(browser, base, extensionDir, repo, resultsFile) {
   await page.screenshot({ path: path.join(artifacts, 'mocha-final.png') }).catch(() => undefined);
   output.end();
   await page.close();
-  const summary = fs.existsSync(resultsFile) ? JSON.parse(fs.readFileSync(resultsFile, 'utf8')) : undefined;
+  const summary = fs.existsSync(resultsFile)
+    ? JSON.parse(fs.readFileSync(resultsFile, 'utf8'))
+    : undefined;
   log(
     `mocha in the extension host: exit ${code}; ` +
-      (summary ? `${summary.passed.length} passed, ${summary.failed.length} failed` : 'no summary written'),
+      (summary
+        ? `${summary.passed.length} passed, ${summary.failed.length} failed`
+        : 'no summary written'),
   );
   return code === 0 && summary !== undefined && summary.failed.length === 0;
 }

@@ -63,7 +63,8 @@ export async function waitFor(what, probe, timeoutMs) {
   for (;;) {
     const value = await probe().catch(() => undefined);
     if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(200);
   }
 }

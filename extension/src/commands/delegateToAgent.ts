@@ -1,0 +1,153 @@
+import path from 'node:path';
+import * as vscode from 'vscode';
+import type { Agent } from '../../../protocol/api';
+import { AgentvmError } from '../../../protocol/errors';
+import { bundleRepository, type RepoUpload } from '../../../client/repoBundle';
+import { askIssueTask } from '../delegate/askIssueTask';
+import { describeUpload } from '../delegate/describeUpload';
+import { pickProfile } from '../delegate/pickProfile';
+import { selectionTaskText, taskTitle } from '../delegate/taskText';
+import { readSettings } from '../settings';
+import type { Services } from '../services';
+import { UserCancelled } from './wrapCommand';
+
+/** Options for calling agentvm.delegateToAgent from code; each one given skips its prompt. */
+export interface DelegateOptions {
+  text?: string;
+  title?: string;
+  profile?: string;
+  /** Directory inside the repository to send; default: the active editor's or first folder. */
+  repoPath?: string;
+  includeUncommitted?: boolean;
+  allowDirty?: boolean;
+  /** false skips the confirmation dialog (the caller has shown what is sent). */
+  confirm?: boolean;
+}
+
+/**
+ * agentvm.delegateToAgent: task (selection or typed text) → profile → what is sent → confirm →
+ * upload and start under a progress notification → the agent selected in the tree.
+ */
+export function delegateToAgent(services: Services) {
+  return async (options?: DelegateOptions | vscode.Uri): Promise<Agent> => {
+    const given = options instanceof vscode.Uri || !options ? {} : options;
+    const client = await services.connection.getClient();
+    services.store.start();
+
+    const task = given.text ? { text: given.text, title: given.title } : await askForTask();
+    const profiles = await client.profiles();
+    const profile =
+      given.profile ?? (await pickProfile(profiles, readSettings().defaultProfile)).name;
+    const repoPath = given.repoPath ?? defaultRepoPath();
+    const repo = await bundle(repoPath, given);
+    if (given.confirm !== false) {
+      const choice = await vscode.window.showInformationMessage(
+        `Delegate "${task.title ?? taskTitle(task.text)}" to an agent?`,
+        { modal: true, detail: describeUpload(repo, profile) },
+        'Delegate',
+      );
+      if (choice !== 'Delegate') throw new UserCancelled();
+    }
+
+    const agent = await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: 'agentvm', cancellable: false },
+      async (progress) => {
+        progress.report({ message: `uploading ${repo.branch} and starting the agent…` });
+        return client.createAgent({
+          text: task.text,
+          title: task.title ?? taskTitle(task.text),
+          profile,
+          repo,
+        });
+      },
+    );
+    services.log.for('Delegate').info(`created agent ${agent.id} (${profile}) from ${repo.path}`);
+    services.store.upsert(agent);
+    await services.revealAgent(agent.id);
+    return agent;
+  };
+}
+
+async function askForTask(): Promise<{ text: string; title?: string }> {
+  const editor = vscode.window.activeTextEditor;
+  const selection = editor && !editor.selection.isEmpty ? editor.selection : undefined;
+  const sources = [
+    ...(selection ? [{ label: '$(selection) Editor selection', id: 'selection' }] : []),
+    { label: '$(edit) Type a task', id: 'text' },
+    { label: '$(issues) GitHub issue', id: 'issue' },
+  ];
+  const source = await vscode.window.showQuickPick(sources, {
+    title: 'agentvm: what should the agent work on?',
+  });
+  if (!source) throw new UserCancelled();
+  if (source.id === 'issue') return askIssueTask();
+
+  const instruction = await vscode.window.showInputBox({
+    title: 'agentvm: task for the agent',
+    prompt:
+      source.id === 'selection' ? 'What should the agent do with the selected code?' : undefined,
+    placeHolder: 'e.g. Add input validation to the parser and a test for it',
+    ignoreFocusOut: true,
+    validateInput: (value) => (value.trim() ? undefined : 'Describe the task'),
+  });
+  if (!instruction) throw new UserCancelled();
+
+  if (source.id !== 'selection' || !editor || !selection) return { text: instruction };
+
+  const folder = vscode.workspace.getWorkspaceFolder(editor.document.uri);
+  const relativePath = folder
+    ? path.relative(folder.uri.fsPath, editor.document.uri.fsPath).split(path.sep).join('/')
+    : path.basename(editor.document.uri.fsPath);
+  const text = selectionTaskText(instruction, {
+    relativePath,
+    startLine: selection.start.line + 1,
+    endLine: selection.end.line + 1,
+    languageId: editor.document.languageId,
+    text: editor.document.getText(selection),
+  });
+  return { text, title: taskTitle(instruction) };
+}
+
+function defaultRepoPath(): string {
+  const active = vscode.window.activeTextEditor?.document.uri;
+  const folder =
+    (active && active.scheme === 'file' && vscode.workspace.getWorkspaceFolder(active)) ||
+    vscode.workspace.workspaceFolders?.find((candidate) => candidate.uri.scheme === 'file');
+  if (!folder) {
+    throw new AgentvmError(
+      'NOT_A_GIT_REPOSITORY',
+      'no folder is open to delegate from',
+      'Open the folder of a git repository (File > Open Folder), then run "Delegate to agent" again.',
+    );
+  }
+
+  return folder.uri.fsPath;
+}
+
+/** Bundles the repository; on a dirty work tree, asks what to do with the changes. */
+async function bundle(repoPath: string, given: DelegateOptions): Promise<RepoUpload> {
+  try {
+    return await bundleRepository(repoPath, {
+      includeUncommitted: given.includeUncommitted,
+      allowDirty: given.allowDirty,
+    });
+  } catch (error) {
+    if (!(error instanceof AgentvmError) || error.code !== 'DIRTY_WORKTREE') throw error;
+    if (given.includeUncommitted !== undefined || given.allowDirty !== undefined) throw error;
+
+    const include = 'Include uncommitted changes';
+    const headOnly = 'Send committed work only';
+    const choice = await vscode.window.showWarningMessage(
+      'The work tree has uncommitted changes.',
+      { modal: true, detail: error.message },
+      include,
+      headOnly,
+    );
+    if (!choice) throw new UserCancelled();
+
+    return bundleRepository(repoPath, {
+      includeUncommitted: choice === include,
+      allowDirty: choice === headOnly,
+    });
+  }
+}

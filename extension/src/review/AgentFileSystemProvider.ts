@@ -1,0 +1,144 @@
+import * as vscode from 'vscode';
+import { AgentvmError } from '../../../protocol/errors';
+import type { ComponentLog } from '../log';
+import type { AgentStore } from '../model/AgentStore';
+import { guestPath } from './agentUri';
+import type { GuestApi } from './GuestApi';
+
+const fileTypes = {
+  file: vscode.FileType.File,
+  directory: vscode.FileType.Directory,
+  symlink: vscode.FileType.SymbolicLink,
+  other: vscode.FileType.Unknown,
+} as const;
+
+/**
+ * The `agentvm://<agentId>/...` file system: a reviewing agent's workspace, read and written
+ * through the guest agent's file API. Writes are refused once the agent runs again.
+ */
+export class AgentFileSystemProvider implements vscode.FileSystemProvider, vscode.Disposable {
+  private readonly changed = new vscode.EventEmitter<vscode.FileChangeEvent[]>();
+  readonly onDidChangeFile = this.changed.event;
+
+  constructor(
+    private readonly guest: GuestApi,
+    private readonly store: AgentStore,
+    private readonly log: ComponentLog,
+  ) {}
+
+  watch(): vscode.Disposable {
+    // The guest offers no change notifications; edits made here are announced by this provider.
+    return new vscode.Disposable(() => undefined);
+  }
+
+  async stat(uri: vscode.Uri): Promise<vscode.FileStat> {
+    const stat = await this.run(uri, () => this.guest.stat(uri.authority, guestPath(uri.path)));
+    return {
+      type: fileTypes[stat.type],
+      size: stat.size,
+      mtime: Math.round(stat.mtimeMs),
+      ctime: Math.round(stat.ctimeMs),
+      permissions: this.writable(uri) ? undefined : vscode.FilePermission.Readonly,
+    };
+  }
+
+  async readDirectory(uri: vscode.Uri): Promise<[string, vscode.FileType][]> {
+    const entries = await this.run(uri, () =>
+      this.guest.readdir(uri.authority, guestPath(uri.path)),
+    );
+    return entries.map((entry) => [entry.name, fileTypes[entry.type]]);
+  }
+
+  readFile(uri: vscode.Uri): Promise<Uint8Array> {
+    return this.run(uri, () => this.guest.readFile(uri.authority, guestPath(uri.path)));
+  }
+
+  async writeFile(
+    uri: vscode.Uri,
+    content: Uint8Array,
+    options: { create: boolean; overwrite: boolean },
+  ): Promise<void> {
+    this.assertWritable(uri);
+    const path = guestPath(uri.path);
+    await this.run(uri, () =>
+      this.guest.writeFile(uri.authority, path, content, options.create, options.overwrite),
+    );
+    this.log.info(`wrote ${uri.toString()} (${content.byteLength} bytes)`);
+    this.changed.fire([{ type: vscode.FileChangeType.Changed, uri }]);
+  }
+
+  async createDirectory(uri: vscode.Uri): Promise<void> {
+    this.assertWritable(uri);
+    await this.run(uri, () => this.guest.mkdir(uri.authority, guestPath(uri.path)));
+    this.changed.fire([{ type: vscode.FileChangeType.Created, uri }]);
+  }
+
+  async delete(uri: vscode.Uri, options: { recursive: boolean }): Promise<void> {
+    this.assertWritable(uri);
+    await this.run(uri, () =>
+      this.guest.delete(uri.authority, guestPath(uri.path), options.recursive),
+    );
+    this.changed.fire([{ type: vscode.FileChangeType.Deleted, uri }]);
+  }
+
+  async rename(
+    oldUri: vscode.Uri,
+    newUri: vscode.Uri,
+    options: { overwrite: boolean },
+  ): Promise<void> {
+    this.assertWritable(oldUri);
+    if (oldUri.authority !== newUri.authority) throw vscode.FileSystemError.NoPermissions(newUri);
+
+    await this.run(oldUri, () =>
+      this.guest.rename(
+        oldUri.authority,
+        guestPath(oldUri.path),
+        guestPath(newUri.path),
+        options.overwrite,
+      ),
+    );
+    this.changed.fire([
+      { type: vscode.FileChangeType.Deleted, uri: oldUri },
+      { type: vscode.FileChangeType.Created, uri: newUri },
+    ]);
+  }
+
+  /** Whether the agent is still paused for review, so its workspace may be edited. */
+  private writable(uri: vscode.Uri): boolean {
+    return this.store.get(uri.authority)?.state === 'reviewing';
+  }
+
+  private assertWritable(uri: vscode.Uri): void {
+    if (!this.writable(uri)) throw vscode.FileSystemError.NoPermissions(uri);
+  }
+
+  private async run<T>(uri: vscode.Uri, operation: () => Promise<T>): Promise<T> {
+    try {
+      return await operation();
+    } catch (error) {
+      throw toFileSystemError(error, uri);
+    }
+  }
+
+  dispose(): void {
+    this.changed.dispose();
+  }
+}
+
+/** Maps guest and broker failures onto the errors VS Code's explorer and editors understand. */
+export function toFileSystemError(error: unknown, uri: vscode.Uri): Error {
+  if (error instanceof vscode.FileSystemError) return error;
+  if (!(error instanceof AgentvmError)) return error as Error;
+
+  const message = error.message;
+  if (/ENOENT|no such file/i.test(message)) return vscode.FileSystemError.FileNotFound(uri);
+  if (/EEXIST|already exists/i.test(message)) return vscode.FileSystemError.FileExists(uri);
+  if (/EISDIR/.test(message)) return vscode.FileSystemError.FileIsADirectory(uri);
+  if (/ENOTDIR/.test(message)) return vscode.FileSystemError.FileNotADirectory(uri);
+  if (/EACCES|EPERM/.test(message)) return vscode.FileSystemError.NoPermissions(uri);
+  if (error.code === 'GUEST_UNREACHABLE' || error.code === 'BROKER_UNREACHABLE') {
+    return vscode.FileSystemError.Unavailable(uri);
+  }
+
+  return error;
+}

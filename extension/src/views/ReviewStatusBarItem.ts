@@ -1,0 +1,43 @@
+import * as vscode from 'vscode';
+import { needsReview } from '../model/agentGrouping';
+import type { AgentStore } from '../model/AgentStore';
+
+/** Status bar item counting the agents that wait for the user's review; hidden at zero. */
+export class ReviewStatusBarItem implements vscode.Disposable {
+  private readonly item = vscode.window.createStatusBarItem(
+    'agentvm.reviewCount',
+    vscode.StatusBarAlignment.Left,
+    50,
+  );
+  private readonly subscription: vscode.Disposable;
+
+  constructor(private readonly store: AgentStore) {
+    this.item.name = 'agentvm: agents awaiting review';
+    this.item.command = 'agentvm.agents.focus';
+    this.subscription = store.onDidChange(() => this.update());
+    this.update();
+  }
+
+  /** The number shown, for tests. */
+  get count(): number {
+    return this.store.all.filter(needsReview).length;
+  }
+
+  private update(): void {
+    const count = this.count;
+    if (count === 0) {
+      this.item.hide();
+      return;
+    }
+
+    this.item.text = `$(comment-discussion) ${count}`;
+    this.item.tooltip = `${count} agent${count === 1 ? '' : 's'} awaiting your review`;
+    this.item.backgroundColor = new vscode.ThemeColor('statusBarItem.warningBackground');
+    this.item.show();
+  }
+
+  dispose(): void {
+    this.subscription.dispose();
+    this.item.dispose();
+  }
+}

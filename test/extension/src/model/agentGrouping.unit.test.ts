@@ -1,0 +1,83 @@
+import assert from 'node:assert/strict';
+import type { Agent, AgentState } from '../../../../protocol/api';
+import { groupAgents, groupOf, needsReview } from '../../../../extension/src/model/agentGrouping';
+import { anAgent } from '../../support/builders';
+
+describe('agentGrouping (unit)', () => {
+  it('puts every state in exactly one group', () => {
+    const states: AgentState[] = [
+      'queued',
+      'starting',
+      'running',
+      'pausing',
+      'awaiting_review',
+      'restoring',
+      'reviewing',
+      'done',
+      'failed',
+      'cancelled',
+    ];
+    const groups = states.map(groupOf);
+    assert.deepEqual(groups, [
+      'active',
+      'active',
+      'active',
+      'needsReview',
+      'needsReview',
+      'needsReview',
+      'needsReview',
+      'done',
+      'failed',
+      'failed',
+    ]);
+  });
+
+  it('lists "Needs review" first, then running, done and failed, leaving empty groups out', () => {
+    const agents: Agent[] = [
+      anAgent({ id: 'd', state: 'done' }),
+      anAgent({ id: 'r', state: 'running' }),
+      anAgent({ id: 'w', state: 'awaiting_review' }),
+    ];
+    assert.deepEqual(
+      groupAgents(agents).map(({ group, agents: members }) => [group, members.map((a) => a.id)]),
+      [
+        ['needsReview', ['w']],
+        ['active', ['r']],
+        ['done', ['d']],
+      ],
+    );
+  });
+
+  it('orders review requests oldest first and other groups newest first', () => {
+    const agents = [
+      anAgent({
+        id: 'late',
+        state: 'awaiting_review',
+        review: { requestId: '1', message: 'm', requestedAt: 300 },
+      }),
+      anAgent({
+        id: 'early',
+        state: 'reviewing',
+        review: { requestId: '2', message: 'm', requestedAt: 100 },
+      }),
+      anAgent({ id: 'old', state: 'running', createdAt: 1 }),
+      anAgent({ id: 'new', state: 'running', createdAt: 2 }),
+    ];
+    const [review, active] = groupAgents(agents);
+    assert.deepEqual(
+      review.agents.map((a) => a.id),
+      ['early', 'late'],
+    );
+    assert.deepEqual(
+      active.agents.map((a) => a.id),
+      ['new', 'old'],
+    );
+  });
+
+  it('counts only agents waiting for a human as needing review', () => {
+    assert.equal(needsReview(anAgent({ state: 'awaiting_review' })), true);
+    assert.equal(needsReview(anAgent({ state: 'reviewing' })), true);
+    assert.equal(needsReview(anAgent({ state: 'pausing' })), false);
+    assert.equal(needsReview(anAgent({ state: 'running' })), false);
+  });
+});

@@ -1,0 +1,2 @@
+// Every suite that runs inside the extension host, bundled into one file for mocha.
+import '../endToEnd.vscode.test';
