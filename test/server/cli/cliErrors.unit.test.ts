@@ -3,12 +3,8 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { AgentvmError } from '../../../protocol/errors';
-import { Broker } from '../../../server/Broker';
 import { packageRoot } from '../../../server/config/paths';
-import { silentLogger } from '../../../server/log';
-import { ProfileRegistry } from '../../../server/profiles/ProfileRegistry';
-import type { VmmDriver } from '../../../server/vmm/VmmDriver';
+import { startImagelessBroker, type ImagelessBroker } from '../../helpers/imagelessBroker';
 import { makeTempRepo } from '../../helpers/repos';
 
 interface CliRun {
@@ -28,46 +24,23 @@ function cli(args: string[], env: NodeJS.ProcessEnv, cwd?: string): Promise<CliR
   });
 }
 
-const unusedDriver: VmmDriver = {
-  name: 'unused',
-  boot: () => Promise.reject(new Error('not expected')),
-  restore: () => Promise.reject(new Error('not expected')),
-  attach: () => Promise.reject(new Error('not expected')),
-};
-
 describe('agentvm CLI errors (unit)', function () {
   this.timeout(60_000);
-  let dataDir: string;
-  let profilesDir: string;
+  let harness: ImagelessBroker;
   let repo: string;
-  let broker: Broker;
   let env: NodeJS.ProcessEnv;
 
   before(async function () {
     if (!fs.existsSync(path.join(packageRoot(), 'dist', 'cli.js'))) this.skip();
 
-    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'agentvm-cli-'));
-    profilesDir = fs.mkdtempSync(path.join(os.tmpdir(), 'agentvm-cli-profiles-'));
-    fs.writeFileSync(path.join(profilesDir, 'plain.json'), JSON.stringify({ name: 'plain', command: 'true' }));
     repo = makeTempRepo();
-    broker = new Broker({
-      dataDir,
-      port: 0,
-      logger: silentLogger,
-      driver: unusedDriver,
-      loadImage: () => {
-        throw new AgentvmError('IMAGE_MISSING', 'no guest image in this test');
-      },
-      profiles: new ProfileRegistry([profilesDir]),
-      version: 'test',
-    });
-    const { url } = await broker.start();
-    env = { AGENTVM_URL: url, AGENTVM_DATA_DIR: dataDir, AGENTVM_TOKEN: '' };
+    harness = await startImagelessBroker();
+    env = { AGENTVM_URL: harness.url, AGENTVM_DATA_DIR: harness.dataDir, AGENTVM_TOKEN: '' };
   });
 
   after(async () => {
-    await broker?.stop();
-    for (const dir of [dataDir, profilesDir, repo]) if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    await harness?.stop();
+    if (repo) fs.rmSync(repo, { recursive: true, force: true });
   });
 
   it('names an unknown agent id with its code and a hint, and exits 5', async () => {

@@ -1,23 +1,11 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { BrokerClient } from '../../../client/BrokerClient';
 import { bundleRepository } from '../../../client/repoBundle';
 import { AgentvmError } from '../../../protocol/errors';
-import { Broker } from '../../../server/Broker';
-import { silentLogger } from '../../../server/log';
-import { ProfileRegistry } from '../../../server/profiles/ProfileRegistry';
-import type { VmmDriver } from '../../../server/vmm/VmmDriver';
+import type { Broker } from '../../../server/Broker';
+import { startImagelessBroker, type ImagelessBroker } from '../../helpers/imagelessBroker';
 import { makeTempRepo } from '../../helpers/repos';
-
-/** These tests never reach a VM: the image is missing, so agents fail before booting. */
-const unusedDriver: VmmDriver = {
-  name: 'unused',
-  boot: () => Promise.reject(new Error('boot is not expected in this test')),
-  restore: () => Promise.reject(new Error('restore is not expected in this test')),
-  attach: () => Promise.reject(new Error('attach is not expected in this test')),
-};
 
 async function expectError(promise: Promise<unknown>, code: string, messagePart?: RegExp): Promise<AgentvmError> {
   const error = await promise.then(
@@ -32,37 +20,22 @@ async function expectError(promise: Promise<unknown>, code: string, messagePart?
 }
 
 describe('broker HTTP API (unit)', () => {
-  let dataDir: string;
-  let profilesDir: string;
+  let harness: ImagelessBroker;
   let repo: string;
   let broker: Broker;
   let client: BrokerClient;
   let url: string;
 
   beforeEach(async () => {
-    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'agentvm-api-'));
-    profilesDir = fs.mkdtempSync(path.join(os.tmpdir(), 'agentvm-profiles-'));
-    fs.writeFileSync(path.join(profilesDir, 'plain.json'), JSON.stringify({ name: 'plain', command: 'true' }));
     repo = makeTempRepo();
-    broker = new Broker({
-      dataDir,
-      port: 0,
-      logger: silentLogger,
-      driver: unusedDriver,
-      loadImage: () => {
-        throw new AgentvmError('IMAGE_MISSING', 'no guest image in this test');
-      },
-      profiles: new ProfileRegistry([profilesDir]),
-      version: 'test',
-    });
-    const started = await broker.start();
-    url = started.url;
-    client = new BrokerClient({ url, token: started.token });
+    harness = await startImagelessBroker();
+    ({ broker, url } = harness);
+    client = new BrokerClient({ url, token: harness.token });
   });
 
   afterEach(async () => {
-    await broker.stop();
-    for (const dir of [dataDir, profilesDir, repo]) fs.rmSync(dir, { recursive: true, force: true });
+    await harness.stop();
+    fs.rmSync(repo, { recursive: true, force: true });
   });
 
   it('refuses a wrong token with UNAUTHORIZED', async () => {
