@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,35 +9,50 @@ import { detectAccelerator } from '../server/vmm/accelerator';
 import { ensureImage } from '../server/vmm/image/ensureImage';
 import { QemuDriver } from '../server/vmm/qemu/QemuDriver';
 import { TemplateManager } from '../server/vmm/templates/TemplateManager';
+import type { QemuVm } from '../server/vmm/qemu/QemuVm';
 import type { GuestImage, Vm, VmSpec } from '../server/vmm/VmmDriver';
+import type { GuestTask } from '../protocol/control';
+import { benchTask, untilMilestones } from './agentTask';
 import { describeMs, median, memoryKiB } from './stats';
 
 // Counts are bounded and can be lowered on a slow machine; every VM is stopped in `finally`.
 const coldRuns = Number(process.env.BENCH_COLD_RUNS ?? 3);
 const cloneRuns = Number(process.env.BENCH_CLONE_RUNS ?? 5);
 const snapshotRuns = Number(process.env.BENCH_SNAPSHOT_RUNS ?? 3);
-const idleClones = Number(process.env.BENCH_IDLE_CLONES ?? 8);
+const idleClones = Number(process.env.BENCH_IDLE_CLONES ?? 20);
+/** Starting the idle clones stops early (and says so) once this much time has passed. */
+const idleBudgetMs = Number(process.env.BENCH_IDLE_BUDGET_MS ?? 180_000);
 const memorySizesMiB = [256, 512, 1024];
 
 const out = (line: string) => process.stdout.write(line + '\n');
 
-/** Until the guest agent answered `hello` (`ready`) and applied a `sync` (`synced`). */
-async function untilSynced(start: () => Promise<Vm>): Promise<{ vm: Vm; readyMs: number; syncedMs: number }> {
+interface StartFigures {
+  vm: Vm;
+  /** The guest agent answered `hello`. */
+  readyMs: number;
+  /** Clock and entropy applied. */
+  syncedMs: number;
+  /** The agent command started (only when a task was sent). */
+  runningMs?: number;
+}
+
+/**
+ * Start a VM, then do what the broker does: `sync` (and with a task, `task`) right after `ready`;
+ * wait for `synced` and the agent command running.
+ */
+async function started(start: () => Promise<Vm>, task?: GuestTask): Promise<StartFigures> {
   const startedAt = performance.now();
   const vm = await start();
   const readyMs = performance.now() - startedAt;
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('no `synced` within 30 s')), 30_000);
-    const subscription = vm.channel.onMessage((message) => {
-      if (message.type !== 'synced') return;
+  const milestones = await untilMilestones(vm, startedAt, task);
+  return { vm, readyMs, syncedMs: milestones.synced, runningMs: milestones.running };
+}
 
-      clearTimeout(timer);
-      subscription.dispose();
-      resolve();
-    });
-    vm.channel.send({ type: 'sync', timeMs: Date.now(), entropy: randomBytes(64).toString('base64') });
-  });
-  return { vm, readyMs, syncedMs: performance.now() - startedAt };
+/** `step median` for every start step the QEMU driver recorded (see QemuVm.startupSteps). */
+function describeSteps(vms: Vm[]): string {
+  const all = vms.map((vm) => (vm as QemuVm).startupSteps ?? {});
+  const names = Object.keys(all[0] ?? {});
+  return names.map((name) => `${name} ${Math.round(median(all.map((steps) => steps[name] ?? NaN)))}`).join(', ');
 }
 
 async function main(): Promise<void> {
@@ -54,8 +68,9 @@ async function main(): Promise<void> {
     serial++;
     return { id: `bench-${serial}`, vmDir: path.join(root, 'agents', `bench-${serial}`), image, memoryMiB, vcpus: demo.vcpus, bootTimeoutMs: 180_000, egress };
   };
-  const track = async (start: () => Promise<Vm>) => {
-    const result = await untilSynced(start);
+  const task = benchTask(root);
+  const track = async (start: () => Promise<Vm>, withTask = false) => {
+    const result = await started(start, withTask ? task : undefined);
     live.add(result.vm);
     return result;
   };
@@ -66,10 +81,10 @@ async function main(): Promise<void> {
 
   out(`agentvm bench: demo profile (${demo.memoryMiB} MiB, ${demo.vcpus} vCPU), accel ${detectAccelerator().accel}, ${os.cpus().length} × ${os.cpus()[0]?.model}, ${Math.round(os.totalmem() / 2 ** 30)} GiB RAM`);
   try {
-    // 1. Cold boot vs template clone, to the guest agent ready and synced.
-    const cold = [] as Array<{ readyMs: number; syncedMs: number }>;
+    // 1. Cold boot vs template clone, to the guest agent ready, synced and the agent command running.
+    const cold = [] as StartFigures[];
     for (let run = 0; run < coldRuns; run++) {
-      const result = await track(() => driver.boot(spec(demo.memoryMiB)));
+      const result = await track(() => driver.boot(spec(demo.memoryMiB)), true);
       cold.push(result);
       await stop(result.vm);
     }
@@ -78,29 +93,36 @@ async function main(): Promise<void> {
     const buildStartedAt = performance.now();
     const template = await templates.ensure(shape);
     const buildMs = performance.now() - buildStartedAt;
-    const clones = [] as Array<{ readyMs: number; syncedMs: number }>;
+    const clones = [] as StartFigures[];
     for (let run = 0; run < cloneRuns; run++) {
-      const result = await track(() => driver.clone!(spec(demo.memoryMiB), template));
+      const result = await track(() => driver.clone!(spec(demo.memoryMiB), template), true);
       clones.push(result);
       await stop(result.vm);
     }
 
+    const figures = (runs: StartFigures[]) =>
+      `ready ${describeMs(runs.map((r) => r.readyMs))}; synced ${describeMs(runs.map((r) => r.syncedMs))}; command running ${describeMs(runs.map((r) => r.runningMs ?? NaN))}`;
     out('');
-    out('start to agent ready (hello answered, then clock and entropy applied)');
-    out(`  cold boot          ready ${describeMs(cold.map((r) => r.readyMs))}; synced ${describeMs(cold.map((r) => r.syncedMs))}`);
-    out(`  template clone     ready ${describeMs(clones.map((r) => r.readyMs))}; synced ${describeMs(clones.map((r) => r.syncedMs))}`);
-    const ratio = median(cold.map((r) => r.syncedMs)) / median(clones.map((r) => r.syncedMs));
-    out(`  ratio (medians, synced)  ${ratio.toFixed(1)}× faster from the template; template build took ${Math.round(buildMs)} ms once`);
+    out('start to agent ready (hello answered), clock and entropy applied, agent command running');
+    out(`  cold boot          ${figures(cold)}`);
+    out(`  template clone     ${figures(clones)}`);
+    out(`  clone steps (median ms since start): ${describeSteps(clones.map((r) => r.vm))}`);
+    for (const endpoint of ['readyMs', 'syncedMs', 'runningMs'] as const) {
+      const ratio = median(cold.map((r) => r[endpoint] ?? NaN)) / median(clones.map((r) => r[endpoint] ?? NaN));
+      out(`  ratio (medians, ${endpoint.replace('Ms', '')})  ${ratio.toFixed(1)}× faster from the template`);
+    }
+    out(`  template build took ${Math.round(buildMs)} ms once`);
 
     // 2. Pause for review (snapshot) and resume (restore) against guest memory size.
     out('');
-    out('pause for review (snapshot: stop, save, end QEMU) and resume (restore to ready + synced), cold-booted guests');
+    out('pause for review (snapshot: stop, save, end QEMU) and resume (restore until clock and entropy applied), cold-booted guests');
     for (const memoryMiB of memorySizesMiB) {
       const vmSpec = spec(memoryMiB);
       let vm = (await track(() => driver.boot(vmSpec))).vm;
       const snapshots: number[] = [];
       const restores: number[] = [];
       const sizes: number[] = [];
+      const restoredVms: Vm[] = [];
       for (let run = 0; run < snapshotRuns; run++) {
         const startedAt = performance.now();
         const info = await vm.snapshot();
@@ -108,27 +130,31 @@ async function main(): Promise<void> {
         sizes.push(info.sizeBytes);
         live.delete(vm);
         const restored = await track(() => driver.restore(vmSpec, info));
+        restoredVms.push(restored.vm);
         restores.push(restored.syncedMs);
         vm = restored.vm;
       }
       await stop(vm);
       const megabytes = (median(sizes) / 2 ** 20).toFixed(0);
       out(`  ${String(memoryMiB).padStart(4)} MiB  snapshot ${describeMs(snapshots)}, ${megabytes} MiB stream; resume ${describeMs(restores)}`);
+      out(`            resume steps (median ms since start): ${describeSteps(restoredVms)}`);
     }
 
     // 3. Resident memory of idle clones.
     const idle: Vm[] = [];
-    for (let index = 0; index < idleClones; index++) {
+    const idleStartedAt = performance.now();
+    while (idle.length < idleClones && performance.now() - idleStartedAt < idleBudgetMs) {
       idle.push((await track(() => driver.clone!(spec(demo.memoryMiB), template))).vm);
     }
     await new Promise((resolve) => setTimeout(resolve, 5_000));
     const usage = idle.map((vm) => memoryKiB(vm.pid));
     const rssMiB = usage.reduce((sum, u) => sum + u.rssKiB, 0) / 1024;
     const pssMiB = usage.reduce((sum, u) => sum + u.pssKiB, 0) / 1024;
-    const budgetMiB = idleClones * demo.memoryMiB;
+    const budgetMiB = idle.length * demo.memoryMiB;
     out('');
-    out(`${idleClones} idle clones of the ${demo.memoryMiB} MiB template (5 s after start)`);
-    out(`  RSS total ${Math.round(rssMiB)} MiB (${Math.round(rssMiB / idleClones)} per clone), PSS total ${Math.round(pssMiB)} MiB; N × guest size ${budgetMiB} MiB → PSS is ${((100 * pssMiB) / budgetMiB).toFixed(0)}%`);
+    const cut = idle.length < idleClones ? ` (of ${idleClones} asked; the ${idleBudgetMs} ms budget ran out)` : '';
+    out(`${idle.length} idle clones${cut} of the ${demo.memoryMiB} MiB template (5 s after the last start)`);
+    out(`  RSS total ${Math.round(rssMiB)} MiB (${Math.round(rssMiB / idle.length)} per clone), PSS total ${Math.round(pssMiB)} MiB; N × guest size ${budgetMiB} MiB → PSS is ${((100 * pssMiB) / budgetMiB).toFixed(0)}%`);
     for (const vm of idle) await stop(vm);
   } finally {
     for (const vm of live) await vm.stop().catch(() => undefined);

@@ -11,7 +11,7 @@ import type { GuestConfig } from './guestConfig';
 import type { GuestLog } from './guestLog';
 import { GuestRequestError, handleGuestRequest } from './handleGuestRequest';
 import { baseEnv } from './runProcess';
-import { syncClock } from './syncClock';
+import { startClockHelper, syncClock } from './syncClock';
 import { TaskRunner } from './TaskRunner';
 
 /**
@@ -54,6 +54,8 @@ export class GuestAgent {
   };
 
   async start(): Promise<void> {
+    // Started before the first `ready`, so every template and snapshot already holds it.
+    if (this.config.setClock) await startClockHelper();
     await this.agentctl.listen();
     this.transport.start({
       onConnect: () => this.sendReady(),

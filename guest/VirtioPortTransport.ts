@@ -7,7 +7,11 @@ import type { GuestLog } from './guestLog';
 
 const PORTS_DIR = '/sys/class/virtio-ports';
 const READ_BUFFER_BYTES = 64 * 1024;
-/** How long to wait before reading again after EOF (host side not connected). */
+/**
+ * How long to wait before reading again after EOF (host side not connected): short at first, since
+ * after a restore the broker reconnects within milliseconds, then backing off to the longest.
+ */
+const RECONNECT_POLL_FIRST_MS = 5;
 const RECONNECT_POLL_MS = 100;
 const FIND_PORT_RETRY_MS = 200;
 
@@ -50,6 +54,7 @@ export class VirtioPortTransport implements ControlTransport {
   private closed = false;
   private hostConnected = false;
   private timer: NodeJS.Timeout | null = null;
+  private reconnectPollMs = RECONNECT_POLL_FIRST_MS;
 
   constructor(
     private readonly log: GuestLog,
@@ -112,11 +117,13 @@ export class VirtioPortTransport implements ControlTransport {
         if (error) this.log('warn', `control port read failed: ${error.message}`);
         if (this.hostConnected) this.reader.reset();
         this.hostConnected = false;
-        this.timer = setTimeout(() => this.readLoop(buffer), RECONNECT_POLL_MS);
+        this.timer = setTimeout(() => this.readLoop(buffer), this.reconnectPollMs);
+        this.reconnectPollMs = Math.min(this.reconnectPollMs * 2, RECONNECT_POLL_MS);
         return;
       }
 
       this.hostConnected = true;
+      this.reconnectPollMs = RECONNECT_POLL_FIRST_MS;
       // Copy out: the same buffer is handed to the next read before the lines are consumed.
       this.reader.push(Buffer.from(buffer.subarray(0, bytesRead)));
       this.readLoop(buffer);

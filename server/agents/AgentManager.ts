@@ -1,17 +1,17 @@
 import { randomBytes } from 'node:crypto';
-import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Agent, AgentEvent, AgentState, CreateAgentRequest } from '../../protocol/api';
+import type { Agent, AgentEvent, CreateAgentRequest } from '../../protocol/api';
 import { terminalStates } from '../../protocol/api';
 import type { GuestEvent, GuestMessage, GuestRequest } from '../../protocol/control';
 import { AgentvmError } from '../../protocol/errors';
 import { agentDir } from '../config/paths';
 import type { Logger } from '../log';
 import type { ProfileRegistry } from '../profiles/ProfileRegistry';
-import { publicAgent, type AgentRecord, type NewEvent, type Store } from '../store/Store';
+import { publicAgent, type AgentRecord, type Store } from '../store/Store';
 import type { GuestImage, Vm, VmmDriver, VmSpec } from '../vmm/VmmDriver';
 import { appendOutput, timelineEntry } from './guestEvents';
+import { AgentJournal } from './AgentJournal';
 import { AgentLocks } from './AgentLocks';
 import { startAgentVm } from './startAgentVm';
 import { TemplateManager } from '../vmm/templates/TemplateManager';
@@ -41,19 +41,12 @@ interface LiveVm {
   dispose(): void;
 }
 
-export type ManagerEvents = {
-  event: [AgentEvent];
-  agent: [Agent];
-  removed: [string];
-};
-
 /**
  * The agent life cycle (DESIGN.md "An agent's life"): queued → starting → running ⇄ review →
  * done | failed | cancelled. Every transition is written to the store before anything else
  * observes it, so a broker restart finds each agent where it was left ({@link recover}).
  */
 export class AgentManager {
-  readonly events = new EventEmitter<ManagerEvents>();
   private readonly live = new Map<string, LiveVm>();
   private readonly locks = new AgentLocks();
   private readonly limitTimers = new Map<string, NodeJS.Timeout>();
@@ -63,7 +56,10 @@ export class AgentManager {
   /** Templates new agents are cloned from (see server/vmm/templates); undefined when off. */
   readonly templates: TemplateManager | undefined;
 
+  private readonly journal: AgentJournal;
+
   constructor(private readonly options: AgentManagerOptions) {
+    this.journal = new AgentJournal(options.store, options.logger, (id) => void options.policy?.release(id));
     const mode = process.env.AGENTVM_TEMPLATES ?? 'auto';
     this.templates =
       options.templates === undefined && mode !== 'off'
@@ -74,6 +70,11 @@ export class AgentManager {
             buildOnDemand: mode !== 'manual',
           })
         : (options.templates ?? undefined);
+  }
+
+  /** Stored-then-published agent events and updates (the WebSocket stream listens here). */
+  get events(): AgentJournal['events'] {
+    return this.journal.events;
   }
 
   private get store(): Store {
@@ -134,8 +135,8 @@ export class AgentManager {
     };
     this.store.insertAgent(record);
     this.options.policy?.created(record, request.secrets);
-    this.appendEvent(id, { kind: 'state', message: 'queued', data: { from: null, to: 'queued' } });
-    this.publish(id);
+    this.journal.append(id, { kind: 'state', message: 'queued', data: { from: null, to: 'queued' } });
+    this.journal.publish(id);
     this.pump();
     return publicAgent(record);
   }
@@ -163,23 +164,23 @@ export class AgentManager {
   /** Restores the paused agent's snapshot so a reviewer can browse and edit its workspace. */
   review(id: string): Promise<Agent> {
     return this.locks.run(id, async () => {
-      const record = this.requireRecord(id);
+      const record = this.journal.record(id);
       if (record.state === 'reviewing') return publicAgent(record);
 
-      this.requireState(record, ['awaiting_review'], 'open for review');
+      this.journal.requireState(record, ['awaiting_review'], 'open for review');
       await this.restore(record);
-      return publicAgent(this.requireRecord(id));
+      return publicAgent(this.journal.record(id));
     });
   }
 
   /** Delivers the reviewer's answer; restores first when the agent is still awaiting review. */
   resume(id: string, message: string): Promise<Agent> {
     return this.locks.run(id, async () => {
-      let record = this.requireRecord(id);
-      this.requireState(record, ['awaiting_review', 'reviewing'], 'resume');
+      let record = this.journal.record(id);
+      this.journal.requireState(record, ['awaiting_review', 'reviewing'], 'resume');
       if (record.state === 'awaiting_review') {
         await this.restore(record);
-        record = this.requireRecord(id);
+        record = this.journal.record(id);
       }
 
       const live = this.requireLive(id);
@@ -187,20 +188,20 @@ export class AgentManager {
         live.vm.channel.send({ type: 'review-answer', requestId: record.review.requestId, message });
       }
 
-      this.appendEvent(id, {
+      this.journal.append(id, {
         kind: 'answer',
         message: message || '(resumed without a message)',
         data: { requestId: record.review?.requestId ?? null },
       });
-      this.transition(id, 'running', { review: null, stateReason: null });
+      this.journal.transition(id, 'running', { review: null, stateReason: null });
       this.armTimeLimit(id);
-      return publicAgent(this.requireRecord(id));
+      return publicAgent(this.journal.record(id));
     });
   }
 
   cancel(id: string): Promise<Agent> {
     return this.locks.run(id, async () => {
-      const record = this.requireRecord(id);
+      const record = this.journal.record(id);
       if (terminalStates.includes(record.state)) return publicAgent(record);
 
       const live = this.live.get(id);
@@ -210,26 +211,26 @@ export class AgentManager {
       }
 
       this.removeSnapshot(record);
-      this.transition(id, 'cancelled', { stateReason: 'cancelled by the user', endedAt: Date.now(), review: null });
-      return publicAgent(this.requireRecord(id));
+      this.journal.transition(id, 'cancelled', { stateReason: 'cancelled by the user', endedAt: Date.now(), review: null });
+      return publicAgent(this.journal.record(id));
     });
   }
 
   remove(id: string): Promise<void> {
     return this.locks.run(id, async () => {
-      this.requireRecord(id);
+      this.journal.record(id);
       if (this.live.has(id)) await this.stopVm(id);
 
       this.store.deleteAgent(id);
       await this.options.policy?.release(id);
       fs.rmSync(agentDir(id, this.options.dataDir), { recursive: true, force: true });
-      this.events.emit('removed', id);
+      this.journal.removed(id);
     });
   }
 
   /** A file-API or exec call into the agent's live VM. */
   async guestCall(id: string, request: GuestRequest): Promise<unknown> {
-    const record = this.requireRecord(id);
+    const record = this.journal.record(id);
     const live = this.live.get(id);
     if (!live || !['reviewing', 'running'].includes(record.state)) {
       throw new AgentvmError('GUEST_UNREACHABLE', `agent ${id} has no running VM (state ${record.state})`);
@@ -257,7 +258,7 @@ export class AgentManager {
     const unfinished = this.store.agentsInStates(['starting', 'running', 'pausing', 'restoring', 'reviewing', 'awaiting_review']);
     for (const record of unfinished) {
       await this.locks.run(record.id, () => this.recoverOne(record)).catch((error: Error) => {
-        this.fail(record.id, `could not recover after a broker restart: ${error.message}`);
+        this.journal.fail(record.id, `could not recover after a broker restart: ${error.message}`);
       });
     }
 
@@ -268,7 +269,7 @@ export class AgentManager {
     const alive = record.vmPid !== null && processAlive(record.vmPid);
     if (record.state === 'awaiting_review') {
       if (!record.snapshot || !fs.existsSync(record.snapshot.statePath)) {
-        this.fail(record.id, 'its snapshot is missing; the paused work cannot be restored');
+        this.journal.fail(record.id, 'its snapshot is missing; the paused work cannot be restored');
       }
       return;
     }
@@ -276,36 +277,36 @@ export class AgentManager {
     if (record.state === 'starting') {
       // Booting is idempotent: throw the half-booted VM away and start again.
       if (alive) process.kill(record.vmPid!, 'SIGKILL');
-      this.transition(record.id, 'queued', { vmPid: null, stateReason: 'requeued after a broker restart' });
+      this.journal.transition(record.id, 'queued', { vmPid: null, stateReason: 'requeued after a broker restart' });
       return;
     }
 
     if (record.state === 'pausing' && record.snapshot && fs.existsSync(record.snapshot.statePath)) {
       if (alive) process.kill(record.vmPid!, 'SIGKILL');
-      this.transition(record.id, 'awaiting_review', { vmPid: null });
+      this.journal.transition(record.id, 'awaiting_review', { vmPid: null });
       return;
     }
 
     if (record.state === 'restoring' && !alive && record.snapshot) {
-      this.transition(record.id, 'awaiting_review', { vmPid: null, stateReason: 'restore interrupted by a broker restart' });
+      this.journal.transition(record.id, 'awaiting_review', { vmPid: null, stateReason: 'restore interrupted by a broker restart' });
       return;
     }
 
     if (!alive) {
-      this.fail(record.id, `its VM (pid ${record.vmPid ?? 'unknown'}) ended while the broker was down`);
+      this.journal.fail(record.id, `its VM (pid ${record.vmPid ?? 'unknown'}) ended while the broker was down`);
       return;
     }
 
     await this.options.policy?.prepare(record);
     const vm = await this.options.driver.attach(this.vmSpec(record, this.options.loadImage()), record.vmPid!);
     this.attachVm(record.id, vm);
-    this.appendEvent(record.id, { kind: 'info', message: `reattached to VM pid ${vm.pid} after a broker restart` });
+    this.journal.append(record.id, { kind: 'info', message: `reattached to VM pid ${vm.pid} after a broker restart` });
     if (record.state === 'pausing') {
       // The snapshot was not finished: the VM is still whole, so take it again.
       await this.pauseForReview(record.id, record.review?.requestId ?? '', record.review?.message ?? '');
     } else if (record.state === 'restoring') {
       await vm.resume();
-      this.transition(record.id, 'reviewing', {});
+      this.journal.transition(record.id, 'reviewing', {});
     } else if (record.state === 'running') {
       this.armTimeLimit(record.id);
     }
@@ -349,10 +350,10 @@ export class AgentManager {
   }
 
   private async start(id: string): Promise<void> {
-    const queued = this.requireRecord(id);
+    const queued = this.journal.record(id);
     if (queued.state !== 'queued') return;
 
-    const record = this.transition(id, 'starting', { stateReason: null });
+    const record = this.journal.transition(id, 'starting', { stateReason: null });
     try {
       const image = this.options.loadImage();
       await this.options.policy?.prepare(record);
@@ -364,16 +365,16 @@ export class AgentManager {
       const { vm, bootPath, reason, durationMs } = started;
       this.store.updateAgent(id, { vmPid: vm.pid, accel: vm.accel, bootPath });
       const how = bootPath === 'template' ? 'from a template' : 'after a cold boot';
-      this.appendEvent(id, { kind: 'info', message: `VM ready ${how} in ${durationMs} ms (${vm.accel}): ${reason}`, data: { durationMs, bootPath, reason } });
+      this.journal.append(id, { kind: 'info', message: `VM ready ${how} in ${durationMs} ms (${vm.accel}): ${reason}`, data: { durationMs, bootPath, reason } });
       this.attachVm(id, vm);
 
       this.syncGuest(vm);
-      vm.channel.send({ type: 'task', task: this.task(this.requireRecord(id)) });
-      this.transition(id, 'running', {});
+      vm.channel.send({ type: 'task', task: this.task(this.journal.record(id)) });
+      this.journal.transition(id, 'running', {});
       this.armTimeLimit(id);
     } catch (error) {
       if (this.live.has(id)) await this.stopVm(id).catch(() => undefined);
-      this.fail(id, describe(error));
+      this.journal.fail(id, describe(error));
     }
   }
 
@@ -400,14 +401,14 @@ export class AgentManager {
     }
 
     if (message.type === 'synced') {
-      this.appendEvent(id, { kind: 'info', message: `guest clock synced (corrected ${Math.round(message.clockSkewMs)} ms)` });
+      this.journal.append(id, { kind: 'info', message: `guest clock synced (corrected ${Math.round(message.clockSkewMs)} ms)` });
       return;
     }
 
     if (message.type !== 'event') return;
 
     const accepted = this.store.transaction(() => {
-      const record = this.requireRecord(id);
+      const record = this.journal.record(id);
       if (message.seq <= record.guestSeq) return false;
 
       this.persistGuestEvent(record, message.seq, message.event);
@@ -416,7 +417,7 @@ export class AgentManager {
     this.live.get(id)?.vm.channel.send({ type: 'ack', seq: message.seq });
     if (!accepted) return;
 
-    this.publish(id);
+    this.journal.publish(id);
     const event = message.event;
     if (event.kind === 'review') {
       void this.locks.run(id, () => this.pauseForReview(id, event.requestId, event.message));
@@ -431,41 +432,41 @@ export class AgentManager {
     if (event.kind === 'progress') changes.lastProgress = event.message;
     if (event.kind === 'exit') changes.exitCode = event.code;
     this.store.updateAgent(record.id, changes);
-    this.appendEvent(record.id, timelineEntry(event));
+    this.journal.append(record.id, timelineEntry(event));
   }
 
   /** Snapshot the VM (memory, devices; the disk overlay stays in place) and end its process. */
   private async pauseForReview(id: string, requestId: string, message: string): Promise<void> {
-    const record = this.requireRecord(id);
+    const record = this.journal.record(id);
     if (!['running', 'pausing'].includes(record.state)) return;
 
     const live = this.requireLive(id);
     this.clearTimeLimit(id);
-    this.transition(id, 'pausing', { review: { requestId, message, requestedAt: Date.now() } });
+    this.journal.transition(id, 'pausing', { review: { requestId, message, requestedAt: Date.now() } });
     live.expectedExit = true;
     try {
       const snapshot = await this.log.timed('vm.snapshot', { agentId: id }, () => live.vm.snapshot());
       this.detachVm(id);
       const megabytes = (snapshot.sizeBytes / 1048576).toFixed(1);
       this.store.updateAgent(id, { snapshot, vmPid: null });
-      this.appendEvent(id, {
+      this.journal.append(id, {
         kind: 'info',
         message: `snapshot written (${megabytes} MiB in ${snapshot.durationMs} ms); VM stopped while it waits`,
         data: { durationMs: snapshot.durationMs, sizeBytes: snapshot.sizeBytes },
       });
-      this.transition(id, 'awaiting_review', {});
+      this.journal.transition(id, 'awaiting_review', {});
     } catch (error) {
       // The driver leaves the VM paused and alive when the snapshot fails: keep it for review.
       live.expectedExit = false;
       await live.vm.resume().catch(() => undefined);
-      this.transition(id, 'reviewing', { stateReason: `snapshot failed (${describe(error)}); the VM stays running for review` });
+      this.journal.transition(id, 'reviewing', { stateReason: `snapshot failed (${describe(error)}); the VM stays running for review` });
     }
   }
 
   private async restore(record: AgentRecord): Promise<void> {
     if (!record.snapshot) throw new AgentvmError('SNAPSHOT_CORRUPT', `agent ${record.id} has no snapshot`);
 
-    this.transition(record.id, 'restoring', {});
+    this.journal.transition(record.id, 'restoring', {});
     let vm: Vm;
     try {
       await this.options.policy?.prepare(record);
@@ -473,9 +474,9 @@ export class AgentManager {
       vm = await this.log.timed('vm.restore', { agentId: record.id }, () => this.options.driver.restore(spec, record.snapshot!));
     } catch (error) {
       if (error instanceof AgentvmError && error.code === 'SNAPSHOT_CORRUPT') {
-        this.fail(record.id, error.message);
+        this.journal.fail(record.id, error.message);
       } else {
-        this.transition(record.id, 'awaiting_review', { stateReason: `restore failed: ${describe(error)}` });
+        this.journal.transition(record.id, 'awaiting_review', { stateReason: `restore failed: ${describe(error)}` });
       }
       throw error;
     }
@@ -486,8 +487,8 @@ export class AgentManager {
     // Once the restored VM runs, its disk moves on: the old memory image must never be used again.
     this.removeSnapshot(record);
     this.store.updateAgent(record.id, { snapshot: null });
-    this.appendEvent(record.id, { kind: 'info', message: `VM restored from its snapshot (pid ${vm.pid})` });
-    this.transition(record.id, 'reviewing', { stateReason: null });
+    this.journal.append(record.id, { kind: 'info', message: `VM restored from its snapshot (pid ${vm.pid})` });
+    this.journal.transition(record.id, 'reviewing', { stateReason: null });
   }
 
   private async finish(id: string, result: Extract<GuestEvent, { kind: 'result' }>): Promise<void> {
@@ -496,13 +497,13 @@ export class AgentManager {
     fs.writeFileSync(files.patch, result.patch);
     await this.stopVm(id);
 
-    const record = this.requireRecord(id);
+    const record = this.journal.record(id);
     const summary = { headCommit: result.headCommit, commits: result.commits, exitCode: record.exitCode };
     this.store.updateAgent(id, { result: summary, vmPid: null });
     if (record.exitCode === 0) {
-      this.transition(id, 'done', { endedAt: Date.now(), stateReason: null, review: null });
+      this.journal.transition(id, 'done', { endedAt: Date.now(), stateReason: null, review: null });
     } else {
-      this.transition(id, 'failed', { endedAt: Date.now(), stateReason: `agent command exited with code ${record.exitCode}`, review: null });
+      this.journal.transition(id, 'failed', { endedAt: Date.now(), stateReason: `agent command exited with code ${record.exitCode}`, review: null });
     }
   }
 
@@ -512,13 +513,13 @@ export class AgentManager {
     this.detachVm(id);
     const how = exit.signal ? `killed by ${exit.signal}` : `exited with code ${exit.code}`;
     const tail = exit.consoleTail.slice(-10).join('\n');
-    this.fail(id, `the VM ${how} unexpectedly${tail ? `; last console lines:\n${tail}` : ''}`);
+    this.journal.fail(id, `the VM ${how} unexpectedly${tail ? `; last console lines:\n${tail}` : ''}`);
   }
 
   // ---- limits
 
   private armTimeLimit(id: string): void {
-    const record = this.requireRecord(id);
+    const record = this.journal.record(id);
     const policy = this.options.policy;
     const limitMs = policy ? policy.msUntilLimit(record, this.liveMs(id)) : record.profileSpec.timeLimitMs;
     if (!limitMs) return;
@@ -536,7 +537,7 @@ export class AgentManager {
   }
 
   private async onTimeLimit(id: string, limitMs: number, armedAt: number): Promise<void> {
-    const record = this.requireRecord(id);
+    const record = this.journal.record(id);
     if (record.state !== 'running') return;
 
     // The timer ran its whole course, so at least limitMs passed even if the clock reads 1 ms less.
@@ -546,11 +547,11 @@ export class AgentManager {
     const minutes = Math.round(limitMs / 6000) / 10;
     const message = hit?.message ?? `time limit of ${minutes} min reached`;
     if (hit) this.options.policy?.limitHit(record, hit, this.liveMs(id));
-    this.appendEvent(id, { kind: 'limit', message, data: { limit: hit?.limit ?? 'time', limitMs, used: hit?.used, allowed: hit?.allowed } });
+    this.journal.append(id, { kind: 'limit', message, data: { limit: hit?.limit ?? 'time', limitMs, used: hit?.used, allowed: hit?.allowed } });
     if ((hit?.action ?? record.profileSpec.onLimit) === 'stop') {
       await this.locks.run(id, async () => {
         await this.stopVm(id);
-        this.transition(id, 'failed', { endedAt: Date.now(), stateReason: message });
+        this.journal.transition(id, 'failed', { endedAt: Date.now(), stateReason: message });
       });
       return;
     }
@@ -622,40 +623,10 @@ export class AgentManager {
     if (record.snapshot) fs.rmSync(record.snapshot.statePath, { force: true });
   }
 
-  private fail(id: string, reason: string): void {
-    const record = this.store.getAgent(id);
-    if (!record || terminalStates.includes(record.state)) return;
 
-    this.log.warn('agent.failed', { agentId: id, reason });
-    this.transition(id, 'failed', { stateReason: reason, endedAt: Date.now() });
-  }
 
-  private transition(id: string, to: AgentState, changes: Partial<AgentRecord>): AgentRecord {
-    const from = this.requireRecord(id).state;
-    const record = this.store.updateAgent(id, { ...changes, state: to });
-    if (terminalStates.includes(to)) void this.options.policy?.release(id);
-    const reason = changes.stateReason ? `: ${changes.stateReason}` : '';
-    this.appendEvent(id, { kind: 'state', message: `${to}${reason}`, data: { from, to } });
-    this.log.info('agent.state', { agentId: id, from, to });
-    this.publish(id);
-    return record;
-  }
 
-  private appendEvent(id: string, event: NewEvent): void {
-    this.events.emit('event', this.store.appendEvent(id, event));
-  }
 
-  private publish(id: string): void {
-    const record = this.store.getAgent(id);
-    if (record) this.events.emit('agent', publicAgent(record));
-  }
-
-  private requireRecord(id: string): AgentRecord {
-    const record = this.store.getAgent(id);
-    if (!record) throw new AgentvmError('AGENT_NOT_FOUND', `no agent with id "${id}"`);
-
-    return record;
-  }
 
   private requireLive(id: string): LiveVm {
     const live = this.live.get(id);
@@ -664,14 +635,6 @@ export class AgentManager {
     return live;
   }
 
-  private requireState(record: AgentRecord, allowed: AgentState[], action: string): void {
-    if (allowed.includes(record.state)) return;
-
-    throw new AgentvmError(
-      'INVALID_STATE',
-      `cannot ${action} agent ${record.id}: it is ${record.state} (needs ${allowed.join(' or ')})`,
-    );
-  }
 }
 
 function newAgentId(): string {

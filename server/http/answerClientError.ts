@@ -12,7 +12,10 @@ export function answerClientError(error: Error & { code?: string }, socket: Dupl
     return;
   }
 
-  const detail = error.code === 'HPE_HEADER_OVERFLOW' ? 'the request line or headers are over 16 KiB' : 'the request is not valid HTTP/1.1';
+  const detail =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? 'the request line or headers are over 16 KiB'
+      : 'the request is not valid HTTP/1.1';
   const body = JSON.stringify(new AgentvmError('BAD_REQUEST', detail).toBody());
   socket.end(
     'HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\n' +

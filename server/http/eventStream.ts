@@ -60,14 +60,16 @@ export class EventStreamServer {
     // A request target that is not a valid URL must not throw here: nothing would catch it.
     const url = URL.parse(request.url ?? '/', 'http://localhost');
     if (url?.pathname !== '/v1/events') {
-      refuseUpgrade(socket, new AgentvmError('NOT_FOUND', 'WebSocket upgrades are served on /v1/events only'));
+      const error = new AgentvmError('NOT_FOUND', 'WebSocket upgrades are served on /v1/events only');
+      refuseUpgrade(socket, error);
       return;
     }
 
     const bearer = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '')?.[1];
     const identity = this.deps.store.userForToken(bearer ?? url.searchParams.get('token') ?? '');
     if (!identity) {
-      refuseUpgrade(socket, new AgentvmError('UNAUTHORIZED', 'missing or unknown token for the event stream'));
+      const error = new AgentvmError('UNAUTHORIZED', 'missing or unknown token for the event stream');
+      refuseUpgrade(socket, error);
       return;
     }
 

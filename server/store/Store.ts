@@ -43,7 +43,8 @@ export class Store {
       if (error instanceof AgentvmError) throw error;
 
       // SQLite reports a damaged or foreign file only on first use; name the file, not "a bug".
-      throw new AgentvmError('STORE_CORRUPT', `cannot open the store ${file}: ${(error as Error).message}`);
+      const reason = (error as Error).message;
+      throw new AgentvmError('STORE_CORRUPT', `cannot open the store ${file}: ${reason}`);
     }
   }
 

@@ -39,7 +39,7 @@ interface PendingRequest {
   timer: NodeJS.Timeout;
 }
 
-const CONNECT_RETRY_MS = 50;
+const CONNECT_RETRY_MS = 10;
 
 /**
  * The host end of the control channel (see protocol/control.ts): newline-delimited JSON over the

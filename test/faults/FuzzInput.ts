@@ -57,7 +57,15 @@ export class FuzzInput {
     const headers: Record<string, string> = {};
     const authorization = this.authorization();
     if (authorization !== undefined) headers.authorization = authorization;
-    if (this.chance(0.5)) headers['content-type'] = this.pick(['application/json', 'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', '', 'application/json; charset=utf-16']);
+    if (this.chance(0.5))
+      headers['content-type'] = this.pick([
+        'application/json',
+        'text/plain',
+        'application/x-www-form-urlencoded',
+        'multipart/form-data; boundary=x',
+        '',
+        'application/json; charset=utf-16',
+      ]);
     if (this.chance(0.1)) headers['x-' + this.word(8)] = this.printable(this.int(0, 2000));
 
     const request: FuzzRequest = { method, path: route.replace(':id', this.id()) + query, headers };
@@ -87,7 +95,8 @@ export class FuzzInput {
       () => 'null',
       () => '[]',
       () => JSON.stringify({ type: 'subscribe', agentId: this.id() }),
-      () => JSON.stringify({ type: 'subscribe', afterEventId: this.pick([-1, 1.5, 'x', 1e308, null]) }),
+      () =>
+        JSON.stringify({ type: 'subscribe', afterEventId: this.pick([-1, 1.5, 'x', 1e308, null]) }),
       () => JSON.stringify({ type: this.word(6), agentId: this.seeds.agentId }),
       () => JSON.stringify({ type: 'subscribe', agentId: { $ne: null } }),
       () => JSON.stringify(this.json(4)),
@@ -102,12 +111,22 @@ export class FuzzInput {
     return this.pick([
       () => Buffer.from(this.bytes(this.int(1, 4096))),
       () => Buffer.from('GET /v1/health HTTP/9.9\r\n\r\n'),
-      () => Buffer.from(`POST /v1/agents HTTP/1.1\r\nHost: x\r\nContent-Length: 99999\r\nAuthorization: Bearer ${this.seeds.token}\r\n\r\n{"text":`),
-      () => Buffer.from(`POST /v1/agents HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n${this.printable(20)}\r\n`),
-      () => Buffer.from(`GET /v1/agents HTTP/1.1\r\n${'X-A: b\r\n'.repeat(this.int(100, 3000))}\r\n`),
+      () =>
+        Buffer.from(
+          `POST /v1/agents HTTP/1.1\r\nHost: x\r\nContent-Length: 99999\r\nAuthorization: Bearer ${this.seeds.token}\r\n\r\n{"text":`,
+        ),
+      () =>
+        Buffer.from(
+          `POST /v1/agents HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n${this.printable(20)}\r\n`,
+        ),
+      () =>
+        Buffer.from(`GET /v1/agents HTTP/1.1\r\n${'X-A: b\r\n'.repeat(this.int(100, 3000))}\r\n`),
       () => Buffer.from(`GET /${'a'.repeat(this.int(10_000, 90_000))} HTTP/1.1\r\nHost: x\r\n\r\n`),
       () => Buffer.from('\r\n\r\n\r\n'),
-      () => Buffer.from(`GET ${this.pick(['//[', '/v1/events?%', '//:99999/v1/events', '/v1/events/../x'])} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${this.pick(['dGhlIHNhbXBsZSBub25jZQ==', '', '!!'])}\r\n\r\n`),
+      () =>
+        Buffer.from(
+          `GET ${this.pick(['//[', '/v1/events?%', '//:99999/v1/events', '/v1/events/../x'])} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${this.pick(['dGhlIHNhbXBsZSBub25jZQ==', '', '!!'])}\r\n\r\n`,
+        ),
     ])();
   }
 
@@ -147,7 +166,18 @@ export class FuzzInput {
 
   private query(): string {
     const name = this.pick(['after', 'limit', 'agent', 'token', this.word(4)]);
-    const value = this.pick(['-1', '1.5', 'abc', '1e999', '99999999999999999999', '', '%', '0x10', this.seeds.agentId, '%00']);
+    const value = this.pick([
+      '-1',
+      '1.5',
+      'abc',
+      '1e999',
+      '99999999999999999999',
+      '',
+      '%',
+      '0x10',
+      this.seeds.agentId,
+      '%00',
+    ]);
     return `${name}=${value}`;
   }
 
@@ -163,11 +193,23 @@ export class FuzzInput {
       () => this.deepNesting(this.int(1000, 20_000)),
       () => JSON.stringify(this.mutatedCreateRequest()),
       () => JSON.stringify(this.mutatedCreateRequest()),
-      () => JSON.stringify({ message: this.pick([null, 1, {}, [], 'x'.repeat(this.int(0, 100_000))]) }),
+      () =>
+        JSON.stringify({ message: this.pick([null, 1, {}, [], 'x'.repeat(this.int(0, 100_000))]) }),
       () => JSON.stringify({ request: this.json(3) }),
-      () => JSON.stringify({ request: { op: this.pick(['exec', 'fs.readFile', 'fs.writeFile', 'nope']), path: '../../etc/passwd', command: 'true' } }),
-      () => JSON.stringify({ allowedHosts: this.pick([null, ['*'], [''], ['a'.repeat(5000)], 'x', [1]]) }),
-      () => JSON.stringify({ __proto__: { admin: true }, constructor: { prototype: { admin: true } } }),
+      () =>
+        JSON.stringify({
+          request: {
+            op: this.pick(['exec', 'fs.readFile', 'fs.writeFile', 'nope']),
+            path: '../../etc/passwd',
+            command: 'true',
+          },
+        }),
+      () =>
+        JSON.stringify({
+          allowedHosts: this.pick([null, ['*'], [''], ['a'.repeat(5000)], 'x', [1]]),
+        }),
+      () =>
+        JSON.stringify({ __proto__: { admin: true }, constructor: { prototype: { admin: true } } }),
     ])();
   }
 
@@ -205,13 +247,21 @@ export class FuzzInput {
       () => this.int(-1e9, 1e9),
       () => this.printable(this.int(0, 40)),
       () => Array.from({ length: this.int(0, 5) }, () => this.json(depth - 1)),
-      () => Object.fromEntries(Array.from({ length: this.int(0, 5) }, () => [this.word(this.int(1, 8)), this.json(depth - 1)])),
+      () =>
+        Object.fromEntries(
+          Array.from({ length: this.int(0, 5) }, () => [
+            this.word(this.int(1, 8)),
+            this.json(depth - 1),
+          ]),
+        ),
       () => null,
     ])();
   }
 
   private deepNesting(depth: number): string {
-    return this.chance(0.5) ? '['.repeat(depth) + ']'.repeat(depth) : '{"a":'.repeat(depth) + '1' + '}'.repeat(depth);
+    return this.chance(0.5)
+      ? '['.repeat(depth) + ']'.repeat(depth)
+      : '{"a":'.repeat(depth) + '1' + '}'.repeat(depth);
   }
 
   private printable(length: number): string {

@@ -37,7 +37,8 @@ describe('API fuzz: malformed requests against a running broker (unit)', functio
     validBody = { text: 'fuzz target', profile: 'demo', repo };
     // A real agent (it fails at once: this broker has no guest image) gives the fuzzer a valid id.
     knownAgentId = (await broker.client.createAgent(validBody as never)).id;
-    bystanderId = (await broker.client.createAgent({ ...validBody, title: 'bystander' } as never)).id;
+    bystanderId = (await broker.client.createAgent({ ...validBody, title: 'bystander' } as never))
+      .id;
     fuzz = new FuzzInput(SEED, { token: broker.token, agentId: knownAgentId, validBody });
   });
 
@@ -56,11 +57,16 @@ describe('API fuzz: malformed requests against a running broker (unit)', functio
     const rssBeforeKiB = broker.rssKiB();
     await runPool(HTTP_REQUESTS - warmup, () => fuzzOnce());
     const rssAfterKiB = broker.rssKiB();
-    console.log(`      ${HTTP_REQUESTS} requests (seed ${SEED}); broker RSS ${rssBeforeKiB} KiB after warm-up, ${rssAfterKiB} KiB after`);
+    console.log(
+      `      ${HTTP_REQUESTS} requests (seed ${SEED}); broker RSS ${rssBeforeKiB} KiB after warm-up, ${rssAfterKiB} KiB after`,
+    );
 
     assert.ok(broker.alive, `the broker died:\n${broker.output.slice(-4000)}`);
     assertNoFindings(findings);
-    assert.ok(rssAfterKiB - rssBeforeKiB < 64 * 1024, `RSS grew by ${rssAfterKiB - rssBeforeKiB} KiB`);
+    assert.ok(
+      rssAfterKiB - rssBeforeKiB < 64 * 1024,
+      `RSS grew by ${rssAfterKiB - rssBeforeKiB} KiB`,
+    );
     // An agent the fuzzer never learned about is untouched, so the store is intact.
     const bystander = await broker.client.getAgent(bystanderId);
     assert.equal(bystander.title, 'bystander');
@@ -70,12 +76,17 @@ describe('API fuzz: malformed requests against a running broker (unit)', functio
     let errorsSeen = 0;
     for (let round = 0; round < 20; round++) {
       const badToken = fuzz.token();
-      const refused = await upgradeStatus(`${broker.url.replace('http', 'ws')}/v1/events?token=${encodeURIComponent(badToken)}`);
+      const refused = await upgradeStatus(
+        `${broker.url.replace('http', 'ws')}/v1/events?token=${encodeURIComponent(badToken)}`,
+      );
       if (badToken === broker.token) continue;
 
       const code = errorBodySchema.safeParse(tryJson(refused.body)).data?.error.code;
       if (refused.status !== 401 || code !== 'UNAUTHORIZED') {
-        findings.push({ what: 'ws upgrade with a bad token', detail: `${refused.status} ${refused.body.slice(0, 100)}` });
+        findings.push({
+          what: 'ws upgrade with a bad token',
+          detail: `${refused.status} ${refused.body.slice(0, 100)}`,
+        });
       }
     }
 
@@ -85,7 +96,10 @@ describe('API fuzz: malformed requests against a running broker (unit)', functio
 
     assert.ok(broker.alive, `the broker died:\n${broker.output.slice(-4000)}`);
     assertNoFindings(findings);
-    assert.ok(errorsSeen > WEBSOCKET_FRAMES / 4, `only ${errorsSeen} error replies to ${WEBSOCKET_FRAMES} frames`);
+    assert.ok(
+      errorsSeen > WEBSOCKET_FRAMES / 4,
+      `only ${errorsSeen} error replies to ${WEBSOCKET_FRAMES} frames`,
+    );
   });
 
   it('survives raw garbage on its TCP port and still serves health', async () => {
@@ -118,7 +132,10 @@ describe('API fuzz: malformed requests against a running broker (unit)', functio
       // A request the client itself refuses to build (an invalid header value) never reached the broker.
       if (error instanceof TypeError && !/fetch failed/.test(error.message)) return;
 
-      findings.push({ what: `${request.method} ${request.path}`, detail: `no answer: ${explain(error)}` });
+      findings.push({
+        what: `${request.method} ${request.path}`,
+        detail: `no answer: ${explain(error)}`,
+      });
       return;
     }
 
@@ -135,19 +152,28 @@ describe('API fuzz: malformed requests against a running broker (unit)', functio
     try {
       body = JSON.parse(text);
     } catch {
-      findings.push({ what: label, detail: `${response.status} with a body that is not JSON: ${text.slice(0, 120)}` });
+      findings.push({
+        what: label,
+        detail: `${response.status} with a body that is not JSON: ${text.slice(0, 120)}`,
+      });
       return;
     }
 
     const parsed = errorBodySchema.safeParse(body);
     if (!parsed.success) {
-      findings.push({ what: label, detail: `${response.status} body is not an error body: ${text.slice(0, 200)}` });
+      findings.push({
+        what: label,
+        detail: `${response.status} body is not an error body: ${text.slice(0, 200)}`,
+      });
       return;
     }
 
     const expected = errorCatalog[parsed.data.error.code].status;
     if (expected !== response.status) {
-      findings.push({ what: label, detail: `${parsed.data.error.code} came with ${response.status}, registry says ${expected}` });
+      findings.push({
+        what: label,
+        detail: `${parsed.data.error.code} came with ${response.status}, registry says ${expected}`,
+      });
     }
   }
 
@@ -195,7 +221,11 @@ function assertNoFindings(findings: Finding[]): void {
   const kinds = new Map<string, number>();
   for (const finding of findings) kinds.set(finding.detail, (kinds.get(finding.detail) ?? 0) + 1);
   const summary = [...kinds].map(([detail, count]) => `${count}× ${detail}`).join('\n');
-  assert.equal(findings.length, 0, `seed ${SEED}: ${findings.length} findings, e.g. ${findings[0]?.what}:\n${summary}`);
+  assert.equal(
+    findings.length,
+    0,
+    `seed ${SEED}: ${findings.length} findings, e.g. ${findings[0]?.what}:\n${summary}`,
+  );
 }
 
 async function runPool(count: number, task: () => Promise<void>): Promise<void> {
@@ -236,5 +266,7 @@ function tryJson(text: string): unknown {
 }
 
 function explain(error: unknown): string {
-  return error instanceof Error ? `${error.message} ${String((error as { cause?: unknown }).cause ?? '')}` : String(error);
+  return error instanceof Error
+    ? `${error.message} ${String((error as { cause?: unknown }).cause ?? '')}`
+    : String(error);
 }

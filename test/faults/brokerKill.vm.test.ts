@@ -7,7 +7,13 @@ import { imagesDir } from '../../server/config/paths';
 import { ChildBroker } from '../helpers/childBroker';
 import { makeTempRepo } from '../helpers/repos';
 import { qemuPidsMentioning, sharedImage } from '../helpers/vmBroker';
-import { faultProfilesDir, killVmsUnder, storedAgent, waitForState, waitForFile } from './faultAgents';
+import {
+  faultProfilesDir,
+  killVmsUnder,
+  storedAgent,
+  waitForState,
+  waitForFile,
+} from './faultAgents';
 
 /**
  * Issue 6, fault 1: the broker process (`agentvm serve`) is SIGKILLed while agents are starting,
@@ -30,7 +36,10 @@ describe('broker killed with SIGKILL and restarted (vm)', function () {
   before(async function () {
     this.timeout(40 * 60_000);
     const image = await sharedImage();
-    broker = new ChildBroker({ profilesDir: faultProfilesDir, imagesDir: path.dirname(path.dirname(image.rootfsPath)) });
+    broker = new ChildBroker({
+      profilesDir: faultProfilesDir,
+      imagesDir: path.dirname(path.dirname(image.rootfsPath)),
+    });
     assert.equal(imagesDir(broker.dataDir), path.join(broker.dataDir, 'images'));
     await broker.start();
     repoDir = makeTempRepo({ 'README.md': '# broker kill\n' });
@@ -39,7 +48,9 @@ describe('broker killed with SIGKILL and restarted (vm)', function () {
 
   afterEach(function () {
     if (this.currentTest?.state === 'failed') {
-      console.error(`agents ${JSON.stringify(ids)} in ${broker.dataDir}\nbroker output:\n${broker.output.slice(-6000)}`);
+      console.error(
+        `agents ${JSON.stringify(ids)} in ${broker.dataDir}\nbroker output:\n${broker.output.slice(-6000)}`,
+      );
     }
   });
 
@@ -69,7 +80,11 @@ describe('broker killed with SIGKILL and restarted (vm)', function () {
     await waitForFile(path.join(agentDir(ids.pausing), 'snapshot.state.tmp'), 300_000);
     await broker.kill('SIGKILL');
 
-    assert.equal(storedAgent(broker.dataDir, ids.pausing).state, 'pausing', 'the kill landed during the snapshot');
+    assert.equal(
+      storedAgent(broker.dataDir, ids.pausing).state,
+      'pausing',
+      'the kill landed during the snapshot',
+    );
     assert.equal(storedAgent(broker.dataDir, ids.running).state, 'running');
     assert.equal(storedAgent(broker.dataDir, ids.awaiting).state, 'awaiting_review');
   });
@@ -80,7 +95,10 @@ describe('broker killed with SIGKILL and restarted (vm)', function () {
     assert.equal(running.state, 'running');
     assert.equal(storedAgent(broker.dataDir, ids.running).vmPid, runningPid);
     const messages = (await broker.client.events(ids.running)).map((event) => event.message);
-    assert.ok(messages.some((message) => message.includes(`reattached to VM pid ${runningPid}`)), messages.join('\n'));
+    assert.ok(
+      messages.some((message) => message.includes(`reattached to VM pid ${runningPid}`)),
+      messages.join('\n'),
+    );
   });
 
   it('the agent awaiting review keeps its snapshot untouched', async () => {
@@ -95,7 +113,10 @@ describe('broker killed with SIGKILL and restarted (vm)', function () {
     assert.equal(paused.state, 'awaiting_review');
     assert.equal(fs.existsSync(path.join(agentDir(ids.pausing), 'snapshot.state.tmp')), false);
     const snapshot = storedAgent(broker.dataDir, ids.pausing).snapshot as { sizeBytes: number };
-    assert.equal(fs.statSync(path.join(agentDir(ids.pausing), 'snapshot.state')).size, snapshot.sizeBytes);
+    assert.equal(
+      fs.statSync(path.join(agentDir(ids.pausing), 'snapshot.state')).size,
+      snapshot.sizeBytes,
+    );
     assert.deepEqual(qemuPidsMentioning(agentDir(ids.pausing)), []);
   });
 
@@ -108,7 +129,10 @@ describe('broker killed with SIGKILL and restarted (vm)', function () {
     await broker.start();
     const paused = await waitForState(broker.client, ids.starting, ['awaiting_review']);
     const messages = (await broker.client.events(ids.starting)).map((event) => event.message);
-    assert.ok(messages.some((message) => message.includes('requeued after a broker restart')), messages.join('\n'));
+    assert.ok(
+      messages.some((message) => message.includes('requeued after a broker restart')),
+      messages.join('\n'),
+    );
     // The half-booted VM of the first broker was ended, not left behind.
     assert.deepEqual(qemuPidsMentioning(agentDir(paused.id)), []);
   });

@@ -36,7 +36,11 @@ describe('corrupt guest image (unit)', () => {
       inputs: { kernel: 'k' },
       files: {
         kernel: { name: 'vmlinuz', sizeBytes: kernel.length, sha256: sha256(kernel) },
-        initramfs: { name: 'initramfs.img', sizeBytes: initramfs.length, sha256: sha256(initramfs) },
+        initramfs: {
+          name: 'initramfs.img',
+          sizeBytes: initramfs.length,
+          sha256: sha256(initramfs),
+        },
         rootfs: { name: 'rootfs.ext4', sizeBytes: 8 * 1048576 },
       },
       rootfs: { contentBytes: 0, freeBytes: 0 },
@@ -51,7 +55,10 @@ describe('corrupt guest image (unit)', () => {
   function assertCorrupt(pattern: RegExp): void {
     assert.throws(
       () => loadImageFor(imagesRoot, inputs),
-      (error: unknown) => error instanceof AgentvmError && error.code === 'IMAGE_CORRUPT' && pattern.test(error.message),
+      (error: unknown) =>
+        error instanceof AgentvmError &&
+        error.code === 'IMAGE_CORRUPT' &&
+        pattern.test(error.message),
     );
   }
 

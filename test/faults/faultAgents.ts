@@ -24,7 +24,9 @@ export async function waitForState(
     const ended = ['done', 'failed', 'cancelled'].includes(agent.state);
     if (ended || Date.now() > deadline) {
       const timeline = (await client.events(id)).map((event) => `  ${event.kind} ${event.message}`);
-      throw new Error(`agent ${id} is ${agent.state} (${agent.stateReason}), wanted ${states.join('|')}\n${timeline.join('\n')}`);
+      throw new Error(
+        `agent ${id} is ${agent.state} (${agent.stateReason}), wanted ${states.join('|')}\n${timeline.join('\n')}`,
+      );
     }
 
     await sleep(200);
@@ -43,15 +45,23 @@ export async function waitForFile(file: string, timeoutMs: number): Promise<void
 }
 
 /** What the store file says about an agent, read directly (for a broker that is not running). */
-export function storedAgent(dataDir: string, id: string): { state: string; vmPid: number | null; snapshot: unknown } {
+export function storedAgent(
+  dataDir: string,
+  id: string,
+): { state: string; vmPid: number | null; snapshot: unknown } {
   const db = new Database(storePath(dataDir), { readonly: true, fileMustExist: true });
   try {
-    const row = db.prepare('SELECT state, vm_pid, snapshot_json FROM agents WHERE id = ?').get(id) as
-      | { state: string; vm_pid: number | null; snapshot_json: string | null }
-      | undefined;
+    const row = db
+      .prepare('SELECT state, vm_pid, snapshot_json FROM agents WHERE id = ?')
+      .get(id) as
+      { state: string; vm_pid: number | null; snapshot_json: string | null } | undefined;
     if (!row) throw new Error(`agent ${id} is not in the store`);
 
-    return { state: row.state, vmPid: row.vm_pid, snapshot: row.snapshot_json ? JSON.parse(row.snapshot_json) : null };
+    return {
+      state: row.state,
+      vmPid: row.vm_pid,
+      snapshot: row.snapshot_json ? JSON.parse(row.snapshot_json) : null,
+    };
   } finally {
     db.close();
   }

@@ -20,7 +20,19 @@ const noVms: VmmDriver = {
   attach: () => Promise.reject(new Error('no VM in this test')),
 };
 
-const profile = { name: 'plain', command: 'true', memoryMiB: 256, vcpus: 1, timeLimitMs: 0, bootTimeoutMs: 1000, env: {}, files: {}, onLimit: 'pause', allowedHosts: [], image: 'default' };
+const profile = {
+  name: 'plain',
+  command: 'true',
+  memoryMiB: 256,
+  vcpus: 1,
+  timeLimitMs: 0,
+  bootTimeoutMs: 1000,
+  env: {},
+  files: {},
+  onLimit: 'pause',
+  allowedHosts: [],
+  image: 'default',
+};
 
 /** Writes a store file as the first released schema left it, with agents in several states. */
 function writeFirstSchemaStore(file: string, dataDir: string): void {
@@ -33,22 +45,61 @@ function writeFirstSchemaStore(file: string, dataDir: string): void {
      VALUES (@id, 'ada', @title, 'task', 'plain', @profile, @state, NULL, 1, 2, @endedAt,
        @repo, @review, 'last progress', '["line one"]', @result, @snapshot, @exitCode)`,
   );
-  const repo = JSON.stringify({ baseCommit: 'a'.repeat(40), branch: 'main', uncommitted: [], uncommittedIncluded: false });
+  const repo = JSON.stringify({
+    baseCommit: 'a'.repeat(40),
+    branch: 'main',
+    uncommitted: [],
+    uncommittedIncluded: false,
+  });
   const snapshotPath = path.join(dataDir, 'agents', 'oldpaused1', 'snapshot.state');
   fs.mkdirSync(path.dirname(snapshotPath), { recursive: true });
   fs.writeFileSync(snapshotPath, 'state');
-  const common = { profile: JSON.stringify(profile), repo, review: null, result: null, snapshot: null, exitCode: null, endedAt: null };
-  insert.run({ ...common, id: 'olddone001', title: 'finished long ago', state: 'done', endedAt: 3, exitCode: 0, result: JSON.stringify({ headCommit: 'b'.repeat(40), commits: [], exitCode: 0 }) });
+  const common = {
+    profile: JSON.stringify(profile),
+    repo,
+    review: null,
+    result: null,
+    snapshot: null,
+    exitCode: null,
+    endedAt: null,
+  };
+  insert.run({
+    ...common,
+    id: 'olddone001',
+    title: 'finished long ago',
+    state: 'done',
+    endedAt: 3,
+    exitCode: 0,
+    result: JSON.stringify({ headCommit: 'b'.repeat(40), commits: [], exitCode: 0 }),
+  });
   insert.run({
     ...common,
     id: 'oldpaused1',
     title: 'waiting for review',
     state: 'awaiting_review',
     review: JSON.stringify({ requestId: 'r1', message: 'look', requestedAt: 2 }),
-    snapshot: JSON.stringify({ statePath: snapshotPath, sizeBytes: 5, sha256: 'f'.repeat(64), durationMs: 1 }),
+    snapshot: JSON.stringify({
+      statePath: snapshotPath,
+      sizeBytes: 5,
+      sha256: 'f'.repeat(64),
+      durationMs: 1,
+    }),
   });
-  insert.run({ ...common, id: 'oldlost001', title: 'its snapshot was deleted', state: 'awaiting_review', snapshot: JSON.stringify({ statePath: path.join(dataDir, 'nowhere'), sizeBytes: 5, sha256: 'f'.repeat(64), durationMs: 1 }) });
-  db.prepare("INSERT INTO events (agent_id, at, kind, message) VALUES ('olddone001', 1, 'progress', 'old event')").run();
+  insert.run({
+    ...common,
+    id: 'oldlost001',
+    title: 'its snapshot was deleted',
+    state: 'awaiting_review',
+    snapshot: JSON.stringify({
+      statePath: path.join(dataDir, 'nowhere'),
+      sizeBytes: 5,
+      sha256: 'f'.repeat(64),
+      durationMs: 1,
+    }),
+  });
+  db.prepare(
+    "INSERT INTO events (agent_id, at, kind, message) VALUES ('olddone001', 1, 'progress', 'old event')",
+  ).run();
   db.close();
 }
 
@@ -85,7 +136,10 @@ describe('store files from older versions and damaged ones (unit)', () => {
       assert.equal(done?.result?.headCommit, 'b'.repeat(40));
       assert.equal(done?.vmSeconds, 0);
       assert.equal(done?.issueRef, null);
-      assert.deepEqual(broker.store.events('olddone001').map((event) => event.message), ['old event']);
+      assert.deepEqual(
+        broker.store.events('olddone001').map((event) => event.message),
+        ['old event'],
+      );
 
       const paused = broker.store.getAgent('oldpaused1');
       assert.equal(paused?.state, 'awaiting_review');
@@ -102,11 +156,15 @@ describe('store files from older versions and damaged ones (unit)', () => {
   it('`agentvm serve` on a store file that is not a database refuses to start and leaves the file as it was', () => {
     const garbage = Buffer.concat([Buffer.from('SQLite format 3\0'), Buffer.alloc(4096, 0xa5)]);
     fs.writeFileSync(storePath(dataDir), garbage);
-    const serve = spawnSync('node', [path.join(packageRoot(), 'dist', 'cli.js'), 'serve', '--port', '0'], {
-      env: { ...process.env, AGENTVM_DATA_DIR: dataDir },
-      encoding: 'utf8',
-      timeout: 30_000,
-    });
+    const serve = spawnSync(
+      'node',
+      [path.join(packageRoot(), 'dist', 'cli.js'), 'serve', '--port', '0'],
+      {
+        env: { ...process.env, AGENTVM_DATA_DIR: dataDir },
+        encoding: 'utf8',
+        timeout: 30_000,
+      },
+    );
 
     assert.notEqual(serve.status, 0);
     assert.equal(serve.signal, null, 'it exited by itself');
@@ -124,7 +182,10 @@ describe('store files from older versions and damaged ones (unit)', () => {
 
     assert.throws(
       () => new Store(storePath(dataDir)),
-      (error: unknown) => error instanceof AgentvmError && error.code === 'STORE_CORRUPT' && /newer agentvm/.test(error.message),
+      (error: unknown) =>
+        error instanceof AgentvmError &&
+        error.code === 'STORE_CORRUPT' &&
+        /newer agentvm/.test(error.message),
     );
   });
 });

@@ -35,7 +35,14 @@ describe('VM faults: disk full, QEMU killed, corrupt snapshots (vm)', function (
   before(async function () {
     this.timeout(40 * 60_000);
     await sharedImage();
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${SMALL_FS_MIB}m,mode=0700`, 'agentvm-faults', harness.dataDir]);
+    execFileSync('mount', [
+      '-t',
+      'tmpfs',
+      '-o',
+      `size=${SMALL_FS_MIB}m,mode=0700`,
+      'agentvm-faults',
+      harness.dataDir,
+    ]);
     mounted = true;
     process.env.AGENTVM_PROFILES_DIR = faultProfilesDir;
     await harness.start();
@@ -46,7 +53,8 @@ describe('VM faults: disk full, QEMU killed, corrupt snapshots (vm)', function (
   afterEach(async function () {
     if (this.currentTest?.state !== 'failed') return;
 
-    for (const id of Object.values(ids).filter(Boolean)) console.error(`agent ${id}:\n${await harness.describe(id)}`);
+    for (const id of Object.values(ids).filter(Boolean))
+      console.error(`agent ${id}:\n${await harness.describe(id)}`);
   });
 
   after(async () => {
@@ -70,10 +78,17 @@ describe('VM faults: disk full, QEMU killed, corrupt snapshots (vm)', function (
     ids.full = await create('review: the one whose snapshot does not fit');
     const agent = await waitForState(harness.client, ids.full, ['reviewing', 'awaiting_review']);
 
-    assert.equal(agent.state, 'reviewing', `the snapshot fitted in ${SMALL_FS_MIB} MiB: make the filesystem smaller`);
+    assert.equal(
+      agent.state,
+      'reviewing',
+      `the snapshot fitted in ${SMALL_FS_MIB} MiB: make the filesystem smaller`,
+    );
+    console.log(`      reason: ${agent.stateReason}`);
     assert.match(agent.stateReason ?? '', /snapshot failed/);
     assert.match(agent.stateReason ?? '', /ENOSPC|no space/i);
-    const leftovers = fs.readdirSync(agentDir(ids.full)).filter((name) => name.startsWith('snapshot'));
+    const leftovers = fs
+      .readdirSync(agentDir(ids.full))
+      .filter((name) => name.startsWith('snapshot'));
     assert.deepEqual(leftovers, []);
     assert.equal(qemuPidsMentioning(agentDir(ids.full)).length, 1);
   });
@@ -84,14 +99,19 @@ describe('VM faults: disk full, QEMU killed, corrupt snapshots (vm)', function (
     assert.ok(pid, 'the bystander has a QEMU');
     process.kill(pid, 'SIGKILL');
 
-    const failed = await waitForState(harness.client, ids.sleeper, ['failed'], 60_000).catch(async () => harness.client.getAgent(ids.sleeper));
+    const failed = await waitForState(harness.client, ids.sleeper, ['failed'], 60_000).catch(
+      async () => harness.client.getAgent(ids.sleeper),
+    );
     assert.equal(failed.state, 'failed');
     assert.match(failed.stateReason ?? '', /killed by SIGKILL/);
     assert.match(failed.stateReason ?? '', /last console lines:\n./);
 
     const other = await harness.client.getAgent(ids.full);
     assert.equal(other.state, 'reviewing');
-    const echo = (await harness.client.guest(ids.full, { op: 'exec', command: 'cat before-review.txt' })) as { stdout: string };
+    const echo = (await harness.client.guest(ids.full, {
+      op: 'exec',
+      command: 'cat before-review.txt',
+    })) as { stdout: string };
     assert.match(echo.stdout, /written before review/);
   });
 
@@ -116,32 +136,56 @@ describe('VM faults: disk full, QEMU killed, corrupt snapshots (vm)', function (
     });
 
     /** A copy of the paused agent's files in `name` under the scratch dir, and a spec for it. */
-    async function copyOf(name: string, withOverlay: boolean): Promise<{ spec: VmSpec; info: SnapshotInfo }> {
+    async function copyOf(
+      name: string,
+      withOverlay: boolean,
+    ): Promise<{ spec: VmSpec; info: SnapshotInfo }> {
       const vmDir = path.join(scratch, name);
       fs.mkdirSync(vmDir);
       fs.copyFileSync(snapshot.statePath, path.join(vmDir, 'snapshot.state'));
-      if (withOverlay) fs.copyFileSync(path.join(agentDir(ids.corrupt), 'overlay.qcow2'), path.join(vmDir, 'overlay.qcow2'));
-      const spec: VmSpec = { id: `fault-${name}`, vmDir, image: await sharedImage(), memoryMiB: 256, vcpus: 1, bootTimeoutMs: 60_000 };
+      if (withOverlay)
+        fs.copyFileSync(
+          path.join(agentDir(ids.corrupt), 'overlay.qcow2'),
+          path.join(vmDir, 'overlay.qcow2'),
+        );
+      const spec: VmSpec = {
+        id: `fault-${name}`,
+        vmDir,
+        image: await sharedImage(),
+        memoryMiB: 256,
+        vcpus: 1,
+        bootTimeoutMs: 60_000,
+      };
       return { spec, info: { ...snapshot, statePath: path.join(vmDir, 'snapshot.state') } };
     }
 
-    it('refuses a truncated snapshot as SNAPSHOT_CORRUPT and starts no QEMU', async () => {
+    it('refuses a truncated snapshot as SNAPSHOT_CORRUPT and leaves no QEMU running', async () => {
       const { spec, info } = await copyOf('truncated', true);
       fs.truncateSync(info.statePath, Math.floor(info.sizeBytes / 2));
-      await assert.rejects(driver.restore(spec, info), (error: AgentvmError) => error.code === 'SNAPSHOT_CORRUPT');
+      await assert.rejects(
+        driver.restore(spec, info),
+        (error: AgentvmError) => error.code === 'SNAPSHOT_CORRUPT',
+      );
       assert.deepEqual(qemuPidsMentioning(spec.vmDir), []);
     });
 
-    it('refuses a snapshot whose overlay is missing as SNAPSHOT_CORRUPT and starts no QEMU', async () => {
+    it('refuses a snapshot whose overlay is missing as SNAPSHOT_CORRUPT and leaves no QEMU running', async () => {
       const { spec, info } = await copyOf('no-overlay', false);
-      await assert.rejects(driver.restore(spec, info), (error: AgentvmError) => error.code === 'SNAPSHOT_CORRUPT' && /overlay/.test(error.message));
+      await assert.rejects(
+        driver.restore(spec, info),
+        (error: AgentvmError) => error.code === 'SNAPSHOT_CORRUPT' && /overlay/.test(error.message),
+      );
       assert.deepEqual(qemuPidsMentioning(spec.vmDir), []);
     });
 
     it('a snapshot cut short before it was hashed fails to load and leaves no QEMU running', async () => {
       const { spec, info } = await copyOf('cut-then-hashed', true);
       fs.truncateSync(info.statePath, Math.floor(info.sizeBytes / 3));
-      const recorded = { ...info, sizeBytes: fs.statSync(info.statePath).size, sha256: await sha256File(info.statePath) };
+      const recorded = {
+        ...info,
+        sizeBytes: fs.statSync(info.statePath).size,
+        sha256: await sha256File(info.statePath),
+      };
       const error = await driver.restore(spec, recorded).then(
         async (vm) => {
           await vm.stop();
@@ -149,7 +193,10 @@ describe('VM faults: disk full, QEMU killed, corrupt snapshots (vm)', function (
         },
         (caught: unknown) => caught,
       );
-      assert.ok(error instanceof AgentvmError, `the restore of a cut snapshot succeeded: ${String(error)}`);
+      assert.ok(
+        error instanceof AgentvmError,
+        `the restore of a cut snapshot succeeded: ${String(error)}`,
+      );
       assert.deepEqual(qemuPidsMentioning(spec.vmDir), []);
     });
 
@@ -162,7 +209,10 @@ describe('VM faults: disk full, QEMU killed, corrupt snapshots (vm)', function (
       fs.writeSync(fd, byte, 0, 1, offset);
       fs.closeSync(fd);
 
-      await assert.rejects(harness.client.review(ids.corrupt), (error: AgentvmError) => error.code === 'SNAPSHOT_CORRUPT');
+      await assert.rejects(
+        harness.client.review(ids.corrupt),
+        (error: AgentvmError) => error.code === 'SNAPSHOT_CORRUPT',
+      );
       const agent = await harness.client.getAgent(ids.corrupt);
       assert.equal(agent.state, 'failed');
       assert.match(agent.stateReason ?? '', /sha256/);

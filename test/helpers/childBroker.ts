@@ -63,12 +63,15 @@ export class ChildBroker {
     const deadline = Date.now() + timeoutMs;
     for (let attempt = 0; attempt < 600; attempt++) {
       if (child.exitCode !== null || child.signalCode !== null) {
-        throw new Error(`broker exited during start (${child.exitCode ?? child.signalCode}):\n${this.output}`);
+        throw new Error(
+          `broker exited during start (${child.exitCode ?? child.signalCode}):\n${this.output}`,
+        );
       }
 
       if (await this.healthy()) break;
 
-      if (Date.now() > deadline) throw new Error(`broker did not answer within ${timeoutMs} ms:\n${this.output}`);
+      if (Date.now() > deadline)
+        throw new Error(`broker did not answer within ${timeoutMs} ms:\n${this.output}`);
       await sleep(100);
     }
 

@@ -12,6 +12,7 @@ import { buildQemuArgs, type QemuLaunchPlan } from './buildQemuArgs';
 import { hostTscKhz } from './hostTscKhz';
 import { isProcessAlive, processArgs, QemuProcess } from './QemuProcess';
 import { raceStart } from './raceStart';
+import { settleGuest } from './settleGuest';
 import { QmpClient } from './QmpClient';
 import { QemuVm } from './QemuVm';
 import { verifySnapshot } from './snapshotFile';
@@ -68,11 +69,9 @@ export class QemuDriver implements VmmDriver {
   }
 
   restore(spec: VmSpec, snapshot: SnapshotInfo): Promise<QemuVm> {
-    return this.logger.timed('vm.restore', { vmId: spec.id }, async () => {
-      await verifySnapshot(snapshot);
-
-      return this.start(spec, { kind: 'restore', snapshot });
-    });
+    return this.logger.timed('vm.restore', { vmId: spec.id }, () =>
+      this.start(spec, { kind: 'restore', snapshot }),
+    );
   }
 
   buildTemplate(spec: VmSpec): Promise<VmTemplate> {
@@ -82,6 +81,8 @@ export class QemuDriver implements VmmDriver {
       const vm = await this.start(spec, { kind: 'boot', templateMemory: memoryPath });
       let snapshot: SnapshotInfo;
       try {
+        const settled = await settleGuest(vm);
+        this.logger.debug('vm.template_settled', { vmId: spec.id, ...settled });
         snapshot = await vm.snapshot();
       } finally {
         await vm.stop();
@@ -112,7 +113,6 @@ export class QemuDriver implements VmmDriver {
         );
       }
 
-      await verifySnapshot(template.snapshot);
       return this.start(spec, { kind: 'clone', template });
     });
   }
@@ -132,6 +132,23 @@ export class QemuDriver implements VmmDriver {
     const remainingMs = () => Math.max(deadline - Date.now(), 1);
     const paths = vmPaths(spec.vmDir);
     const accel = detectAccelerator(this.options.env).accel;
+    const steps: Record<string, number> = {};
+    const mark = (name: string) => (steps[name] = Math.round(performance.now() - startedAt));
+
+    // The checksum of a large review snapshot takes a while: compute it while QEMU starts and
+    // loads, and let no guest instruction run before it matched.
+    const incoming = incomingSnapshot(mode);
+    const verification = incoming
+      ? verifySnapshot(incoming).then(
+          () => undefined,
+          (error: unknown) => asAgentvmError(error, `snapshot of VM ${spec.id}`),
+        )
+      : Promise.resolve(undefined);
+    const verified = async () => {
+      const failure = await verification;
+      if (failure) throw failure;
+    };
+    if (incoming && !fs.existsSync(incoming.statePath)) await verified();
 
     // Prepare the directory, sockets and disk.
     this.prepareDirectories(paths);
@@ -144,6 +161,8 @@ export class QemuDriver implements VmmDriver {
       );
     }
 
+    mark('disk');
+
     // Launch QEMU.
     const plan: QemuLaunchPlan = {
       ...this.planFor(spec, paths, accel),
@@ -155,6 +174,7 @@ export class QemuDriver implements VmmDriver {
       buildQemuArgs(plan),
       paths.qemuLog,
     );
+    mark('spawned');
     const abort = new AbortController();
     void qemu.exited.then(() => abort.abort());
     const step = <T>(what: string, promise: Promise<T>) =>
@@ -168,7 +188,7 @@ export class QemuDriver implements VmmDriver {
         'connecting to QMP',
         QmpClient.connect(paths.qmpSocket, remainingMs(), () => !qemu.isRunning),
       );
-      const incoming = incomingSnapshot(mode);
+      mark('qmp');
       const capabilities = incoming
         ? (incoming.migrationCapabilities ?? [])
         : mode.kind === 'boot' && mode.templateMemory
@@ -176,10 +196,15 @@ export class QemuDriver implements VmmDriver {
           : [];
       if (incoming) {
         await step('loading the snapshot', this.loadSnapshot(qmp, incoming, capabilities, deadline));
+        mark('loaded');
       }
 
+      // A restored guest was saved with the host end connected. Connecting before `cont` keeps it
+      // that way, so the guest agent never sees the port close and the first `hello` is already
+      // waiting when its vCPU runs: no reconnect polling on either side.
       const connectOptions = {
         connectTimeoutMs: remainingMs(),
+        helloIntervalMs: this.options.helloIntervalMs,
         signal: abort.signal,
         logger: this.logger,
       };
@@ -187,8 +212,17 @@ export class QemuDriver implements VmmDriver {
         'connecting the control channel',
         ControlChannel.connect(paths.controlSocket, connectOptions),
       );
+      mark('control');
       const handshake = channel.handshake(spec.lastSeq ?? 0, remainingMs());
+      if (incoming) {
+        await step('verifying the snapshot', verified());
+        await step('resuming the guest', qmp.execute('cont'));
+        mark('cont');
+      }
+
       const ready = await step('waiting for the guest agent', handshake);
+      mark('ready');
+      this.logger.debug('vm.startup_steps', { vmId: spec.id, mode: mode.kind, steps });
 
       return new QemuVm({
         ...this.vmOptions(),
@@ -200,6 +234,7 @@ export class QemuDriver implements VmmDriver {
         channel,
         ready,
         startupMs: Math.round(performance.now() - startedAt),
+        startupSteps: steps,
         migrationCapabilities: capabilities,
         namedMemoryBackend: plan.memoryFile !== undefined || plan.namedRam === true,
       });
@@ -209,7 +244,8 @@ export class QemuDriver implements VmmDriver {
       await qemu.waitForExit(10_000);
       qmp?.close();
       removeSockets(paths);
-      throw asAgentvmError(error, `VM ${spec.id} did not start`);
+      // A corrupt snapshot often makes QEMU fail first; the checksum says why.
+      throw (await verification) ?? asAgentvmError(error, `VM ${spec.id} did not start`);
     }
   }
 
@@ -288,7 +324,6 @@ export class QemuDriver implements VmmDriver {
     // Reading through `cat` is safe (unlike writing): QEMU only stops it after taking all it needs.
     await qmp.execute('migrate-incoming', { uri: `exec:cat ${shellQuote(snapshot.statePath)}` });
     await waitForMigration(qmp, deadline);
-    await qmp.execute('cont');
   }
 
   private prepareDirectories(paths: VmPaths): void {

@@ -21,6 +21,8 @@ export interface QemuVmParts {
   ready: ReadyMessage;
   /** How long boot, restore or attach took until `ready`, in milliseconds. */
   startupMs: number;
+  /** Milliseconds from the start of boot/restore/clone to the end of each step (see QemuDriver). */
+  startupSteps?: Record<string, number>;
   /** QMP migration capabilities to set before saving (e.g. `x-ignore-shared` for templates). */
   migrationCapabilities: string[];
   /** Guest RAM is the backend `mem` (see {@link SnapshotInfo.namedMemoryBackend}). */
@@ -40,6 +42,11 @@ export class QemuVm implements Vm {
   /** The guest agent's answer to the handshake. */
   readonly ready: ReadyMessage;
   readonly startupMs: number;
+  /**
+   * When each start step ended, in milliseconds since the start: `disk`, `spawned`, `qmp`,
+   * `loaded` and `running` (restore or clone only), `control`, `ready`.
+   */
+  readonly startupSteps: Readonly<Record<string, number>>;
   private stopping: Promise<void> | undefined;
 
   constructor(private readonly parts: QemuVmParts) {
@@ -49,6 +56,7 @@ export class QemuVm implements Vm {
     this.channel = parts.channel;
     this.ready = parts.ready;
     this.startupMs = parts.startupMs;
+    this.startupSteps = parts.startupSteps ?? {};
     this.exited = parts.process.exited.then((exit) => {
       this.release();
       return { ...exit, consoleTail: consoleTail(parts.paths.consoleLog) };
@@ -120,9 +128,11 @@ export class QemuVm implements Vm {
       await this.parts.qmp.execute('migrate_cancel').catch(() => undefined);
       sink?.close();
       fs.rmSync(paths.snapshotTemp, { recursive: true, force: true });
+      // The host-side write error (a full disk) says more than QEMU's "connection reset".
+      const cause = sink?.failure ?? (error as Error);
       throw new AgentvmError(
         'SNAPSHOT_FAILED',
-        `snapshot of VM ${this.id} failed (the VM stays paused): ${(error as Error).message}`,
+        `snapshot of VM ${this.id} failed (the VM stays paused): ${cause.message}`,
       );
     }
 

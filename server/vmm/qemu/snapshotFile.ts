@@ -34,8 +34,13 @@ export class MigrationSink {
       });
       server.once('error', reject);
     });
-    this.result.catch(() => undefined);
+    this.result.catch((error: Error) => {
+      this.failure = error;
+    });
   }
+
+  /** Why writing the file failed (e.g. ENOSPC), once it has; QEMU then only sees a reset socket. */
+  failure: Error | undefined;
 
   /** Listen on `socketPath`; the stream will be written to `filePath` (truncated). */
   static async listen(socketPath: string, filePath: string): Promise<MigrationSink> {
@@ -81,7 +86,9 @@ function writeStream(socket: net.Socket, filePath: string): Promise<WrittenFile>
     }
 
     const hash = crypto.createHash('sha256');
-    const out = fs.createWriteStream('', { fd, autoClose: false });
+    // The stream owns the descriptor and closes it on every path (a failed write closes it before
+    // 'error' is emitted); closing it here too threw EBADF from an event handler on a full disk.
+    const out = fs.createWriteStream('', { fd });
     let sizeBytes = 0;
     let failed = false;
     const fail = (error: Error) => {
@@ -90,7 +97,6 @@ function writeStream(socket: net.Socket, filePath: string): Promise<WrittenFile>
       failed = true;
       socket.destroy();
       out.destroy();
-      fs.closeSync(fd);
       reject(error);
     };
 
@@ -101,11 +107,11 @@ function writeStream(socket: net.Socket, filePath: string): Promise<WrittenFile>
     socket.on('error', fail);
     out.on('error', fail);
     out.on('finish', () => {
+      // 'finish' runs before the stream's own close, so the descriptor is still open here.
       try {
         fs.fsyncSync(fd);
-        fs.closeSync(fd);
       } catch (error) {
-        reject(error);
+        fail(error as Error);
         return;
       }
       resolve({ sizeBytes, sha256: hash.digest('hex') });

@@ -1,6 +1,6 @@
 import type { QmpClient } from './QmpClient';
 
-const POLL_INTERVAL_MS = 20;
+const POLL_INTERVAL_MS = 5;
 
 interface MigrationInfo {
   status?: string;

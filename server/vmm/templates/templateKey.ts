@@ -7,7 +7,7 @@ import type { Accelerator, GuestImage } from '../VmmDriver';
  * Bumped whenever the way a template is built changes (boot arguments, what the guest does before
  * `ready`, the files kept), so templates from an older builder are never cloned.
  */
-export const TEMPLATE_BUILDER_VERSION = 1;
+export const TEMPLATE_BUILDER_VERSION = 2;
 
 /** What a VM must have in common with a template to be cloned from it. */
 export interface TemplateShape {
