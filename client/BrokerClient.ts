@@ -152,7 +152,9 @@ export class BrokerClient {
    * Audit rows, oldest first: an admin gets every row, a user only the rows of their own agents.
    * `afterId` pages on from a row id; `limit` caps the count (newest rows kept).
    */
-  audit(options: { agentId?: string; afterId?: number; limit?: number } = {}): Promise<AuditEntry[]> {
+  audit(
+    options: { agentId?: string; afterId?: number; limit?: number } = {},
+  ): Promise<AuditEntry[]> {
     const query = new URLSearchParams();
     if (options.agentId) query.set('agent', options.agentId);
     if (options.afterId !== undefined) query.set('after', String(options.afterId));
@@ -166,7 +168,10 @@ export class BrokerClient {
   }
 
   /** Subscribe to live events of one agent (or all of the user's agents). */
-  stream(options: { agentId?: string; afterEventId?: number }, handlers: StreamHandlers): EventStream {
+  stream(
+    options: { agentId?: string; afterEventId?: number },
+    handlers: StreamHandlers,
+  ): EventStream {
     const wsUrl = this.baseUrl.replace(/^http/, 'ws') + '/v1/events';
     const socket = new WebSocket(wsUrl, { headers: { authorization: `Bearer ${this.token}` } });
     let closed = false;
@@ -207,11 +212,19 @@ export class BrokerClient {
     };
   }
 
-  private async json<T>(method: string, path: string, body: unknown, schema: z.ZodType<T>): Promise<T> {
+  private async json<T>(
+    method: string,
+    path: string,
+    body: unknown,
+    schema: z.ZodType<T>,
+  ): Promise<T> {
     const response = await this.raw(method, path, body);
     const parsed = schema.safeParse(await response.json());
     if (!parsed.success) {
-      throw new AgentvmError('INTERNAL', `unexpected response from ${method} ${path}: ${parsed.error.message}`);
+      throw new AgentvmError(
+        'INTERNAL',
+        `unexpected response from ${method} ${path}: ${parsed.error.message}`,
+      );
     }
 
     return parsed.data;
@@ -230,7 +243,8 @@ export class BrokerClient {
         signal: AbortSignal.timeout(this.requestTimeoutMs),
       });
     } catch (error) {
-      const reason = (error as Error).name === 'TimeoutError' ? 'timed out' : describeFetchError(error);
+      const reason =
+        (error as Error).name === 'TimeoutError' ? 'timed out' : describeFetchError(error);
       throw new AgentvmError('BROKER_UNREACHABLE', `broker at ${this.baseUrl} ${reason}`);
     }
 
@@ -240,7 +254,10 @@ export class BrokerClient {
     const parsed = errorBodySchema.safeParse(safeJson(text));
     if (parsed.success) throw AgentvmError.fromBody(parsed.data);
 
-    throw new AgentvmError('INTERNAL', `${method} ${path}: HTTP ${response.status} ${text.slice(0, 200)}`);
+    throw new AgentvmError(
+      'INTERNAL',
+      `${method} ${path}: HTTP ${response.status} ${text.slice(0, 200)}`,
+    );
   }
 }
 

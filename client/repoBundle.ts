@@ -19,20 +19,27 @@ export interface BundleOptions {
   includeUncommitted?: boolean;
 }
 
-export type RepoUpload = CreateAgentRequest['repo'] & { uncommitted: string[]; uncommittedIncluded: boolean };
+export type RepoUpload = CreateAgentRequest['repo'] & {
+  uncommitted: string[];
+  uncommittedIncluded: boolean;
+};
 
 /**
  * Packs the repository at `dir` for delegation: a git bundle of the current branch with its
  * history. A dirty work tree is refused unless the caller says what to do with the changes.
  */
-export async function bundleRepository(dir: string, options: BundleOptions = {}): Promise<RepoUpload> {
+export async function bundleRepository(
+  dir: string,
+  options: BundleOptions = {},
+): Promise<RepoUpload> {
   const root = await repositoryRoot(dir);
   const head = await git(root, ['rev-parse', '--verify', '-q', 'HEAD^{commit}']).catch(() => '');
   if (!head) {
     throw new AgentvmError('EMPTY_REPOSITORY', `${root} has no commits yet`);
   }
 
-  const branch = (await git(root, ['symbolic-ref', '--short', '-q', 'HEAD']).catch(() => '')) || 'agentvm-base';
+  const branch =
+    (await git(root, ['symbolic-ref', '--short', '-q', 'HEAD']).catch(() => '')) || 'agentvm-base';
   const uncommitted = await uncommittedPaths(root);
   if (uncommitted.length > 0 && !options.allowDirty && !options.includeUncommitted) {
     const shown = uncommitted.slice(0, 5).join(', ') + (uncommitted.length > 5 ? ', ...' : '');
@@ -66,12 +73,19 @@ async function repositoryRoot(dir: string): Promise<string> {
   try {
     return await git(dir, ['rev-parse', '--show-toplevel']);
   } catch {
-    throw new AgentvmError('NOT_A_GIT_REPOSITORY', `${path.resolve(dir)} is not inside a git work tree`);
+    throw new AgentvmError(
+      'NOT_A_GIT_REPOSITORY',
+      `${path.resolve(dir)} is not inside a git work tree`,
+    );
   }
 }
 
 async function uncommittedPaths(root: string): Promise<string[]> {
-  const status = await git(root, ['status', '--porcelain=v1', '-z', '--untracked-files=all'], false);
+  const status = await git(
+    root,
+    ['status', '--porcelain=v1', '-z', '--untracked-files=all'],
+    false,
+  );
   const paths: string[] = [];
   const fields = status.split('\0').filter(Boolean);
   for (let i = 0; i < fields.length; i++) {
@@ -127,7 +141,12 @@ async function createBundle(root: string, commit: string, branch: string): Promi
   }
 }
 
-async function git(cwd: string, args: string[], trim = true, env?: NodeJS.ProcessEnv): Promise<string> {
+async function git(
+  cwd: string,
+  args: string[],
+  trim = true,
+  env?: NodeJS.ProcessEnv,
+): Promise<string> {
   const { stdout } = await execFileAsync('git', args, { cwd, env, maxBuffer: 64 * 1024 * 1024 });
   return trim ? stdout.trim() : stdout;
 }

@@ -52,27 +52,33 @@ export type AgentState = z.infer<typeof agentStateSchema>;
 export const terminalStates: readonly AgentState[] = ['done', 'failed', 'cancelled'];
 
 /** A profile: what agent runs, on what VM shape, with what limits and permissions. */
-export const profileSchema = z.object({
-  name: z.string().regex(/^[a-z0-9][a-z0-9-]*$/),
-  description: z.string().default(''),
-  /** Shell command run in the workspace (`sh -c`), e.g. `sh /opt/agent/demo-agent.sh`. */
-  command: z.string().min(1),
-  /** Guest image name; only `default` exists today. */
-  image: z.string().default('default'),
-  memoryMiB: z.number().int().min(128).max(65536).default(512),
-  vcpus: z.number().int().min(1).max(64).default(1),
-  /** Wall-clock limit for the agent in milliseconds (0: none). */
-  timeLimitMs: z.number().int().nonnegative().default(30 * 60_000),
-  /** Deadline for the VM to boot and the guest agent to answer, in milliseconds. */
-  bootTimeoutMs: z.number().int().positive().default(60_000),
-  env: z.record(z.string(), z.string()).default({}),
-  /** Files copied into the VM before the command runs: guest path → host path (relative to the profile file). */
-  files: z.record(z.string(), z.string()).default({}),
-  /** What to do when a limit is reached. */
-  onLimit: z.enum(['pause', 'stop']).default('pause'),
-  /** Hosts the agent may reach through the egress proxy: `example.com`, `*.example.com`, `host:port`. */
-  allowedHosts: z.array(z.string()).default([]),
-}).extend(profilePolicySchema.shape);
+export const profileSchema = z
+  .object({
+    name: z.string().regex(/^[a-z0-9][a-z0-9-]*$/),
+    description: z.string().default(''),
+    /** Shell command run in the workspace (`sh -c`), e.g. `sh /opt/agent/demo-agent.sh`. */
+    command: z.string().min(1),
+    /** Guest image name; only `default` exists today. */
+    image: z.string().default('default'),
+    memoryMiB: z.number().int().min(128).max(65536).default(512),
+    vcpus: z.number().int().min(1).max(64).default(1),
+    /** Wall-clock limit for the agent in milliseconds (0: none). */
+    timeLimitMs: z
+      .number()
+      .int()
+      .nonnegative()
+      .default(30 * 60_000),
+    /** Deadline for the VM to boot and the guest agent to answer, in milliseconds. */
+    bootTimeoutMs: z.number().int().positive().default(60_000),
+    env: z.record(z.string(), z.string()).default({}),
+    /** Files copied into the VM before the command runs: guest path → host path (relative to the profile file). */
+    files: z.record(z.string(), z.string()).default({}),
+    /** What to do when a limit is reached. */
+    onLimit: z.enum(['pause', 'stop']).default('pause'),
+    /** Hosts the agent may reach through the egress proxy: `example.com`, `*.example.com`, `host:port`. */
+    allowedHosts: z.array(z.string()).default([]),
+  })
+  .extend(profilePolicySchema.shape);
 export type Profile = z.infer<typeof profileSchema>;
 export type ProfileInput = z.input<typeof profileSchema>;
 
@@ -116,7 +122,11 @@ export const agentSchema = z.object({
   lastOutput: z.array(z.string()),
   /** Set once the agent has exported its result. */
   result: z
-    .object({ headCommit: z.string(), commits: z.array(resultCommitSchema), exitCode: z.number().nullable() })
+    .object({
+      headCommit: z.string(),
+      commits: z.array(resultCommitSchema),
+      exitCode: z.number().nullable(),
+    })
     .nullable(),
   /** How the VM was started: cold boot or from a template snapshot. */
   bootPath: z.enum(['cold', 'template']).nullable(),

@@ -56,7 +56,11 @@ export const guestEventSchema = z.discriminatedUnion('kind', [
   /** `agentctl done [MSG]`: the agent declares itself finished (the command may still run). */
   z.object({ kind: z.literal('done'), message: z.string() }),
   /** The agent command exited. */
-  z.object({ kind: z.literal('exit'), code: z.number().int().nullable(), signal: z.string().nullable() }),
+  z.object({
+    kind: z.literal('exit'),
+    code: z.number().int().nullable(),
+    signal: z.string().nullable(),
+  }),
   /** The exported result, sent after `exit`. */
   z.object({
     kind: z.literal('result'),
@@ -85,7 +89,12 @@ export const guestRequestSchema = z.discriminatedUnion('op', [
     overwrite: z.boolean().default(true),
   }),
   z.object({ op: z.literal('fs.delete'), path: z.string(), recursive: z.boolean().default(false) }),
-  z.object({ op: z.literal('fs.rename'), from: z.string(), to: z.string(), overwrite: z.boolean().default(false) }),
+  z.object({
+    op: z.literal('fs.rename'),
+    from: z.string(),
+    to: z.string(),
+    overwrite: z.boolean().default(false),
+  }),
   z.object({ op: z.literal('fs.mkdir'), path: z.string() }),
   /** Run a command to completion with `sh -c` (as user agent, in the workspace unless cwd). */
   z.object({
@@ -148,6 +157,10 @@ export const guestMessageSchema = z.discriminatedUnion('type', [
     error: z.object({ code: z.string(), message: z.string() }).optional(),
   }),
   /** Free-form diagnostic from the guest agent itself (not the agent command). */
-  z.object({ type: z.literal('log'), level: z.enum(['debug', 'info', 'warn', 'error']), message: z.string() }),
+  z.object({
+    type: z.literal('log'),
+    level: z.enum(['debug', 'info', 'warn', 'error']),
+    message: z.string(),
+  }),
 ]);
 export type GuestMessage = z.infer<typeof guestMessageSchema>;

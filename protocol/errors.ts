@@ -12,7 +12,10 @@ export const errorCatalog = {
     status: 401,
     hint: 'Pass the broker token (AGENTVM_TOKEN, or the token file printed by `agentvm serve`).',
   },
-  FORBIDDEN: { status: 403, hint: 'Use a token of the user who delegated this agent, or an admin token.' },
+  FORBIDDEN: {
+    status: 403,
+    hint: 'Use a token of the user who delegated this agent, or an admin token.',
+  },
   AGENT_NOT_FOUND: { status: 404, hint: 'List agents with `agentvm ls`; ids are case-sensitive.' },
   PROFILE_NOT_FOUND: { status: 404, hint: 'List profiles with `agentvm profiles`.' },
   NOT_FOUND: { status: 404, hint: 'Check the URL path.' },
@@ -30,7 +33,10 @@ export const errorCatalog = {
   },
   EMPTY_REPOSITORY: { status: 400, hint: 'Make at least one commit before delegating.' },
   IMAGE_MISSING: { status: 412, hint: 'Build the guest image with `agentvm image build`.' },
-  IMAGE_CORRUPT: { status: 412, hint: 'Rebuild the guest image with `agentvm image build --force`.' },
+  IMAGE_CORRUPT: {
+    status: 412,
+    hint: 'Rebuild the guest image with `agentvm image build --force`.',
+  },
   HOST_REQUIREMENT_MISSING: { status: 412, hint: 'Run `agentvm doctor --fix`.' },
   IMAGE_BUILD_FAILED: {
     status: 500,
@@ -63,7 +69,10 @@ export const errorCatalog = {
     status: 503,
     hint: 'Start the broker with `agentvm serve`, or set AGENTVM_URL to where it runs.',
   },
-  PAYLOAD_TOO_LARGE: { status: 413, hint: 'The repository bundle is over the limit; see README Limits.' },
+  PAYLOAD_TOO_LARGE: {
+    status: 413,
+    hint: 'The repository bundle is over the limit; see README Limits.',
+  },
   LIMIT_EXCEEDED: {
     status: 422,
     hint: "Lower the profile's memoryMiB or vcpus, or raise its limits (see docs/permissions.md).",

@@ -8,9 +8,17 @@ const entries = [
   // Minified: under TCG the guest's node spends seconds just parsing an 800 KB bundle at boot.
   ['guest/agent.ts', 'dist/guest/guest-agent.js', { minify: true }],
   ['guest/agentctl.ts', 'dist/guest/agentctl.js', { minify: true }],
-  ['extension/src/extension.ts', 'dist/extension/extension.js', { external: ['vscode', 'bufferutil', 'utf-8-validate'] }],
+  [
+    'extension/src/extension.ts',
+    'dist/extension/extension.js',
+    { external: ['vscode', 'bufferutil', 'utf-8-validate'] },
+  ],
   // The agent panel's front-end runs in the webview (a browser); its CSS is emitted next to it.
-  ['extension/webviews/agent/main.ts', 'dist/webviews/agent.js', { platform: 'browser', format: 'iife' }],
+  [
+    'extension/webviews/agent/main.ts',
+    'dist/webviews/agent.js',
+    { platform: 'browser', format: 'iife' },
+  ],
 ];
 
 const strict = process.env.AGENTVM_BUILD_STRICT !== '0';

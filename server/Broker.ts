@@ -103,11 +103,17 @@ export class Broker {
     });
     const host = this.options.host ?? '127.0.0.1';
     this.server = await new Promise<Server>((resolve, reject) => {
-      const server = serve({ fetch: app.fetch, hostname: host, port: this.options.port ?? 7878 }, () => resolve(server as Server));
+      const server = serve(
+        { fetch: app.fetch, hostname: host, port: this.options.port ?? 7878 },
+        () => resolve(server as Server),
+      );
       (server as Server).once('error', reject);
     });
     this.server.on('clientError', answerClientError);
-    this.stream = new EventStreamServer({ store: this.store, manager: this.manager, logger: this.options.logger }, this.server);
+    this.stream = new EventStreamServer(
+      { store: this.store, manager: this.manager, logger: this.options.logger },
+      this.server,
+    );
 
     const { port } = this.server.address() as AddressInfo;
     const url = `http://${host}:${port}`;

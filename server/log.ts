@@ -37,7 +37,10 @@ export interface LoggerOptions {
   pretty?: boolean;
 }
 
-export function createLogger(options: LoggerOptions = {}, bound: Record<string, unknown> = {}): Logger {
+export function createLogger(
+  options: LoggerOptions = {},
+  bound: Record<string, unknown> = {},
+): Logger {
   const minimum = levelOrder[options.level ?? envLevel()];
   const pretty = options.pretty ?? process.stderr.isTTY === true;
   const write = options.write ?? ((line: string) => process.stderr.write(line + '\n'));
@@ -84,7 +87,10 @@ function errorReplacer(_key: string, value: unknown): unknown {
 function formatPretty(record: Record<string, unknown>): string {
   const { time, level, event, ...rest } = record;
   const details = Object.entries(rest)
-    .map(([key, value]) => `${key}=${typeof value === 'string' ? value : JSON.stringify(value, errorReplacer)}`)
+    .map(
+      ([key, value]) =>
+        `${key}=${typeof value === 'string' ? value : JSON.stringify(value, errorReplacer)}`,
+    )
     .join(' ');
   return `${String(time).slice(11, 23)} ${String(level).padEnd(5)} ${event} ${details}`;
 }

@@ -59,7 +59,11 @@ export class AgentManager {
   private readonly journal: AgentJournal;
 
   constructor(private readonly options: AgentManagerOptions) {
-    this.journal = new AgentJournal(options.store, options.logger, (id) => void options.policy?.release(id));
+    this.journal = new AgentJournal(
+      options.store,
+      options.logger,
+      (id) => void options.policy?.release(id),
+    );
     const mode = process.env.AGENTVM_TEMPLATES ?? 'auto';
     this.templates =
       options.templates === undefined && mode !== 'off'
@@ -87,7 +91,11 @@ export class AgentManager {
 
   // ---- public operations (called by the HTTP handlers)
 
-  async create(owner: string, request: CreateAgentRequest & { profile: string }, issueRef?: string): Promise<Agent> {
+  async create(
+    owner: string,
+    request: CreateAgentRequest & { profile: string },
+    issueRef?: string,
+  ): Promise<Agent> {
     const profile = this.options.profiles.get(request.profile);
     this.options.policy?.admit(profile, request.secrets);
     const bundle = Buffer.from(request.repo.bundle, 'base64');
@@ -135,7 +143,11 @@ export class AgentManager {
     };
     this.store.insertAgent(record);
     this.options.policy?.created(record, request.secrets);
-    this.journal.append(id, { kind: 'state', message: 'queued', data: { from: null, to: 'queued' } });
+    this.journal.append(id, {
+      kind: 'state',
+      message: 'queued',
+      data: { from: null, to: 'queued' },
+    });
     this.journal.publish(id);
     this.pump();
     return publicAgent(record);
@@ -185,7 +197,11 @@ export class AgentManager {
 
       const live = this.requireLive(id);
       if (record.review?.requestId) {
-        live.vm.channel.send({ type: 'review-answer', requestId: record.review.requestId, message });
+        live.vm.channel.send({
+          type: 'review-answer',
+          requestId: record.review.requestId,
+          message,
+        });
       }
 
       this.journal.append(id, {
@@ -211,7 +227,11 @@ export class AgentManager {
       }
 
       this.removeSnapshot(record);
-      this.journal.transition(id, 'cancelled', { stateReason: 'cancelled by the user', endedAt: Date.now(), review: null });
+      this.journal.transition(id, 'cancelled', {
+        stateReason: 'cancelled by the user',
+        endedAt: Date.now(),
+        review: null,
+      });
       return publicAgent(this.journal.record(id));
     });
   }
@@ -233,7 +253,10 @@ export class AgentManager {
     const record = this.journal.record(id);
     const live = this.live.get(id);
     if (!live || !['reviewing', 'running'].includes(record.state)) {
-      throw new AgentvmError('GUEST_UNREACHABLE', `agent ${id} has no running VM (state ${record.state})`);
+      throw new AgentvmError(
+        'GUEST_UNREACHABLE',
+        `agent ${id} has no running VM (state ${record.state})`,
+      );
     }
 
     return live.vm.channel.request(request);
@@ -255,11 +278,23 @@ export class AgentManager {
    * died are failed with the reason, a half-written snapshot is never trusted.
    */
   async recover(): Promise<void> {
-    const unfinished = this.store.agentsInStates(['starting', 'running', 'pausing', 'restoring', 'reviewing', 'awaiting_review']);
+    const unfinished = this.store.agentsInStates([
+      'starting',
+      'running',
+      'pausing',
+      'restoring',
+      'reviewing',
+      'awaiting_review',
+    ]);
     for (const record of unfinished) {
-      await this.locks.run(record.id, () => this.recoverOne(record)).catch((error: Error) => {
-        this.journal.fail(record.id, `could not recover after a broker restart: ${error.message}`);
-      });
+      await this.locks
+        .run(record.id, () => this.recoverOne(record))
+        .catch((error: Error) => {
+          this.journal.fail(
+            record.id,
+            `could not recover after a broker restart: ${error.message}`,
+          );
+        });
     }
 
     this.pump();
@@ -277,7 +312,10 @@ export class AgentManager {
     if (record.state === 'starting') {
       // Booting is idempotent: throw the half-booted VM away and start again.
       if (alive) process.kill(record.vmPid!, 'SIGKILL');
-      this.journal.transition(record.id, 'queued', { vmPid: null, stateReason: 'requeued after a broker restart' });
+      this.journal.transition(record.id, 'queued', {
+        vmPid: null,
+        stateReason: 'requeued after a broker restart',
+      });
       return;
     }
 
@@ -288,22 +326,38 @@ export class AgentManager {
     }
 
     if (record.state === 'restoring' && !alive && record.snapshot) {
-      this.journal.transition(record.id, 'awaiting_review', { vmPid: null, stateReason: 'restore interrupted by a broker restart' });
+      this.journal.transition(record.id, 'awaiting_review', {
+        vmPid: null,
+        stateReason: 'restore interrupted by a broker restart',
+      });
       return;
     }
 
     if (!alive) {
-      this.journal.fail(record.id, `its VM (pid ${record.vmPid ?? 'unknown'}) ended while the broker was down`);
+      this.journal.fail(
+        record.id,
+        `its VM (pid ${record.vmPid ?? 'unknown'}) ended while the broker was down`,
+      );
       return;
     }
 
     await this.options.policy?.prepare(record);
-    const vm = await this.options.driver.attach(this.vmSpec(record, this.options.loadImage()), record.vmPid!);
+    const vm = await this.options.driver.attach(
+      this.vmSpec(record, this.options.loadImage()),
+      record.vmPid!,
+    );
     this.attachVm(record.id, vm);
-    this.journal.append(record.id, { kind: 'info', message: `reattached to VM pid ${vm.pid} after a broker restart` });
+    this.journal.append(record.id, {
+      kind: 'info',
+      message: `reattached to VM pid ${vm.pid} after a broker restart`,
+    });
     if (record.state === 'pausing') {
       // The snapshot was not finished: the VM is still whole, so take it again.
-      await this.pauseForReview(record.id, record.review?.requestId ?? '', record.review?.message ?? '');
+      await this.pauseForReview(
+        record.id,
+        record.review?.requestId ?? '',
+        record.review?.message ?? '',
+      );
     } else if (record.state === 'restoring') {
       await vm.resume();
       this.journal.transition(record.id, 'reviewing', {});
@@ -365,7 +419,11 @@ export class AgentManager {
       const { vm, bootPath, reason, durationMs } = started;
       this.store.updateAgent(id, { vmPid: vm.pid, accel: vm.accel, bootPath });
       const how = bootPath === 'template' ? 'from a template' : 'after a cold boot';
-      this.journal.append(id, { kind: 'info', message: `VM ready ${how} in ${durationMs} ms (${vm.accel}): ${reason}`, data: { durationMs, bootPath, reason } });
+      this.journal.append(id, {
+        kind: 'info',
+        message: `VM ready ${how} in ${durationMs} ms (${vm.accel}): ${reason}`,
+        data: { durationMs, bootPath, reason },
+      });
       this.attachVm(id, vm);
 
       this.syncGuest(vm);
@@ -379,7 +437,9 @@ export class AgentManager {
   }
 
   private task(record: AgentRecord) {
-    const bundle = fs.readFileSync(path.join(agentDir(record.id, this.options.dataDir), 'repo.bundle'));
+    const bundle = fs.readFileSync(
+      path.join(agentDir(record.id, this.options.dataDir), 'repo.bundle'),
+    );
     return {
       agentId: record.id,
       text: record.text,
@@ -390,7 +450,10 @@ export class AgentManager {
       baseCommit: record.repo.baseCommit,
       branch: record.repo.branch,
       timeLimitMs: 0,
-      files: [...this.options.profiles.taskFiles(record.profile), ...(this.options.policy?.guestFiles() ?? [])],
+      files: [
+        ...this.options.profiles.taskFiles(record.profile),
+        ...(this.options.policy?.guestFiles() ?? []),
+      ],
     };
   }
 
@@ -401,7 +464,10 @@ export class AgentManager {
     }
 
     if (message.type === 'synced') {
-      this.journal.append(id, { kind: 'info', message: `guest clock synced (corrected ${Math.round(message.clockSkewMs)} ms)` });
+      this.journal.append(id, {
+        kind: 'info',
+        message: `guest clock synced (corrected ${Math.round(message.clockSkewMs)} ms)`,
+      });
       return;
     }
 
@@ -442,10 +508,14 @@ export class AgentManager {
 
     const live = this.requireLive(id);
     this.clearTimeLimit(id);
-    this.journal.transition(id, 'pausing', { review: { requestId, message, requestedAt: Date.now() } });
+    this.journal.transition(id, 'pausing', {
+      review: { requestId, message, requestedAt: Date.now() },
+    });
     live.expectedExit = true;
     try {
-      const snapshot = await this.log.timed('vm.snapshot', { agentId: id }, () => live.vm.snapshot());
+      const snapshot = await this.log.timed('vm.snapshot', { agentId: id }, () =>
+        live.vm.snapshot(),
+      );
       this.detachVm(id);
       const megabytes = (snapshot.sizeBytes / 1048576).toFixed(1);
       this.store.updateAgent(id, { snapshot, vmPid: null });
@@ -459,24 +529,31 @@ export class AgentManager {
       // The driver leaves the VM paused and alive when the snapshot fails: keep it for review.
       live.expectedExit = false;
       await live.vm.resume().catch(() => undefined);
-      this.journal.transition(id, 'reviewing', { stateReason: `snapshot failed (${describe(error)}); the VM stays running for review` });
+      this.journal.transition(id, 'reviewing', {
+        stateReason: `snapshot failed (${describe(error)}); the VM stays running for review`,
+      });
     }
   }
 
   private async restore(record: AgentRecord): Promise<void> {
-    if (!record.snapshot) throw new AgentvmError('SNAPSHOT_CORRUPT', `agent ${record.id} has no snapshot`);
+    if (!record.snapshot)
+      throw new AgentvmError('SNAPSHOT_CORRUPT', `agent ${record.id} has no snapshot`);
 
     this.journal.transition(record.id, 'restoring', {});
     let vm: Vm;
     try {
       await this.options.policy?.prepare(record);
       const spec = this.vmSpec(record, this.options.loadImage());
-      vm = await this.log.timed('vm.restore', { agentId: record.id }, () => this.options.driver.restore(spec, record.snapshot!));
+      vm = await this.log.timed('vm.restore', { agentId: record.id }, () =>
+        this.options.driver.restore(spec, record.snapshot!),
+      );
     } catch (error) {
       if (error instanceof AgentvmError && error.code === 'SNAPSHOT_CORRUPT') {
         this.journal.fail(record.id, error.message);
       } else {
-        this.journal.transition(record.id, 'awaiting_review', { stateReason: `restore failed: ${describe(error)}` });
+        this.journal.transition(record.id, 'awaiting_review', {
+          stateReason: `restore failed: ${describe(error)}`,
+        });
       }
       throw error;
     }
@@ -487,7 +564,10 @@ export class AgentManager {
     // Once the restored VM runs, its disk moves on: the old memory image must never be used again.
     this.removeSnapshot(record);
     this.store.updateAgent(record.id, { snapshot: null });
-    this.journal.append(record.id, { kind: 'info', message: `VM restored from its snapshot (pid ${vm.pid})` });
+    this.journal.append(record.id, {
+      kind: 'info',
+      message: `VM restored from its snapshot (pid ${vm.pid})`,
+    });
     this.journal.transition(record.id, 'reviewing', { stateReason: null });
   }
 
@@ -498,22 +578,37 @@ export class AgentManager {
     await this.stopVm(id);
 
     const record = this.journal.record(id);
-    const summary = { headCommit: result.headCommit, commits: result.commits, exitCode: record.exitCode };
+    const summary = {
+      headCommit: result.headCommit,
+      commits: result.commits,
+      exitCode: record.exitCode,
+    };
     this.store.updateAgent(id, { result: summary, vmPid: null });
     if (record.exitCode === 0) {
       this.journal.transition(id, 'done', { endedAt: Date.now(), stateReason: null, review: null });
     } else {
-      this.journal.transition(id, 'failed', { endedAt: Date.now(), stateReason: `agent command exited with code ${record.exitCode}`, review: null });
+      this.journal.transition(id, 'failed', {
+        endedAt: Date.now(),
+        stateReason: `agent command exited with code ${record.exitCode}`,
+        review: null,
+      });
     }
   }
 
-  private onVmExited(id: string, live: LiveVm, exit: { code: number | null; signal: string | null; consoleTail: string[] }): void {
+  private onVmExited(
+    id: string,
+    live: LiveVm,
+    exit: { code: number | null; signal: string | null; consoleTail: string[] },
+  ): void {
     if (this.live.get(id) !== live || live.expectedExit || this.closing) return;
 
     this.detachVm(id);
     const how = exit.signal ? `killed by ${exit.signal}` : `exited with code ${exit.code}`;
     const tail = exit.consoleTail.slice(-10).join('\n');
-    this.journal.fail(id, `the VM ${how} unexpectedly${tail ? `; last console lines:\n${tail}` : ''}`);
+    this.journal.fail(
+      id,
+      `the VM ${how} unexpectedly${tail ? `; last console lines:\n${tail}` : ''}`,
+    );
   }
 
   // ---- limits
@@ -521,7 +616,9 @@ export class AgentManager {
   private armTimeLimit(id: string): void {
     const record = this.journal.record(id);
     const policy = this.options.policy;
-    const limitMs = policy ? policy.msUntilLimit(record, this.liveMs(id)) : record.profileSpec.timeLimitMs;
+    const limitMs = policy
+      ? policy.msUntilLimit(record, this.liveMs(id))
+      : record.profileSpec.timeLimitMs;
     if (!limitMs) return;
 
     this.clearTimeLimit(id);
@@ -541,13 +638,21 @@ export class AgentManager {
     if (record.state !== 'running') return;
 
     // The timer ran its whole course, so at least limitMs passed even if the clock reads 1 ms less.
-    const hit = this.options.policy?.limitReached(record, Math.max(Date.now() - armedAt, limitMs), this.liveMs(id));
+    const hit = this.options.policy?.limitReached(
+      record,
+      Math.max(Date.now() - armedAt, limitMs),
+      this.liveMs(id),
+    );
     if (this.options.policy && !hit) return this.armTimeLimit(id);
 
     const minutes = Math.round(limitMs / 6000) / 10;
     const message = hit?.message ?? `time limit of ${minutes} min reached`;
     if (hit) this.options.policy?.limitHit(record, hit, this.liveMs(id));
-    this.journal.append(id, { kind: 'limit', message, data: { limit: hit?.limit ?? 'time', limitMs, used: hit?.used, allowed: hit?.allowed } });
+    this.journal.append(id, {
+      kind: 'limit',
+      message,
+      data: { limit: hit?.limit ?? 'time', limitMs, used: hit?.used, allowed: hit?.allowed },
+    });
     if ((hit?.action ?? record.profileSpec.onLimit) === 'stop') {
       await this.locks.run(id, async () => {
         await this.stopVm(id);
@@ -557,7 +662,9 @@ export class AgentManager {
     }
 
     // Pausing for a limit uses the review path without a guest request: resume just continues.
-    await this.locks.run(id, () => this.pauseForReview(id, '', `${message}; resume to grant it the same again`));
+    await this.locks.run(id, () =>
+      this.pauseForReview(id, '', `${message}; resume to grant it the same again`),
+    );
   }
 
   /** Milliseconds the agent's current VM has been running; 0 when it has none. */
@@ -603,7 +710,11 @@ export class AgentManager {
   }
 
   private syncGuest(vm: Vm): void {
-    vm.channel.send({ type: 'sync', timeMs: Date.now(), entropy: randomBytes(64).toString('base64') });
+    vm.channel.send({
+      type: 'sync',
+      timeMs: Date.now(),
+      entropy: randomBytes(64).toString('base64'),
+    });
   }
 
   private vmSpec(record: AgentRecord, image: GuestImage): VmSpec & { lastSeq: number } {
@@ -623,18 +734,12 @@ export class AgentManager {
     if (record.snapshot) fs.rmSync(record.snapshot.statePath, { force: true });
   }
 
-
-
-
-
-
   private requireLive(id: string): LiveVm {
     const live = this.live.get(id);
     if (!live) throw new AgentvmError('GUEST_UNREACHABLE', `agent ${id} has no running VM`);
 
     return live;
   }
-
 }
 
 function newAgentId(): string {
@@ -644,7 +749,10 @@ function newAgentId(): string {
 }
 
 function firstLine(text: string): string {
-  return text.trim().split('\n')[0].replace(/^#+\s*/, '');
+  return text
+    .trim()
+    .split('\n')[0]
+    .replace(/^#+\s*/, '');
 }
 
 function processAlive(pid: number): boolean {

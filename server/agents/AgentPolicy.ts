@@ -124,7 +124,10 @@ export class AgentPolicy {
       new HostAllowlist(profile.allowedHosts);
       for (const secret of Object.values(policy.secrets)) new HostAllowlist(secret.hosts);
     } catch (error) {
-      throw new AgentvmError('VALIDATION_FAILED', `profile ${profile.name}: ${(error as Error).message}`);
+      throw new AgentvmError(
+        'VALIDATION_FAILED',
+        `profile ${profile.name}: ${(error as Error).message}`,
+      );
     }
 
     this.resolve(profile.name, profile, {}, provided);
@@ -156,7 +159,12 @@ export class AgentPolicy {
     if (existing) return egressSpec(existing.hostPort);
 
     const saved = this.load(record.id);
-    const live = this.resolve(record.profile, record.profileSpec, saved.placeholders, this.provided.get(record.id) ?? {});
+    const live = this.resolve(
+      record.profile,
+      record.profileSpec,
+      saved.placeholders,
+      this.provided.get(record.id) ?? {},
+    );
     for (const binding of allBindings(live)) registerSecret(binding.value);
 
     const policy: AgentEgressPolicy = {
@@ -167,7 +175,9 @@ export class AgentPolicy {
     };
     const { hostPort } = await proxy.addAgent(record.id, policy, saved.hostPort ?? 0);
     this.bindings.set(record.id, live);
-    const placeholders = Object.fromEntries(allBindings(live).map((binding) => [binding.name, binding.placeholder]));
+    const placeholders = Object.fromEntries(
+      allBindings(live).map((binding) => [binding.name, binding.placeholder]),
+    );
     this.save(record.id, { ...saved, placeholders, hostPort });
     this.options.logger.info('egress.listening', { agentId: record.id, hostPort });
     return egressSpec(hostPort);
@@ -234,18 +244,29 @@ export class AgentPolicy {
    */
   msUntilLimit(record: AgentRecord, liveMs: number): number | null {
     const limits = this.limitsOf(record.profileSpec);
-    const cost = msUntilNextLimit(this.usage(record, this.costRunningMs(record, liveMs)), { ...limits, timeLimitMs: 0 });
-    const candidates = [limits.timeLimitMs || null, cost].filter((value): value is number => value !== null);
+    const cost = msUntilNextLimit(this.usage(record, this.costRunningMs(record, liveMs)), {
+      ...limits,
+      timeLimitMs: 0,
+    });
+    const candidates = [limits.timeLimitMs || null, cost].filter(
+      (value): value is number => value !== null,
+    );
     return candidates.length === 0 ? null : Math.max(1, Math.min(...candidates));
   }
 
   /** The limit reached after `sinceArmMs` of running since the timer was armed, if any. */
   limitReached(record: AgentRecord, sinceArmMs: number, liveMs: number): LimitHit | null {
     const limits = this.limitsOf(record.profileSpec);
-    const time = evaluateLimits(this.usage(record, sinceArmMs), { ...limits, costBudgetUnitSeconds: 0 });
+    const time = evaluateLimits(this.usage(record, sinceArmMs), {
+      ...limits,
+      costBudgetUnitSeconds: 0,
+    });
     if (time) return time;
 
-    return evaluateLimits(this.usage(record, this.costRunningMs(record, liveMs)), { ...limits, timeLimitMs: 0 });
+    return evaluateLimits(this.usage(record, this.costRunningMs(record, liveMs)), {
+      ...limits,
+      timeLimitMs: 0,
+    });
   }
 
   /** Audits a limit hit; a cost hit grants the budget again from here, as resume does for time. */
@@ -256,7 +277,13 @@ export class AgentPolicy {
     }
 
     const { limit, action, used, allowed, message } = hit;
-    this.record(record.owner, record.id, 'limit.hit', 'info', { limit, action, used, allowed, message });
+    this.record(record.owner, record.id, 'limit.hit', 'info', {
+      limit,
+      action,
+      used,
+      allowed,
+      message,
+    });
   }
 
   /** Appends one audit row; the single way the broker (not the proxy) writes to the log. */
@@ -273,7 +300,9 @@ export class AgentPolicy {
   /** Audit rows; `agentIds` limits them to those agents (a non-admin's own). */
   auditRows(query: AuditQuery, agentIds?: ReadonlySet<string>): AuditEntry[] {
     const rows = this.audit.list(query);
-    return agentIds ? rows.filter((row) => row.agentId !== null && agentIds.has(row.agentId)) : rows;
+    return agentIds
+      ? rows.filter((row) => row.agentId !== null && agentIds.has(row.agentId))
+      : rows;
   }
 
   verifyAudit(): AuditVerifyResult {
@@ -307,10 +336,18 @@ export class AgentPolicy {
         hosts: new HostAllowlist([grant.apiHost]),
         guestEnv: ['GH_TOKEN', 'GITHUB_TOKEN'],
       };
-      const github = { apiHost: grant.apiHost, scopes: grant.scopes, repositories: grant.repositories, token };
+      const github = {
+        apiHost: grant.apiHost,
+        scopes: grant.scopes,
+        repositories: grant.repositories,
+        token,
+      };
       return { secrets, github };
     } catch (error) {
-      throw new AgentvmError('SECRET_MISSING', `profile ${profileName}: ${(error as Error).message}`);
+      throw new AgentvmError(
+        'SECRET_MISSING',
+        `profile ${profileName}: ${(error as Error).message}`,
+      );
     }
   }
 
@@ -329,11 +366,14 @@ export class AgentPolicy {
   }
 
   private secretValues(): string[] {
-    return [...this.bindings.values()].flatMap((live) => allBindings(live).map((binding) => binding.value));
+    return [...this.bindings.values()].flatMap((live) =>
+      allBindings(live).map((binding) => binding.value),
+    );
   }
 
   private requireProxy(): EgressProxy {
-    if (!this.proxy) throw new AgentvmError('INTERNAL', 'the egress proxy is not started (AgentPolicy.start)');
+    if (!this.proxy)
+      throw new AgentvmError('INTERNAL', 'the egress proxy is not started (AgentPolicy.start)');
 
     return this.proxy;
   }

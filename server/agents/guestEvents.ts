@@ -22,7 +22,9 @@ export function timelineEntry(event: GuestEvent): NewEvent {
     case 'exit':
       return {
         kind: 'exit',
-        message: event.signal ? `agent command ended by ${event.signal}` : `agent command exited with code ${event.code}`,
+        message: event.signal
+          ? `agent command ended by ${event.signal}`
+          : `agent command exited with code ${event.code}`,
         data: { code: event.code, signal: event.signal },
       };
     case 'result':

@@ -58,7 +58,9 @@ export function action<A extends unknown[]>(run: (...args: A) => Promise<number 
       process.exitCode = code ?? exitCodes.ok;
     } catch (error) {
       const failure =
-        error instanceof AgentvmError ? error : new AgentvmError('INTERNAL', (error as Error).stack ?? String(error));
+        error instanceof AgentvmError
+          ? error
+          : new AgentvmError('INTERNAL', (error as Error).stack ?? String(error));
       if (json) {
         process.stdout.write(JSON.stringify(failure.toBody(), null, 2) + '\n');
       } else {

@@ -16,7 +16,11 @@ export interface FollowOptions {
  * Uses the WebSocket event stream; if it drops, polls the HTTP API instead, so a broker restart
  * while following costs nothing but a few seconds.
  */
-export async function followAgent(client: BrokerClient, agentId: string, options: FollowOptions): Promise<Agent> {
+export async function followAgent(
+  client: BrokerClient,
+  agentId: string,
+  options: FollowOptions,
+): Promise<Agent> {
   const startedAt = (await client.getAgent(agentId)).createdAt;
   let lastEventId = options.afterEventId ?? 0;
   const show = (event: AgentEvent) => {

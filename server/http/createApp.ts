@@ -40,7 +40,9 @@ export function createApp(deps: AppDependencies): Hono<Env> {
       return manager.get(id, context.var.user, context.var.admin);
     } catch (error) {
       if (error instanceof AgentvmError && error.code === 'FORBIDDEN') {
-        policy.record(context.var.user, id, action, 'deny', { reason: 'agent belongs to another user' });
+        policy.record(context.var.user, id, action, 'deny', {
+          reason: 'agent belongs to another user',
+        });
       }
       throw error;
     }
@@ -65,7 +67,8 @@ export function createApp(deps: AppDependencies): Hono<Env> {
     if (!token) throw new AgentvmError('UNAUTHORIZED', 'missing bearer token');
 
     const identity = store.userForToken(token);
-    if (!identity) throw new AgentvmError('UNAUTHORIZED', 'the bearer token is not known to this broker');
+    if (!identity)
+      throw new AgentvmError('UNAUTHORIZED', 'the bearer token is not known to this broker');
 
     context.set('user', identity.user);
     context.set('admin', identity.admin);
@@ -77,13 +80,18 @@ export function createApp(deps: AppDependencies): Hono<Env> {
     bodyLimit({
       maxSize: MAX_BODY_BYTES,
       onError: (context) => {
-        const error = new AgentvmError('PAYLOAD_TOO_LARGE', `the request body is over ${MAX_BODY_BYTES / 1048576} MiB`);
+        const error = new AgentvmError(
+          'PAYLOAD_TOO_LARGE',
+          `the request body is over ${MAX_BODY_BYTES / 1048576} MiB`,
+        );
         return context.json(error.toBody(), 413);
       },
     }),
   );
 
-  app.get('/v1/whoami', (context) => context.json({ user: context.var.user, admin: context.var.admin }));
+  app.get('/v1/whoami', (context) =>
+    context.json({ user: context.var.user, admin: context.var.admin }),
+  );
 
   app.get('/v1/profiles', (context) => context.json(profiles.list()));
 
@@ -93,7 +101,9 @@ export function createApp(deps: AppDependencies): Hono<Env> {
     return context.json(agent, 201);
   });
 
-  app.get('/v1/agents', (context) => context.json(manager.list(context.var.user, context.var.admin)));
+  app.get('/v1/agents', (context) =>
+    context.json(manager.list(context.var.user, context.var.admin)),
+  );
 
   app.get('/v1/agents/:id', (context) => {
     const record = authorize(context, 'agent.read');
@@ -144,7 +154,10 @@ export function createApp(deps: AppDependencies): Hono<Env> {
   app.get('/v1/agents/:id/result', (context) => {
     const record = manager.get(context.req.param('id'), context.var.user, context.var.admin);
     if (!record.result) {
-      throw new AgentvmError('RESULT_NOT_READY', `agent ${record.id} has no result yet (state ${record.state})`);
+      throw new AgentvmError(
+        'RESULT_NOT_READY',
+        `agent ${record.id} has no result yet (state ${record.state})`,
+      );
     }
 
     const files = manager.resultFiles(record.id);
@@ -160,7 +173,10 @@ export function createApp(deps: AppDependencies): Hono<Env> {
   app.get('/v1/agents/:id/result/bundle', (context) => {
     const record = manager.get(context.req.param('id'), context.var.user, context.var.admin);
     if (!record.result) {
-      throw new AgentvmError('RESULT_NOT_READY', `agent ${record.id} has no result yet (state ${record.state})`);
+      throw new AgentvmError(
+        'RESULT_NOT_READY',
+        `agent ${record.id} has no result yet (state ${record.state})`,
+      );
     }
 
     const bundle = fs.readFileSync(manager.resultFiles(record.id).bundle);
@@ -189,8 +205,14 @@ export function createApp(deps: AppDependencies): Hono<Env> {
     const agentId = context.req.query('agent') || undefined;
     if (agentId) authorize(context, 'audit.read', agentId);
 
-    const query = { agentId, afterId: integerQuery(context, 'after', 0), limit: integerQuery(context, 'limit', 1000) };
-    const own = context.var.admin ? undefined : new Set(manager.list(context.var.user, false).map((agent) => agent.id));
+    const query = {
+      agentId,
+      afterId: integerQuery(context, 'after', 0),
+      limit: integerQuery(context, 'limit', 1000),
+    };
+    const own = context.var.admin
+      ? undefined
+      : new Set(manager.list(context.var.user, false).map((agent) => agent.id));
     return context.json(policy.auditRows(query, own));
   });
 
@@ -204,14 +226,20 @@ export function createApp(deps: AppDependencies): Hono<Env> {
     return context.json(policy.verifyAudit());
   });
 
-  app.notFound((context) => context.json(new AgentvmError('NOT_FOUND', 'no such API path').toBody(), 404));
+  app.notFound((context) =>
+    context.json(new AgentvmError('NOT_FOUND', 'no such API path').toBody(), 404),
+  );
 
   app.onError((error, context) => {
     if (error instanceof AgentvmError) {
       return context.json(error.toBody(), error.status as ContentfulStatusCode);
     }
 
-    logger.error('http.error', { path: context.req.path, error: error.message, stack: error.stack });
+    logger.error('http.error', {
+      path: context.req.path,
+      error: error.message,
+      stack: error.stack,
+    });
     const internal = new AgentvmError('INTERNAL', `internal error: ${error.message}`);
     return context.json(internal.toBody(), 500);
   });

@@ -37,7 +37,8 @@ export class EventStreamServer {
   ) {
     server.on('upgrade', (request, socket, head) => this.onUpgrade(request, socket, head));
     const onEvent = (event: AgentEvent) => this.broadcast(event.agentId, { type: 'event', event });
-    const onAgent = (agent: Agent) => this.broadcast(agent.id, { type: 'agent', agent }, agent.owner);
+    const onAgent = (agent: Agent) =>
+      this.broadcast(agent.id, { type: 'agent', agent }, agent.owner);
     const onRemoved = (agentId: string) => this.broadcast(agentId, { type: 'removed', agentId });
     deps.manager.events.on('event', onEvent);
     deps.manager.events.on('agent', onAgent);
@@ -51,7 +52,8 @@ export class EventStreamServer {
 
   close(): void {
     for (const dispose of this.unsubscribe) dispose();
-    for (const subscriber of this.subscribers) subscriber.socket.close(1001, 'broker shutting down');
+    for (const subscriber of this.subscribers)
+      subscriber.socket.close(1001, 'broker shutting down');
     this.subscribers.clear();
     this.wss.close();
   }
@@ -60,7 +62,10 @@ export class EventStreamServer {
     // A request target that is not a valid URL must not throw here: nothing would catch it.
     const url = URL.parse(request.url ?? '/', 'http://localhost');
     if (url?.pathname !== '/v1/events') {
-      const error = new AgentvmError('NOT_FOUND', 'WebSocket upgrades are served on /v1/events only');
+      const error = new AgentvmError(
+        'NOT_FOUND',
+        'WebSocket upgrades are served on /v1/events only',
+      );
       refuseUpgrade(socket, error);
       return;
     }
@@ -68,7 +73,10 @@ export class EventStreamServer {
     const bearer = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '')?.[1];
     const identity = this.deps.store.userForToken(bearer ?? url.searchParams.get('token') ?? '');
     if (!identity) {
-      const error = new AgentvmError('UNAUTHORIZED', 'missing or unknown token for the event stream');
+      const error = new AgentvmError(
+        'UNAUTHORIZED',
+        'missing or unknown token for the event stream',
+      );
       refuseUpgrade(socket, error);
       return;
     }
@@ -89,19 +97,31 @@ export class EventStreamServer {
     try {
       raw = JSON.parse(text);
     } catch {
-      return this.send(subscriber, { type: 'error', code: 'BAD_REQUEST', message: 'messages must be JSON' });
+      return this.send(subscriber, {
+        type: 'error',
+        code: 'BAD_REQUEST',
+        message: 'messages must be JSON',
+      });
     }
 
     const parsed = clientStreamMessageSchema.safeParse(raw);
     if (!parsed.success) {
-      return this.send(subscriber, { type: 'error', code: 'VALIDATION_FAILED', message: parsed.error.issues[0]?.message ?? 'invalid message' });
+      return this.send(subscriber, {
+        type: 'error',
+        code: 'VALIDATION_FAILED',
+        message: parsed.error.issues[0]?.message ?? 'invalid message',
+      });
     }
 
     const { agentId, afterEventId } = parsed.data;
     if (agentId !== undefined) {
       const record = this.deps.store.getAgent(agentId);
       if (!record || (!subscriber.admin && record.owner !== subscriber.user)) {
-        return this.send(subscriber, { type: 'error', code: 'AGENT_NOT_FOUND', message: `no agent with id "${agentId}"` });
+        return this.send(subscriber, {
+          type: 'error',
+          code: 'AGENT_NOT_FOUND',
+          message: `no agent with id "${agentId}"`,
+        });
       }
     }
 
@@ -111,12 +131,15 @@ export class EventStreamServer {
 
     const agents = agentId ? [agentId] : this.visibleAgentIds(subscriber);
     for (const id of agents) {
-      for (const event of this.deps.store.events(id, afterEventId)) this.send(subscriber, { type: 'event', event });
+      for (const event of this.deps.store.events(id, afterEventId))
+        this.send(subscriber, { type: 'event', event });
     }
   }
 
   private visibleAgentIds(subscriber: Subscriber): string[] {
-    return this.deps.store.listAgents(subscriber.admin ? undefined : subscriber.user).map((agent) => agent.id);
+    return this.deps.store
+      .listAgents(subscriber.admin ? undefined : subscriber.user)
+      .map((agent) => agent.id);
   }
 
   private broadcast(agentId: string, message: ServerStreamMessage, knownOwner?: string): void {
@@ -137,7 +160,8 @@ export class EventStreamServer {
   }
 
   private send(subscriber: Subscriber, message: ServerStreamMessage): void {
-    if (subscriber.socket.readyState === subscriber.socket.OPEN) subscriber.socket.send(JSON.stringify(message));
+    if (subscriber.socket.readyState === subscriber.socket.OPEN)
+      subscriber.socket.send(JSON.stringify(message));
   }
 }
 

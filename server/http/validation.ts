@@ -3,7 +3,10 @@ import type { z } from 'zod';
 import { AgentvmError } from '../../protocol/errors';
 
 /** Reads the JSON body and validates it; one VALIDATION_FAILED error names every bad field. */
-export async function parseBody<T extends z.ZodType>(context: Context, schema: T): Promise<z.infer<T>> {
+export async function parseBody<T extends z.ZodType>(
+  context: Context,
+  schema: T,
+): Promise<z.infer<T>> {
   let raw: unknown;
   try {
     const text = await context.req.text();
@@ -14,7 +17,9 @@ export async function parseBody<T extends z.ZodType>(context: Context, schema: T
 
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
-    const issues = parsed.error.issues.map((issue) => `${issue.path.join('.') || '(body)'}: ${issue.message}`);
+    const issues = parsed.error.issues.map(
+      (issue) => `${issue.path.join('.') || '(body)'}: ${issue.message}`,
+    );
     throw new AgentvmError('VALIDATION_FAILED', `invalid request body: ${issues.join('; ')}`);
   }
 
@@ -27,7 +32,10 @@ export function integerQuery(context: Context, name: string, fallback: number): 
   if (value === undefined || value === '') return fallback;
 
   if (!/^\d{1,15}$/.test(value)) {
-    throw new AgentvmError('VALIDATION_FAILED', `query parameter ${name} must be a non-negative integer`);
+    throw new AgentvmError(
+      'VALIDATION_FAILED',
+      `query parameter ${name} must be a non-negative integer`,
+    );
   }
 
   return Number(value);

@@ -25,7 +25,9 @@ export class ProfileRegistry {
   }
 
   list(): Profile[] {
-    return [...this.profiles.values()].map((entry) => entry.profile).sort((a, b) => a.name.localeCompare(b.name));
+    return [...this.profiles.values()]
+      .map((entry) => entry.profile)
+      .sort((a, b) => a.name.localeCompare(b.name));
   }
 
   get(name: string): Profile {
@@ -38,7 +40,11 @@ export class ProfileRegistry {
     return Object.entries(profile.files).map(([guestPath, hostPath]) => {
       const source = path.resolve(baseDir, hostPath);
       const stat = fs.statSync(source);
-      return { path: guestPath, mode: stat.mode & 0o777, data: fs.readFileSync(source).toString('base64') };
+      return {
+        path: guestPath,
+        mode: stat.mode & 0o777,
+        data: fs.readFileSync(source).toString('base64'),
+      };
     });
   }
 
@@ -62,7 +68,9 @@ export class ProfileRegistry {
 
     for (const name of fs.readdirSync(directory).sort()) {
       const candidate = path.join(directory, name);
-      const file = fs.statSync(candidate).isDirectory() ? path.join(candidate, 'profile.json') : candidate;
+      const file = fs.statSync(candidate).isDirectory()
+        ? path.join(candidate, 'profile.json')
+        : candidate;
       if (!file.endsWith('.json') || !fs.existsSync(file)) continue;
 
       this.loadFile(file);
@@ -74,19 +82,30 @@ export class ProfileRegistry {
     try {
       raw = JSON.parse(fs.readFileSync(file, 'utf8'));
     } catch (error) {
-      throw new AgentvmError('VALIDATION_FAILED', `profile ${file} is not valid JSON: ${(error as Error).message}`);
+      throw new AgentvmError(
+        'VALIDATION_FAILED',
+        `profile ${file} is not valid JSON: ${(error as Error).message}`,
+      );
     }
 
     const parsed = profileSchema.safeParse(raw);
     if (!parsed.success) {
-      const issues = parsed.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`);
-      throw new AgentvmError('VALIDATION_FAILED', `profile ${file} is invalid: ${issues.join('; ')}`);
+      const issues = parsed.error.issues.map(
+        (issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`,
+      );
+      throw new AgentvmError(
+        'VALIDATION_FAILED',
+        `profile ${file} is invalid: ${issues.join('; ')}`,
+      );
     }
 
     const baseDir = path.dirname(file);
     for (const hostPath of Object.values(parsed.data.files)) {
       if (!fs.existsSync(path.resolve(baseDir, hostPath))) {
-        throw new AgentvmError('VALIDATION_FAILED', `profile ${file} names a file that does not exist: ${hostPath}`);
+        throw new AgentvmError(
+          'VALIDATION_FAILED',
+          `profile ${file} names a file that does not exist: ${hostPath}`,
+        );
       }
     }
 
@@ -96,7 +115,10 @@ export class ProfileRegistry {
 
 export function defaultProfileDirectories(env: NodeJS.ProcessEnv = process.env): string[] {
   const configHome = env.XDG_CONFIG_HOME || path.join(os.homedir(), '.config');
-  const directories = [path.join(packageRoot(), 'profiles'), path.join(configHome, 'agentvm', 'profiles')];
+  const directories = [
+    path.join(packageRoot(), 'profiles'),
+    path.join(configHome, 'agentvm', 'profiles'),
+  ];
   if (env.AGENTVM_PROFILES_DIR) directories.push(path.resolve(env.AGENTVM_PROFILES_DIR));
   return directories;
 }

@@ -19,7 +19,10 @@ export interface AgentRecord extends Agent {
   vmSeconds: number;
 }
 
-export type NewEvent = Omit<AgentEvent, 'id' | 'agentId' | 'at' | 'data'> & { data?: Record<string, unknown>; at?: number };
+export type NewEvent = Omit<AgentEvent, 'id' | 'agentId' | 'at' | 'data'> & {
+  data?: Record<string, unknown>;
+  at?: number;
+};
 
 type Row = Record<string, unknown>;
 
@@ -80,7 +83,9 @@ export class Store {
     const token = `avm_${randomBytes(24).toString('hex')}`;
     this.db.transaction(() => {
       this.db
-        .prepare('INSERT INTO users (name, admin, created_at) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET admin = max(admin, excluded.admin)')
+        .prepare(
+          'INSERT INTO users (name, admin, created_at) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET admin = max(admin, excluded.admin)',
+        )
         .run(user, admin ? 1 : 0, Date.now());
       this.db
         .prepare('INSERT INTO tokens (token_hash, user, created_at) VALUES (?, ?, ?)')
@@ -91,7 +96,9 @@ export class Store {
 
   userForToken(token: string): { user: string; admin: boolean } | null {
     const row = this.db
-      .prepare('SELECT u.name, u.admin FROM tokens t JOIN users u ON u.name = t.user WHERE t.token_hash = ?')
+      .prepare(
+        'SELECT u.name, u.admin FROM tokens t JOIN users u ON u.name = t.user WHERE t.token_hash = ?',
+      )
       .get(hashToken(token)) as Row | undefined;
     return row ? { user: String(row.name), admin: row.admin === 1 } : null;
   }
@@ -125,7 +132,9 @@ export class Store {
 
   agentsInStates(states: readonly AgentState[]): AgentRecord[] {
     const marks = states.map(() => '?').join(',');
-    const rows = this.db.prepare(`SELECT * FROM agents WHERE state IN (${marks}) ORDER BY created_at`).all(...states);
+    const rows = this.db
+      .prepare(`SELECT * FROM agents WHERE state IN (${marks}) ORDER BY created_at`)
+      .all(...states);
     return (rows as Row[]).map(fromRow);
   }
 
@@ -138,7 +147,9 @@ export class Store {
     const row = toRow(next);
     const columns = Object.keys(row).filter((column) => column !== 'id');
     this.db
-      .prepare(`UPDATE agents SET ${columns.map((column) => `${column} = @${column}`).join(', ')} WHERE id = @id`)
+      .prepare(
+        `UPDATE agents SET ${columns.map((column) => `${column} = @${column}`).join(', ')} WHERE id = @id`,
+      )
       .run(row);
     return next;
   }
@@ -158,7 +169,14 @@ export class Store {
     const info = this.db
       .prepare('INSERT INTO events (agent_id, at, kind, message, data_json) VALUES (?, ?, ?, ?, ?)')
       .run(agentId, at, event.kind, event.message, JSON.stringify(data));
-    return { id: Number(info.lastInsertRowid), agentId, at, kind: event.kind, message: event.message, data };
+    return {
+      id: Number(info.lastInsertRowid),
+      agentId,
+      at,
+      kind: event.kind,
+      message: event.message,
+      data,
+    };
   }
 
   events(agentId: string, afterId = 0, limit = 10_000): AgentEvent[] {
@@ -215,7 +233,8 @@ function toRow(agent: AgentRecord): Row {
 }
 
 function fromRow(row: Row): AgentRecord {
-  const json = <T>(value: unknown): T | null => (value == null ? null : (JSON.parse(String(value)) as T));
+  const json = <T>(value: unknown): T | null =>
+    value == null ? null : (JSON.parse(String(value)) as T);
   return {
     id: String(row.id),
     owner: String(row.owner),
@@ -246,7 +265,8 @@ function fromRow(row: Row): AgentRecord {
 
 /** The public view of an agent record (what the API returns). */
 export function publicAgent(record: AgentRecord): Agent {
-  const { profileSpec, vmPid, guestSeq, snapshot, exitCode, issueRef, vmSeconds, ...agent } = record;
-  void profileSpec, vmPid, guestSeq, snapshot, exitCode, issueRef, vmSeconds;
+  const { profileSpec, vmPid, guestSeq, snapshot, exitCode, issueRef, vmSeconds, ...agent } =
+    record;
+  (void profileSpec, vmPid, guestSeq, snapshot, exitCode, issueRef, vmSeconds);
   return agent;
 }

@@ -8,7 +8,10 @@ import { AgentvmError } from '../../protocol/errors';
 import { git, makeTempRepo } from '../helpers/repos';
 
 async function codeOf(promise: Promise<unknown>): Promise<string> {
-  const error = await promise.then(() => undefined, (caught: unknown) => caught);
+  const error = await promise.then(
+    () => undefined,
+    (caught: unknown) => caught,
+  );
   assert.ok(error instanceof AgentvmError, `expected an AgentvmError, got ${String(error)}`);
   return error.code;
 }
@@ -38,7 +41,11 @@ describe('bundleRepository (unit)', () => {
     cleanup.push(clone);
     execFileSync('git', ['clone', '-q', file, clone]);
     assert.equal(git(clone, ['cat-file', '-t', upload.baseCommit]), 'commit');
-    assert.equal(git(dir, ['for-each-ref']).split('\n').length, 1, 'no ref is added to the repository');
+    assert.equal(
+      git(dir, ['for-each-ref']).split('\n').length,
+      1,
+      'no ref is added to the repository',
+    );
     assert.equal(git(clone, ['rev-parse', 'HEAD']), upload.baseCommit);
   });
 
@@ -80,7 +87,10 @@ describe('bundleRepository (unit)', () => {
     const plain = fs.mkdtempSync(path.join(os.tmpdir(), 'agentvm-plain-'));
     cleanup.push(plain);
     assert.equal(await codeOf(bundleRepository(plain)), 'NOT_A_GIT_REPOSITORY');
-    assert.equal(await codeOf(bundleRepository(path.join(plain, 'missing'))), 'NOT_A_GIT_REPOSITORY');
+    assert.equal(
+      await codeOf(bundleRepository(path.join(plain, 'missing'))),
+      'NOT_A_GIT_REPOSITORY',
+    );
   });
 
   it('reports a repository without commits as EMPTY_REPOSITORY', async () => {

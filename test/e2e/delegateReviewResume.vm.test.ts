@@ -36,14 +36,19 @@ describe('delegate → review → resume → apply, in a real microVM (vm)', fun
     assert.notEqual(failing.status, 0, 'the demo repository starts with a failing test');
 
     const repo = await bundleRepository(demoRepo);
-    const agent = await harness.client.createAgent({ text: 'Make the failing test pass.', profile: 'demo', repo });
+    const agent = await harness.client.createAgent({
+      text: 'Make the failing test pass.',
+      profile: 'demo',
+      repo,
+    });
     agentId = agent.id;
 
     const paused = await harness.waitFor(agentId, ['awaiting_review']);
     assert.match(paused.review?.message ?? '', /regression test/);
     assert.deepEqual(qemuPidsMentioning(path.join(harness.dataDir, 'agents', agentId)), []);
     const kinds = (await harness.client.events(agentId)).map((event) => event.kind);
-    for (const kind of ['progress', 'output', 'review']) assert.ok(kinds.includes(kind as never), `timeline has ${kind}`);
+    for (const kind of ['progress', 'output', 'review'])
+      assert.ok(kinds.includes(kind as never), `timeline has ${kind}`);
   });
 
   it('survives a broker restart while awaiting review', async () => {
@@ -56,9 +61,15 @@ describe('delegate → review → resume → apply, in a real microVM (vm)', fun
     const reviewing = await harness.client.review(agentId);
     assert.equal(reviewing.state, 'reviewing');
 
-    const log = (await harness.client.guest(agentId, { op: 'exec', command: 'git log --format=%s' })) as { stdout: string };
+    const log = (await harness.client.guest(agentId, {
+      op: 'exec',
+      command: 'git log --format=%s',
+    })) as { stdout: string };
     assert.match(log.stdout, /Fix/);
-    const processes = (await harness.client.guest(agentId, { op: 'exec', command: 'ps -eo args || ls /proc' })) as { stdout: string };
+    const processes = (await harness.client.guest(agentId, {
+      op: 'exec',
+      command: 'ps -eo args || ls /proc',
+    })) as { stdout: string };
     assert.match(processes.stdout, /agentctl|[0-9]/);
 
     await harness.client.guest(agentId, {
@@ -73,7 +84,10 @@ describe('delegate → review → resume → apply, in a real microVM (vm)', fun
     const done = await harness.waitFor(agentId, ['done']);
     const subjects = done.result?.commits.map((commit) => commit.subject) ?? [];
     assert.ok(subjects.length >= 2, `commits: ${subjects.join(' | ')}`);
-    assert.ok(subjects.some((subject) => /regression/i.test(subject)), `commits: ${subjects.join(' | ')}`);
+    assert.ok(
+      subjects.some((subject) => /regression/i.test(subject)),
+      `commits: ${subjects.join(' | ')}`,
+    );
 
     const result = await harness.client.result(agentId);
     assert.match(result.patch, /REVIEW-NOTES\.md/);

@@ -40,7 +40,10 @@ function fileContains(file: string, needle: string): boolean {
 }
 
 async function expectCode(promise: Promise<unknown>, code: string): Promise<void> {
-  await assert.rejects(promise, (error: unknown) => error instanceof AgentvmError && error.code === code);
+  await assert.rejects(
+    promise,
+    (error: unknown) => error instanceof AgentvmError && error.code === code,
+  );
 }
 
 describe('per-agent permissions, enforced on a real microVM (vm)', function () {
@@ -48,7 +51,10 @@ describe('per-agent permissions, enforced on a real microVM (vm)', function () {
   const apiKey = `api-key-${randomBytes(12).toString('hex')}`;
   const githubToken = `gh-token-${randomBytes(12).toString('hex')}`;
   const profilesDir = fs.mkdtempSync(path.join(os.tmpdir(), 'agentvm-policy-profiles-'));
-  const harness = new VmBroker({ profilesDir, secretEnv: { PROBE_API_KEY: apiKey, PROBE_GH_TOKEN: githubToken } });
+  const harness = new VmBroker({
+    profilesDir,
+    secretEnv: { PROBE_API_KEY: apiKey, PROBE_GH_TOKEN: githubToken },
+  });
   const received: Recorded[] = [];
   const laterReceived: Recorded[] = [];
   const github = new FakeGitHub(githubToken);
@@ -64,7 +70,14 @@ describe('per-agent permissions, enforced on a real microVM (vm)', function () {
     laterUpstream = await startUpstream('later', laterReceived);
     const githubUrl = await github.start();
     github.addRepo('octo', 'app');
-    github.addIssue('octo', 'app', { number: 1, title: 'Probe issue', body: 'read me', labels: [], user: 'octocat', comments: [] });
+    github.addIssue('octo', 'app', {
+      number: 1,
+      title: 'Probe issue',
+      body: 'read me',
+      labels: [],
+      user: 'octocat',
+      comments: [],
+    });
 
     const upstreamPort = portOf(upstream);
     const githubPort = Number(new URL(githubUrl).port);
@@ -82,8 +95,14 @@ describe('per-agent permissions, enforced on a real microVM (vm)', function () {
       timeLimitMs: 0,
       files: { '/opt/probe/probe.js': 'probe.js' },
       allowedHosts: [`127.0.0.1:${upstreamPort}`],
-      secrets: { API_KEY: { source: { env: 'PROBE_API_KEY' }, hosts: [`127.0.0.1:${upstreamPort}`] } },
-      github: { scopes: ['issues:read'], token: { env: 'PROBE_GH_TOKEN' }, apiHost: `127.0.0.1:${githubPort}` },
+      secrets: {
+        API_KEY: { source: { env: 'PROBE_API_KEY' }, hosts: [`127.0.0.1:${upstreamPort}`] },
+      },
+      github: {
+        scopes: ['issues:read'],
+        token: { env: 'PROBE_GH_TOKEN' },
+        apiHost: `127.0.0.1:${githubPort}`,
+      },
     };
     fs.writeFileSync(path.join(profilesDir, 'policy-probe.json'), JSON.stringify(profile));
 
@@ -108,11 +127,17 @@ describe('per-agent permissions, enforced on a real microVM (vm)', function () {
 
   it('runs the probe agent, which reports its findings and pauses for review', async () => {
     const repo = await bundleRepository(demoRepo);
-    const agent = await harness.client.createAgent({ text: 'Probe the sandbox.', profile: 'policy-probe', repo });
+    const agent = await harness.client.createAgent({
+      text: 'Probe the sandbox.',
+      profile: 'policy-probe',
+      repo,
+    });
     agentId = agent.id;
 
     await harness.waitFor(agentId, ['awaiting_review']);
-    const report = (await harness.client.events(agentId)).find((event) => event.kind === 'progress' && event.message.startsWith('PROBE '));
+    const report = (await harness.client.events(agentId)).find(
+      (event) => event.kind === 'progress' && event.message.startsWith('PROBE '),
+    );
     assert.ok(report, 'the probe reported with agentctl progress');
     probe = JSON.parse(report.message.slice('PROBE '.length));
   });
@@ -154,7 +179,10 @@ describe('per-agent permissions, enforced on a real microVM (vm)', function () {
     for (const secret of [apiKey, githubToken]) {
       assert.ok(!fileContains(statePath, secret), 'secret value in the memory dump');
       assert.ok(!fileContains(overlay, secret), 'secret value on the VM disk');
-      assert.ok(!fileContains(harness.broker.manager.consolePath(agentId), secret), 'secret value on the console');
+      assert.ok(
+        !fileContains(harness.broker.manager.consolePath(agentId), secret),
+        'secret value on the console',
+      );
     }
   });
 
@@ -173,12 +201,17 @@ describe('per-agent permissions, enforced on a real microVM (vm)', function () {
     );
 
     const rows = await harness.client.audit({ agentId });
-    const calls = rows.filter((row) => row.action === 'github.call').map((row) => `${row.decision} ${row.details.method}`);
+    const calls = rows
+      .filter((row) => row.action === 'github.call')
+      .map((row) => `${row.decision} ${row.details.method}`);
     assert.deepEqual(calls, ['allow GET', 'deny POST']);
   });
 
   it("does not let one user's token list, read, review, resume or cancel another user's agent", async () => {
-    const mallory = new BrokerClient({ url: harness.url, token: harness.broker.store.createToken('mallory') });
+    const mallory = new BrokerClient({
+      url: harness.url,
+      token: harness.broker.store.createToken('mallory'),
+    });
     assert.deepEqual(await mallory.listAgents(), []);
     await expectCode(mallory.getAgent(agentId), 'FORBIDDEN');
     await expectCode(mallory.events(agentId), 'FORBIDDEN');
@@ -190,31 +223,59 @@ describe('per-agent permissions, enforced on a real microVM (vm)', function () {
     assert.deepEqual(await mallory.audit(), []);
     await expectCode(mallory.verifyAudit(), 'FORBIDDEN');
 
-    const refused = (await harness.client.audit({ agentId })).filter((row) => row.actor === 'mallory');
+    const refused = (await harness.client.audit({ agentId })).filter(
+      (row) => row.actor === 'mallory',
+    );
     assert.deepEqual(
       refused.map((row) => `${row.decision} ${row.action}`),
-      ['deny agent.read', 'deny agent.read', 'deny agent.review', 'deny agent.resume', 'deny agent.cancel', 'deny egress.allowlist', 'deny audit.read'],
+      [
+        'deny agent.read',
+        'deny agent.read',
+        'deny agent.review',
+        'deny agent.resume',
+        'deny agent.cancel',
+        'deny egress.allowlist',
+        'deny audit.read',
+      ],
     );
     assert.equal((await harness.client.getAgent(agentId)).state, 'awaiting_review');
   });
 
   it('applies an allowlist change to the restored VM, then finishes after resume', async () => {
     await harness.client.review(agentId);
-    const policy = await harness.client.setAllowedHosts(agentId, [`127.0.0.1:${portOf(laterUpstream)}`]);
+    const policy = await harness.client.setAllowedHosts(agentId, [
+      `127.0.0.1:${portOf(laterUpstream)}`,
+    ]);
     assert.deepEqual(policy.allowedHosts, [`127.0.0.1:${portOf(laterUpstream)}`]);
 
     const fetchLater = `printf 'GET http://127.0.0.1:${portOf(laterUpstream)}/later HTTP/1.0\\r\\n\\r\\n' | /opt/agentvm/busybox nc -w 10 10.0.2.100 3128`;
-    const result = (await harness.client.guest(agentId, { op: 'exec', command: fetchLater })) as { stdout: string };
+    const result = (await harness.client.guest(agentId, { op: 'exec', command: fetchLater })) as {
+      stdout: string;
+    };
     assert.match(result.stdout, /later saw \/later/);
-    assert.deepEqual(laterReceived.map((entry) => entry.path), ['/later']);
+    assert.deepEqual(
+      laterReceived.map((entry) => entry.path),
+      ['/later'],
+    );
 
     await harness.client.resume(agentId, 'carry on');
     await harness.waitFor(agentId, ['done']);
-    const actions = (await harness.client.audit({ agentId })).map((row) => `${row.decision} ${row.action}`);
-    for (const expected of ['allow agent.spawn', 'allow agent.review', 'allow egress.allowlist', 'allow agent.resume']) {
+    const actions = (await harness.client.audit({ agentId })).map(
+      (row) => `${row.decision} ${row.action}`,
+    );
+    for (const expected of [
+      'allow agent.spawn',
+      'allow agent.review',
+      'allow egress.allowlist',
+      'allow agent.resume',
+    ]) {
       assert.ok(actions.includes(expected), `audit has ${expected}: ${actions.join(', ')}`);
     }
-    assert.equal(harness.broker.policy.egress(agentId), undefined, 'the listener closes when the agent ends');
+    assert.equal(
+      harness.broker.policy.egress(agentId),
+      undefined,
+      'the listener closes when the agent ends',
+    );
   });
 
   it('makes `agentvm audit --verify` fail and name the row after one row is edited', async () => {

@@ -32,7 +32,10 @@ export interface ImagelessBroker {
 export async function startImagelessBroker(): Promise<ImagelessBroker> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'agentvm-broker-'));
   const profilesDir = fs.mkdtempSync(path.join(os.tmpdir(), 'agentvm-profiles-'));
-  fs.writeFileSync(path.join(profilesDir, 'plain.json'), JSON.stringify({ name: 'plain', command: 'true' }));
+  fs.writeFileSync(
+    path.join(profilesDir, 'plain.json'),
+    JSON.stringify({ name: 'plain', command: 'true' }),
+  );
   const broker = new Broker({
     dataDir,
     port: 0,

@@ -12,7 +12,16 @@ export function makeTempRepo(files: Record<string, string> = { 'README.md': '# t
   }
   git(dir, ['init', '-q', '-b', 'main']);
   git(dir, ['add', '-A']);
-  git(dir, ['-c', 'user.name=Test', '-c', 'user.email=test@example.invalid', 'commit', '-q', '-m', 'initial']);
+  git(dir, [
+    '-c',
+    'user.name=Test',
+    '-c',
+    'user.email=test@example.invalid',
+    'commit',
+    '-q',
+    '-m',
+    'initial',
+  ]);
   return dir;
 }
 

@@ -77,7 +77,9 @@ export class VmBroker {
 
       const ended = ['done', 'failed', 'cancelled'].includes(agent.state);
       if (ended || Date.now() > deadline) {
-        throw new Error(`agent ${id} is ${agent.state} (${agent.stateReason}), wanted ${states.join('|')}\n${await this.describe(id)}`);
+        throw new Error(
+          `agent ${id} is ${agent.state} (${agent.stateReason}), wanted ${states.join('|')}\n${await this.describe(id)}`,
+        );
       }
 
       await new Promise((resolve) => setTimeout(resolve, 250));
@@ -133,6 +135,8 @@ export function qemuPidsMentioning(needle: string): number[] {
 /** A fresh copy of the demo repository (test/fixtures/demo-repo as one commit). */
 export function makeDemoRepo(): string {
   const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'agentvm-demo-')), 'demo-repo');
-  execFileSync('sh', [path.join(packageRoot(), 'scripts', 'make-demo-repo.sh'), dir], { stdio: 'pipe' });
+  execFileSync('sh', [path.join(packageRoot(), 'scripts', 'make-demo-repo.sh'), dir], {
+    stdio: 'pipe',
+  });
   return dir;
 }

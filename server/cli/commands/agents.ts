@@ -17,9 +17,18 @@ export function registerAgentCommands(program: Command): void {
         const agents = await connect(options).listAgents();
         if (options.json) return printJson(agents);
 
-        if (agents.length === 0) return out('no agents yet; start one with `agentvm delegate "..."`');
+        if (agents.length === 0)
+          return out('no agents yet; start one with `agentvm delegate "..."`');
 
-        out(['ID'.padEnd(10), 'STATE'.padEnd(15), 'PROFILE'.padEnd(10), 'AGE'.padEnd(10), 'TITLE'].join('  '));
+        out(
+          [
+            'ID'.padEnd(10),
+            'STATE'.padEnd(15),
+            'PROFILE'.padEnd(10),
+            'AGE'.padEnd(10),
+            'TITLE',
+          ].join('  '),
+        );
         for (const agent of agents) out(formatRow(agent));
       }),
     );
@@ -32,24 +41,30 @@ export function registerAgentCommands(program: Command): void {
     .option('--console', "print the VM's serial console instead")
     .option('--json', 'print JSON')
     .action(
-      action(async (id: string, options: GlobalOptions & { follow?: boolean; console?: boolean }) => {
-        const client = connect(options);
-        if (options.console) {
-          process.stdout.write(await client.consoleLog(id));
-          return;
-        }
+      action(
+        async (id: string, options: GlobalOptions & { follow?: boolean; console?: boolean }) => {
+          const client = connect(options);
+          if (options.console) {
+            process.stdout.write(await client.consoleLog(id));
+            return;
+          }
 
-        const agent = await client.getAgent(id);
-        const events = await client.events(id);
-        if (options.json && !options.follow) return printJson(events);
+          const agent = await client.getAgent(id);
+          const events = await client.events(id);
+          if (options.json && !options.follow) return printJson(events);
 
-        for (const event of events) out(formatEvent(event, agent.createdAt));
-        if (options.follow) {
-          const last = events.at(-1)?.id ?? 0;
-          const final = await followAgent(client, id, { until: pauseOrEndStates, print: true, afterEventId: last });
-          describeNextStep(final);
-        }
-      }),
+          for (const event of events) out(formatEvent(event, agent.createdAt));
+          if (options.follow) {
+            const last = events.at(-1)?.id ?? 0;
+            const final = await followAgent(client, id, {
+              until: pauseOrEndStates,
+              print: true,
+              afterEventId: last,
+            });
+            describeNextStep(final);
+          }
+        },
+      ),
     );
 
   program
@@ -59,10 +74,15 @@ export function registerAgentCommands(program: Command): void {
     .option('--json', 'print the agent as JSON')
     .action(
       action(async (id: string, options: GlobalOptions) => {
-        const final = await followAgent(connect(options), id, { until: pauseOrEndStates, print: false });
+        const final = await followAgent(connect(options), id, {
+          until: pauseOrEndStates,
+          print: false,
+        });
         if (options.json) printJson(final);
         else out(final.state);
-        return final.state === 'failed' || final.state === 'cancelled' ? exitCodes.agentFailed : exitCodes.ok;
+        return final.state === 'failed' || final.state === 'cancelled'
+          ? exitCodes.agentFailed
+          : exitCodes.ok;
       }),
     );
 
@@ -95,8 +115,16 @@ export function registerAgentCommands(program: Command): void {
 }
 
 function formatRow(agent: Agent): string {
-  const end = terminalStates.includes(agent.state) ? (agent.endedAt ?? agent.updatedAt) : Date.now();
+  const end = terminalStates.includes(agent.state)
+    ? (agent.endedAt ?? agent.updatedAt)
+    : Date.now();
   const age = formatElapsed(end - agent.createdAt).slice(1, -1);
   const last = agent.lastProgress ? ` — ${agent.lastProgress}` : '';
-  return [agent.id.padEnd(10), agent.state.padEnd(15), agent.profile.padEnd(10), age.padEnd(10), agent.title + last].join('  ');
+  return [
+    agent.id.padEnd(10),
+    agent.state.padEnd(15),
+    agent.profile.padEnd(10),
+    age.padEnd(10),
+    agent.title + last,
+  ].join('  ');
 }

@@ -32,7 +32,10 @@ export function registerAllowCommands(program: Command): void {
       action(async (id: string, hosts: string[], options: GlobalOptions) => {
         const client = connect(options);
         const current = (await client.egress(id)).allowedHosts;
-        const policy = await client.setAllowedHosts(id, current.filter((entry) => !hosts.includes(entry)));
+        const policy = await client.setAllowedHosts(
+          id,
+          current.filter((entry) => !hosts.includes(entry)),
+        );
         if (options.json) return printJson(policy);
 
         out(`agent ${id} may now reach: ${policy.allowedHosts.join(', ') || 'nothing'}`);

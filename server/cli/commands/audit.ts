@@ -13,22 +13,24 @@ export function registerAuditCommand(program: Command): void {
     .option('--limit <n>', 'at most this many rows (the newest)', '1000')
     .option('--json', 'print JSON')
     .action(
-      action(async (options: GlobalOptions & { agent?: string; verify?: boolean; limit: string }) => {
-        const client = connect(options);
-        if (options.verify) {
-          const result = await client.verifyAudit();
-          if (options.json) printJson(result);
-          else if (result.ok) out(`audit log intact: ${result.rowsChecked} rows checked`);
-          else out(`audit log BROKEN at row ${result.firstBadRowId}: ${result.reason}`);
-          return result.ok ? exitCodes.ok : exitCodes.failure;
-        }
+      action(
+        async (options: GlobalOptions & { agent?: string; verify?: boolean; limit: string }) => {
+          const client = connect(options);
+          if (options.verify) {
+            const result = await client.verifyAudit();
+            if (options.json) printJson(result);
+            else if (result.ok) out(`audit log intact: ${result.rowsChecked} rows checked`);
+            else out(`audit log BROKEN at row ${result.firstBadRowId}: ${result.reason}`);
+            return result.ok ? exitCodes.ok : exitCodes.failure;
+          }
 
-        const rows = await client.audit({ agentId: options.agent, limit: Number(options.limit) });
-        if (options.json) return printJson(rows);
+          const rows = await client.audit({ agentId: options.agent, limit: Number(options.limit) });
+          if (options.json) return printJson(rows);
 
-        if (rows.length === 0) return out('no audit rows');
-        for (const row of rows) out(formatRow(row));
-      }),
+          if (rows.length === 0) return out('no audit rows');
+          for (const row of rows) out(formatRow(row));
+        },
+      ),
     );
 }
 
@@ -38,5 +40,13 @@ function formatRow(row: AuditEntry): string {
     .filter(([, value]) => value !== undefined && !(Array.isArray(value) && value.length === 0))
     .map(([key, value]) => `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`)
     .join(' ');
-  return [String(row.id).padStart(5), time, row.decision.padEnd(5), row.actor, row.agentId ?? '-', row.action, details].join('  ');
+  return [
+    String(row.id).padStart(5),
+    time,
+    row.decision.padEnd(5),
+    row.actor,
+    row.agentId ?? '-',
+    row.action,
+    details,
+  ].join('  ');
 }

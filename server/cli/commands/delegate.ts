@@ -28,20 +28,30 @@ interface DelegateOptions extends GlobalOptions {
 export function registerDelegateCommand(program: Command): void {
   program
     .command('delegate')
-    .description('hand a task to an agent in its own microVM and follow it until it needs review or ends')
+    .description(
+      'hand a task to an agent in its own microVM and follow it until it needs review or ends',
+    )
     .argument('[text...]', 'the task, in words (with --issue: extra instructions)')
     .option('--repo <dir>', 'repository the agent works on (default: the current directory)')
     .option('--issue <ref>', 'take the task from a GitHub issue: OWNER/REPO#N or its URL')
     .option('--profile <name>', 'agent profile (see `agentvm profiles`)', 'demo')
     .option('--title <title>', 'short title (default: the first line of the task)')
-    .option('--allow-dirty', 'send HEAD even if the work tree has uncommitted changes (they are not sent)')
-    .option('--include-uncommitted', 'send uncommitted changes too, as a snapshot commit on top of HEAD')
+    .option(
+      '--allow-dirty',
+      'send HEAD even if the work tree has uncommitted changes (they are not sent)',
+    )
+    .option(
+      '--include-uncommitted',
+      'send uncommitted changes too, as a snapshot commit on top of HEAD',
+    )
     .option('--detach', 'print the agent id and return at once')
     .option('--json', 'print the agent as JSON')
     .action(
       action(async (words: string[], options: DelegateOptions) => {
         const client = connect(options);
-        const task = options.issue ? await issueTask(options, words) : await plainTask(options, words);
+        const task = options.issue
+          ? await issueTask(options, words)
+          : await plainTask(options, words);
         const repo = task.repo;
         if (repo.uncommitted.length > 0) {
           const what = repo.uncommittedIncluded
@@ -58,7 +68,9 @@ export function registerDelegateCommand(program: Command): void {
           repo,
         });
         if (!options.json) {
-          note(`agent ${agent.id} queued (profile ${agent.profile}, ${repo.branch} at ${repo.baseCommit.slice(0, 12)})`);
+          note(
+            `agent ${agent.id} queued (profile ${agent.profile}, ${repo.branch} at ${repo.baseCommit.slice(0, 12)})`,
+          );
         }
         if (options.detach) {
           if (options.json) printJson(agent);
@@ -66,10 +78,15 @@ export function registerDelegateCommand(program: Command): void {
           return exitCodes.ok;
         }
 
-        const final = await followAgent(client, agent.id, { until: pauseOrEndStates, print: !options.json });
+        const final = await followAgent(client, agent.id, {
+          until: pauseOrEndStates,
+          print: !options.json,
+        });
         if (options.json) printJson(final);
         else describeNextStep(final);
-        return final.state === 'failed' || final.state === 'cancelled' ? exitCodes.agentFailed : exitCodes.ok;
+        return final.state === 'failed' || final.state === 'cancelled'
+          ? exitCodes.agentFailed
+          : exitCodes.ok;
       }),
     );
 }
@@ -83,7 +100,11 @@ interface PreparedTask {
 
 async function plainTask(options: DelegateOptions, words: string[]): Promise<PreparedTask> {
   if (words.length === 0) {
-    throw new AgentvmError('VALIDATION_FAILED', 'say what the agent should do', 'agentvm delegate "Fix the failing test"');
+    throw new AgentvmError(
+      'VALIDATION_FAILED',
+      'say what the agent should do',
+      'agentvm delegate "Fix the failing test"',
+    );
   }
 
   const repo = await bundleRepository(options.repo ?? '.', {
@@ -99,13 +120,22 @@ async function issueTask(options: DelegateOptions, words: string[]): Promise<Pre
   const github = resolveGitHubToken(process.env);
   const octokit = createGitHubClient({ token: github.token, baseUrl: process.env.GITHUB_API_URL });
   const issue = await fetchIssueTask(octokit, ref);
-  const extra = words.length > 0 ? `\n\n## Instructions from the delegator\n\n${words.join(' ')}\n` : '';
+  const extra =
+    words.length > 0 ? `\n\n## Instructions from the delegator\n\n${words.join(' ')}\n` : '';
   const issueName = `${ref.owner}/${ref.repo}#${ref.number}`;
-  const bundleOptions = { allowDirty: options.allowDirty, includeUncommitted: options.includeUncommitted };
+  const bundleOptions = {
+    allowDirty: options.allowDirty,
+    includeUncommitted: options.includeUncommitted,
+  };
 
   if (options.repo) {
     await checkRemoteMatches(options.repo, ref);
-    return { text: issue.text + extra, title: issue.title, issue: issueName, repo: await bundleRepository(options.repo, bundleOptions) };
+    return {
+      text: issue.text + extra,
+      title: issue.title,
+      issue: issueName,
+      repo: await bundleRepository(options.repo, bundleOptions),
+    };
   }
 
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'agentvm-clone-'));
@@ -114,7 +144,12 @@ async function issueTask(options: DelegateOptions, words: string[]): Promise<Pre
     const clone = path.join(scratch, ref.repo);
     await cloneRepository(ref, clone, github.token, { baseUrl: process.env.GITHUB_SERVER_URL });
     const repo = await bundleRepository(clone, bundleOptions);
-    return { text: issue.text + extra, title: issue.title, issue: issueName, repo: { ...repo, path: undefined } };
+    return {
+      text: issue.text + extra,
+      title: issue.title,
+      issue: issueName,
+      repo: { ...repo, path: undefined },
+    };
   } finally {
     fs.rmSync(scratch, { recursive: true, force: true });
   }

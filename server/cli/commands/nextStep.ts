@@ -2,15 +2,25 @@ import type { Agent, AgentState } from '../../../protocol/api';
 import { note } from '../context';
 
 /** Where `delegate`, `resume` and `wait` stop following: the agent needs a human or has ended. */
-export const pauseOrEndStates: readonly AgentState[] = ['awaiting_review', 'reviewing', 'done', 'failed', 'cancelled'];
+export const pauseOrEndStates: readonly AgentState[] = [
+  'awaiting_review',
+  'reviewing',
+  'done',
+  'failed',
+  'cancelled',
+];
 
 /** Tells the user what the agent is waiting for and which command comes next. */
 export function describeNextStep(agent: Agent): void {
   switch (agent.state) {
     case 'awaiting_review':
     case 'reviewing':
-      note(`\nagent ${agent.id} asks for review: ${agent.review?.message ?? agent.stateReason ?? ''}`);
-      note(`  agentvm review ${agent.id}                     # restore the paused VM to look at its work`);
+      note(
+        `\nagent ${agent.id} asks for review: ${agent.review?.message ?? agent.stateReason ?? ''}`,
+      );
+      note(
+        `  agentvm review ${agent.id}                     # restore the paused VM to look at its work`,
+      );
       note(`  agentvm exec ${agent.id} -- git log --oneline  # run a command in it`);
       note(`  agentvm resume ${agent.id} --message "..."     # answer and let it continue`);
       break;

@@ -12,9 +12,15 @@ export function registerProfilesCommand(program: Command): void {
         if (options.json) return printJson(profiles);
 
         for (const profile of profiles) {
-          const limit = profile.timeLimitMs ? `${Math.round(profile.timeLimitMs / 60000)} min` : 'no time limit';
-          const hosts = profile.allowedHosts.length ? profile.allowedHosts.join(', ') : 'no network';
-          out(`${profile.name.padEnd(12)} ${profile.memoryMiB} MiB, ${profile.vcpus} vCPU, ${limit}, ${hosts}`);
+          const limit = profile.timeLimitMs
+            ? `${Math.round(profile.timeLimitMs / 60000)} min`
+            : 'no time limit';
+          const hosts = profile.allowedHosts.length
+            ? profile.allowedHosts.join(', ')
+            : 'no network';
+          out(
+            `${profile.name.padEnd(12)} ${profile.memoryMiB} MiB, ${profile.vcpus} vCPU, ${limit}, ${hosts}`,
+          );
           if (profile.description) out(`${''.padEnd(12)} ${profile.description}`);
         }
       }),

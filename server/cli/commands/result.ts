@@ -39,7 +39,10 @@ export function registerResultCommands(program: Command): void {
         const branch = options.branch ?? `agentvm/${id}`;
         const repo = await gitRoot(options.repo);
 
-        const hasBase = await git(repo, ['cat-file', '-e', `${result.baseCommit}^{commit}`]).then(() => true, () => false);
+        const hasBase = await git(repo, ['cat-file', '-e', `${result.baseCommit}^{commit}`]).then(
+          () => true,
+          () => false,
+        );
         if (!hasBase) {
           throw new AgentvmError(
             'VALIDATION_FAILED',
@@ -47,8 +50,17 @@ export function registerResultCommands(program: Command): void {
             'Run apply in the repository the task was delegated from (or a clone of it).',
           );
         }
-        const exists = await git(repo, ['rev-parse', '--verify', '-q', `refs/heads/${branch}`]).then(() => true, () => false);
-        if (exists) throw new AgentvmError('APPLY_CONFLICT', `branch ${branch} already exists in ${repo}`);
+        const exists = await git(repo, [
+          'rev-parse',
+          '--verify',
+          '-q',
+          `refs/heads/${branch}`,
+        ]).then(
+          () => true,
+          () => false,
+        );
+        if (exists)
+          throw new AgentvmError('APPLY_CONFLICT', `branch ${branch} already exists in ${repo}`);
 
         if (result.commits.length === 0) {
           await git(repo, ['branch', branch, result.baseCommit]);
@@ -58,12 +70,17 @@ export function registerResultCommands(program: Command): void {
 
         const head = (await git(repo, ['rev-parse', `refs/heads/${branch}`])).trim();
         if (head !== result.headCommit) {
-          throw new AgentvmError('INTERNAL', `branch ${branch} is at ${head}, expected ${result.headCommit}`);
+          throw new AgentvmError(
+            'INTERNAL',
+            `branch ${branch} is at ${head}, expected ${result.headCommit}`,
+          );
         }
 
         if (options.json) return printJson({ branch, headCommit: head, commits: result.commits });
 
-        out(`branch ${branch} created at ${head.slice(0, 12)} with ${result.commits.length} commit(s):`);
+        out(
+          `branch ${branch} created at ${head.slice(0, 12)} with ${result.commits.length} commit(s):`,
+        );
         for (const commit of result.commits) out(`  ${commit.sha.slice(0, 12)} ${commit.subject}`);
       }),
     );
@@ -87,7 +104,10 @@ async function gitRoot(dir: string): Promise<string> {
   try {
     return (await git(dir, ['rev-parse', '--show-toplevel'])).trim();
   } catch {
-    throw new AgentvmError('NOT_A_GIT_REPOSITORY', `${path.resolve(dir)} is not inside a git work tree`);
+    throw new AgentvmError(
+      'NOT_A_GIT_REPOSITORY',
+      `${path.resolve(dir)} is not inside a git work tree`,
+    );
   }
 }
 

@@ -17,7 +17,9 @@ export function registerReviewCommands(program: Command): void {
         const agent = await connect(options).review(id);
         if (options.json) return printJson(agent);
 
-        out(`agent ${agent.id} is ${agent.state}: its VM runs again, the agent still waits for your answer`);
+        out(
+          `agent ${agent.id} is ${agent.state}: its VM runs again, the agent still waits for your answer`,
+        );
         note(`  question: ${agent.review?.message ?? '(none)'}`);
         note(`  agentvm exec ${agent.id} -- git diff HEAD~1   # look around (runs in /workspace)`);
         note(`  agentvm resume ${agent.id} --message "..."    # answer; your edits stay in place`);
@@ -26,7 +28,9 @@ export function registerReviewCommands(program: Command): void {
 
   program
     .command('exec')
-    .description("run a shell command in the agent's workspace (VM must be running or under review)")
+    .description(
+      "run a shell command in the agent's workspace (VM must be running or under review)",
+    )
     .argument('<id>')
     .argument('<command...>', 'command and arguments (use -- before them)')
     .option('--timeout <ms>', 'timeout in milliseconds', '60000')
@@ -34,7 +38,10 @@ export function registerReviewCommands(program: Command): void {
       action(async (id: string, words: string[], options: GlobalOptions & { timeout: string }) => {
         const timeoutMs = Number(options.timeout);
         if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) {
-          throw new AgentvmError('VALIDATION_FAILED', '--timeout must be a positive number of milliseconds');
+          throw new AgentvmError(
+            'VALIDATION_FAILED',
+            '--timeout must be a positive number of milliseconds',
+          );
         }
 
         const command = words.map(shellQuote).join(' ');
@@ -51,7 +58,9 @@ export function registerReviewCommands(program: Command): void {
 
   program
     .command('resume')
-    .description('answer the review and let the agent continue, with any edits made during review in place')
+    .description(
+      'answer the review and let the agent continue, with any edits made during review in place',
+    )
     .argument('<id>')
     .option('-m, --message <text>', "the reviewer's answer", '')
     .option('--detach', 'return at once instead of following the agent')
@@ -69,10 +78,16 @@ export function registerReviewCommands(program: Command): void {
 
         if (!options.json) note(`agent ${agent.id} resumed`);
         const afterEventId = before.at(-1)?.id ?? 0;
-        const final = await followAgent(client, id, { until: pauseOrEndStates, print: !options.json, afterEventId });
+        const final = await followAgent(client, id, {
+          until: pauseOrEndStates,
+          print: !options.json,
+          afterEventId,
+        });
         if (options.json) printJson(final);
         else describeNextStep(final);
-        return final.state === 'failed' || final.state === 'cancelled' ? exitCodes.agentFailed : exitCodes.ok;
+        return final.state === 'failed' || final.state === 'cancelled'
+          ? exitCodes.agentFailed
+          : exitCodes.ok;
       }),
     );
 }

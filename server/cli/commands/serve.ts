@@ -20,12 +20,18 @@ export function registerServeCommand(program: Command): void {
     .description('run the broker (HTTP + WebSocket API) on this machine')
     .option('--host <address>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'TCP port (0: any free port)', process.env.AGENTVM_PORT ?? '7878')
-    .option('--stop-vms-on-exit', 'end running VMs when the broker stops (default: leave them to be reattached)')
+    .option(
+      '--stop-vms-on-exit',
+      'end running VMs when the broker stops (default: leave them to be reattached)',
+    )
     .action(
       action(async (options: ServeOptions) => {
         const port = Number(options.port);
         if (!Number.isInteger(port) || port < 0 || port > 65535) {
-          throw new AgentvmError('VALIDATION_FAILED', `--port must be 0-65535, not "${options.port}"`);
+          throw new AgentvmError(
+            'VALIDATION_FAILED',
+            `--port must be 0-65535, not "${options.port}"`,
+          );
         }
 
         const logger = createLogger();

@@ -26,7 +26,9 @@ export const templateBuildOutputSchema = z.object({
  * are cloned from, in the data directory, without a broker; removes stale templates.
  */
 export function registerTemplateCommand(program: Command): void {
-  const template = program.command('template').description('build the VM templates agents start from');
+  const template = program
+    .command('template')
+    .description('build the VM templates agents start from');
 
   template
     .command('build')

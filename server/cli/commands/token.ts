@@ -6,7 +6,9 @@ import { action, out } from '../context';
 
 /** `token create`: a local administrative step on the broker's machine (it opens the store). */
 export function registerTokenCommand(program: Command): void {
-  const token = program.command('token').description('manage broker tokens (run on the broker machine)');
+  const token = program
+    .command('token')
+    .description('manage broker tokens (run on the broker machine)');
   token
     .command('create')
     .description('create a token for a user and print it')
@@ -15,7 +17,10 @@ export function registerTokenCommand(program: Command): void {
     .action(
       action(async (options: { user: string; admin?: boolean }) => {
         if (!/^[\w.@-]{1,64}$/.test(options.user)) {
-          throw new AgentvmError('VALIDATION_FAILED', 'user names are 1-64 letters, digits, or . _ @ -');
+          throw new AgentvmError(
+            'VALIDATION_FAILED',
+            'user names are 1-64 letters, digits, or . _ @ -',
+          );
         }
 
         const store = new Store(storePath(dataDir()));

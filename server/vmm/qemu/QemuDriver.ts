@@ -15,7 +15,7 @@ import { raceStart } from './raceStart';
 import { settleGuest } from './settleGuest';
 import { QmpClient } from './QmpClient';
 import { QemuVm } from './QemuVm';
-import { verifySnapshot } from './snapshotFile';
+import { checkSnapshotSize, verifySnapshot } from './snapshotFile';
 import { removeSockets, vmPaths, type VmPaths } from './vmPaths';
 import { waitForMigration } from './waitForMigration';
 
@@ -136,8 +136,10 @@ export class QemuDriver implements VmmDriver {
     const mark = (name: string) => (steps[name] = Math.round(performance.now() - startedAt));
 
     // The checksum of a large review snapshot takes a while: compute it while QEMU starts and
-    // loads, and let no guest instruction run before it matched.
+    // loads, and let no guest instruction run before it matched. A missing or truncated file
+    // starts no QEMU at all.
     const incoming = incomingSnapshot(mode);
+    if (incoming) checkSnapshotSize(incoming);
     const verification = incoming
       ? verifySnapshot(incoming).then(
           () => undefined,
@@ -148,12 +150,12 @@ export class QemuDriver implements VmmDriver {
       const failure = await verification;
       if (failure) throw failure;
     };
-    if (incoming && !fs.existsSync(incoming.statePath)) await verified();
 
     // Prepare the directory, sockets and disk.
     this.prepareDirectories(paths);
     if (mode.kind === 'boot') await this.createOverlay(paths, spec.image.rootfsPath, 'raw');
-    else if (mode.kind === 'clone') await this.createOverlay(paths, mode.template.diskPath, 'qcow2');
+    else if (mode.kind === 'clone')
+      await this.createOverlay(paths, mode.template.diskPath, 'qcow2');
     else if (!fs.existsSync(paths.overlay)) {
       throw new AgentvmError(
         'SNAPSHOT_CORRUPT',
@@ -195,7 +197,10 @@ export class QemuDriver implements VmmDriver {
           ? [IGNORE_SHARED]
           : [];
       if (incoming) {
-        await step('loading the snapshot', this.loadSnapshot(qmp, incoming, capabilities, deadline));
+        await step(
+          'loading the snapshot',
+          this.loadSnapshot(qmp, incoming, capabilities, deadline),
+        );
         mark('loaded');
       }
 
@@ -427,7 +432,8 @@ function memoryPlan(mode: StartMode): Pick<QemuLaunchPlan, 'memoryFile' | 'named
   if (mode.kind === 'boot' && mode.templateMemory) {
     return { memoryFile: { path: mode.templateMemory, share: true } };
   }
-  if (mode.kind === 'clone') return { memoryFile: { path: mode.template.memoryPath, share: false } };
+  if (mode.kind === 'clone')
+    return { memoryFile: { path: mode.template.memoryPath, share: false } };
   if (mode.kind === 'restore' && mode.snapshot.namedMemoryBackend) return { namedRam: true };
   return {};
 }

@@ -63,7 +63,11 @@ function syncOnce(vm: Vm, timeoutMs: number): Promise<void> {
     const subscription = vm.channel.onMessage((message) => {
       if (message.type === 'synced') finish();
     });
-    vm.channel.send({ type: 'sync', timeMs: Date.now(), entropy: randomBytes(64).toString('base64') });
+    vm.channel.send({
+      type: 'sync',
+      timeMs: Date.now(),
+      entropy: randomBytes(64).toString('base64'),
+    });
   });
 }
 

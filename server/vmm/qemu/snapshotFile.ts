@@ -129,6 +129,18 @@ export async function sha256File(filePath: string): Promise<string> {
 
 /** Throw SNAPSHOT_CORRUPT unless the state file has the recorded size and checksum. */
 export async function verifySnapshot(snapshot: SnapshotInfo): Promise<void> {
+  checkSnapshotSize(snapshot);
+  const sha256 = await sha256File(snapshot.statePath);
+  if (sha256 !== snapshot.sha256) {
+    throw new AgentvmError(
+      'SNAPSHOT_CORRUPT',
+      `snapshot file ${snapshot.statePath} fails its sha256 check`,
+    );
+  }
+}
+
+/** The cheap part of {@link verifySnapshot}: throw SNAPSHOT_CORRUPT unless the file has its size. */
+export function checkSnapshotSize(snapshot: SnapshotInfo): void {
   let sizeBytes: number;
   try {
     sizeBytes = fs.statSync(snapshot.statePath).size;
@@ -140,14 +152,6 @@ export async function verifySnapshot(snapshot: SnapshotInfo): Promise<void> {
     throw new AgentvmError(
       'SNAPSHOT_CORRUPT',
       `snapshot file ${snapshot.statePath} has ${sizeBytes} bytes, expected ${snapshot.sizeBytes}`,
-    );
-  }
-
-  const sha256 = await sha256File(snapshot.statePath);
-  if (sha256 !== snapshot.sha256) {
-    throw new AgentvmError(
-      'SNAPSHOT_CORRUPT',
-      `snapshot file ${snapshot.statePath} fails its sha256 check`,
     );
   }
 }

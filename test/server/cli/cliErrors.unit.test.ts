@@ -17,10 +17,15 @@ interface CliRun {
 function cli(args: string[], env: NodeJS.ProcessEnv, cwd?: string): Promise<CliRun> {
   const entry = path.join(packageRoot(), 'dist', 'cli.js');
   return new Promise((resolve) => {
-    execFile('node', [entry, ...args], { env: { ...process.env, ...env }, cwd }, (error, stdout, stderr) => {
-      const code = error ? ((error as { code?: number }).code ?? 1) : 0;
-      resolve({ code: typeof code === 'number' ? code : 1, stdout, stderr });
-    });
+    execFile(
+      'node',
+      [entry, ...args],
+      { env: { ...process.env, ...env }, cwd },
+      (error, stdout, stderr) => {
+        const code = error ? ((error as { code?: number }).code ?? 1) : 0;
+        resolve({ code: typeof code === 'number' ? code : 1, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -51,7 +56,10 @@ describe('agentvm CLI errors (unit)', function () {
   });
 
   it('prints the error body as JSON with --json', async () => {
-    const run = await cli(['ls', '--json', '--url', env.AGENTVM_URL!], { ...env, AGENTVM_TOKEN: 'avm_wrong' });
+    const run = await cli(['ls', '--json', '--url', env.AGENTVM_URL!], {
+      ...env,
+      AGENTVM_TOKEN: 'avm_wrong',
+    });
     assert.equal(run.code, 6);
     const body = JSON.parse(run.stdout) as { error: { code: string; hint: string } };
     assert.equal(body.error.code, 'UNAUTHORIZED');

@@ -7,7 +7,11 @@ import type { Broker } from '../../../server/Broker';
 import { startImagelessBroker, type ImagelessBroker } from '../../helpers/imagelessBroker';
 import { makeTempRepo } from '../../helpers/repos';
 
-async function expectError(promise: Promise<unknown>, code: string, messagePart?: RegExp): Promise<AgentvmError> {
+async function expectError(
+  promise: Promise<unknown>,
+  code: string,
+  messagePart?: RegExp,
+): Promise<AgentvmError> {
   const error = await promise.then(
     () => assert.fail(`expected ${code}`),
     (caught: unknown) => caught,
@@ -51,7 +55,10 @@ describe('broker HTTP API (unit)', () => {
   it('names the bad fields when a body fails validation', async () => {
     const response = await fetch(`${url}/v1/agents`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${broker.ensureLocalToken()}`, 'content-type': 'application/json' },
+      headers: {
+        authorization: `Bearer ${broker.ensureLocalToken()}`,
+        'content-type': 'application/json',
+      },
       body: JSON.stringify({ text: '', repo: { bundle: 'x', baseCommit: 'abc', branch: 'main' } }),
     });
     assert.equal(response.status, 400);
@@ -68,7 +75,10 @@ describe('broker HTTP API (unit)', () => {
       body: '{not json',
     });
     assert.equal(response.status, 400);
-    assert.equal(((await response.json()) as { error: { code: string } }).error.code, 'BAD_REQUEST');
+    assert.equal(
+      ((await response.json()) as { error: { code: string } }).error.code,
+      'BAD_REQUEST',
+    );
   });
 
   it('reports an unknown agent id as AGENT_NOT_FOUND', async () => {
@@ -78,14 +88,22 @@ describe('broker HTTP API (unit)', () => {
 
   it('reports an unknown profile as PROFILE_NOT_FOUND and creates nothing', async () => {
     const upload = await bundleRepository(repo);
-    await expectError(client.createAgent({ text: 'do it', profile: 'nope', repo: upload }), 'PROFILE_NOT_FOUND', /plain/);
+    await expectError(
+      client.createAgent({ text: 'do it', profile: 'nope', repo: upload }),
+      'PROFILE_NOT_FOUND',
+      /plain/,
+    );
     assert.deepEqual(await client.listAgents(), []);
   });
 
   it('rejects a repository upload that is not a git bundle', async () => {
     const upload = await bundleRepository(repo);
     const bad = { ...upload, bundle: Buffer.from('hello').toString('base64') };
-    await expectError(client.createAgent({ text: 'do it', profile: 'plain', repo: bad }), 'VALIDATION_FAILED', /bundle/);
+    await expectError(
+      client.createAgent({ text: 'do it', profile: 'plain', repo: bad }),
+      'VALIDATION_FAILED',
+      /bundle/,
+    );
   });
 
   it('fails an agent whose guest image is missing, with the reason, and refuses to review it', async () => {

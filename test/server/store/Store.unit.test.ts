@@ -28,9 +28,14 @@ describe('Store (unit)', () => {
     const store = new Store(file);
     try {
       assert.equal(store.schemaVersion, migrations.length);
-      const columns = store.db.prepare("SELECT name FROM pragma_table_info('agents')").all() as { name: string }[];
+      const columns = store.db.prepare("SELECT name FROM pragma_table_info('agents')").all() as {
+        name: string;
+      }[];
       assert.ok(columns.some((column) => column.name === 'issue_ref'));
-      assert.equal((store.db.prepare('SELECT count(*) AS n FROM users').get() as { n: number }).n, 1);
+      assert.equal(
+        (store.db.prepare('SELECT count(*) AS n FROM users').get() as { n: number }).n,
+        1,
+      );
     } finally {
       store.close();
     }
@@ -42,7 +47,9 @@ describe('Store (unit)', () => {
       const token = store.createToken('ada', true);
       assert.deepEqual(store.userForToken(token), { user: 'ada', admin: true });
       assert.equal(store.userForToken(token + 'x'), null);
-      const stored = store.db.prepare('SELECT token_hash FROM tokens').all() as { token_hash: string }[];
+      const stored = store.db.prepare('SELECT token_hash FROM tokens').all() as {
+        token_hash: string;
+      }[];
       assert.ok(stored.every((row) => row.token_hash !== token));
     } finally {
       store.close();
@@ -59,7 +66,10 @@ describe('Store (unit)', () => {
         store.events('a').map((event) => event.message),
         ['one', 'two'],
       );
-      assert.deepEqual(store.events('a', first.id).map((event) => event.data), [{ n: 2 }]);
+      assert.deepEqual(
+        store.events('a', first.id).map((event) => event.data),
+        [{ n: 2 }],
+      );
     } finally {
       store.close();
     }
