@@ -57,7 +57,9 @@ export function untilMilestones(
     const done = () => seen.synced !== undefined && (!task || seen.running !== undefined);
     const timer = setTimeout(() => {
       subscription.dispose();
-      reject(new Error(`guest milestones incomplete after ${timeoutMs} ms: ${JSON.stringify(seen)}`));
+      reject(
+        new Error(`guest milestones incomplete after ${timeoutMs} ms: ${JSON.stringify(seen)}`),
+      );
     }, timeoutMs);
     const subscription = vm.channel.onMessage((message) => {
       if (message.type === 'synced') seen.synced = at();
@@ -78,7 +80,11 @@ export function untilMilestones(
       subscription.dispose();
       resolve(seen as Milestones);
     });
-    vm.channel.send({ type: 'sync', timeMs: Date.now(), entropy: randomBytes(64).toString('base64') });
+    vm.channel.send({
+      type: 'sync',
+      timeMs: Date.now(),
+      entropy: randomBytes(64).toString('base64'),
+    });
     if (task) vm.channel.send({ type: 'task', task });
   });
 }

@@ -18,19 +18,37 @@ const runs = Number(process.env.BENCH_STEP_RUNS ?? 3);
 const out = (line: string) => process.stdout.write(line + '\n');
 
 async function main(): Promise<void> {
-  const image = await ensureImage({ dataDir: process.env.AGENTVM_IMAGE_DATA_DIR ?? defaultDataDir() });
+  const image = await ensureImage({
+    dataDir: process.env.AGENTVM_IMAGE_DATA_DIR ?? defaultDataDir(),
+  });
   const demo = new ProfileRegistry().get('demo');
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'agentvm-steps-'));
   const templateRoot = process.env.BENCH_TEMPLATE_DIR ?? root;
-  const driver = new QemuDriver({ logger: silentLogger, helloIntervalMs: Number(process.env.BENCH_HELLO_MS ?? 300) });
+  const driver = new QemuDriver({
+    logger: silentLogger,
+    helloIntervalMs: Number(process.env.BENCH_HELLO_MS ?? 300),
+  });
   const templates = new TemplateManager({ dataDir: templateRoot, driver, logger: silentLogger });
   const egress = { guestAddress: GUEST_PROXY_ADDRESS, guestPort: GUEST_PROXY_PORT, hostPort: 9 };
   const task = benchTask(root);
   const live = new Set<QemuVm>();
   try {
-    const template = await templates.ensure({ image, memoryMiB: demo.memoryMiB, vcpus: demo.vcpus, egress: true });
+    const template = await templates.ensure({
+      image,
+      memoryMiB: demo.memoryMiB,
+      vcpus: demo.vcpus,
+      egress: true,
+    });
     for (let run = 0; run < runs; run++) {
-      const spec: VmSpec = { id: `steps-${run}`, vmDir: path.join(root, `vm-${run}`), image, memoryMiB: demo.memoryMiB, vcpus: demo.vcpus, bootTimeoutMs: 60_000, egress };
+      const spec: VmSpec = {
+        id: `steps-${run}`,
+        vmDir: path.join(root, `vm-${run}`),
+        image,
+        memoryMiB: demo.memoryMiB,
+        vcpus: demo.vcpus,
+        bootTimeoutMs: 60_000,
+        egress,
+      };
       let startedAt = performance.now();
       let vm = (await driver.clone(spec, template)) as QemuVm;
       live.add(vm);
@@ -46,7 +64,9 @@ async function main(): Promise<void> {
       vm = (await driver.restore(spec, snapshot)) as QemuVm;
       live.add(vm);
       const restored = await untilMilestones(vm, startedAt);
-      out(`restore ${JSON.stringify({ snapshotMs: snapshot.durationMs, ...vm.startupSteps, ...restored })}`);
+      out(
+        `restore ${JSON.stringify({ snapshotMs: snapshot.durationMs, ...vm.startupSteps, ...restored })}`,
+      );
       await vm.stop();
       live.delete(vm);
     }

@@ -83,7 +83,9 @@ class ClockHelper {
     const micros = Math.round((targetMs - seconds * 1000) * 1000);
     return new Promise((resolve) => {
       this.waiters.push((answer) =>
-        resolve(answer === 'ok' ? { ok: true } : { ok: false, error: answer.replace(/^error /, '') }),
+        resolve(
+          answer === 'ok' ? { ok: true } : { ok: false, error: answer.replace(/^error /, '') },
+        ),
       );
       this.child.stdin?.write(`${seconds} ${micros} ${process.hrtime.bigint()}\n`);
     });

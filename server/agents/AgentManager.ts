@@ -97,6 +97,9 @@ export class AgentManager {
     issueRef?: string,
   ): Promise<Agent> {
     const profile = this.options.profiles.get(request.profile);
+    // A missing or corrupt guest image is the caller's problem to fix now (412), not a failure
+    // found later by an agent that was accepted.
+    this.options.loadImage();
     this.options.policy?.admit(profile, request.secrets);
     const bundle = Buffer.from(request.repo.bundle, 'base64');
     if (!/^# v[23] git bundle\n/.test(bundle.subarray(0, 20).toString('latin1'))) {

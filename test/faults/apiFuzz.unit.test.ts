@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
 import net from 'node:net';
 import WebSocket from 'ws';
 import { bundleRepository } from '../../client/repoBundle';
 import { errorBodySchema, errorCatalog, errorCodes } from '../../protocol/errors';
 import { ChildBroker } from '../helpers/childBroker';
+import { seedEndedAgent } from '../helpers/seedAgent';
 import { makeTempRepo } from '../helpers/repos';
 import { FuzzInput } from './FuzzInput';
 
@@ -31,14 +33,16 @@ describe('API fuzz: malformed requests against a running broker (unit)', functio
   let fuzz: FuzzInput;
 
   before(async () => {
+    // Ended agents seeded into the store give the fuzzer valid ids without booting VMs (this
+    // broker has no guest image, so it refuses to create agents).
+    knownAgentId = 'fuzzknown1';
+    bystanderId = 'bystander1';
+    seedEndedAgent(broker.dataDir, knownAgentId, os.userInfo().username);
+    seedEndedAgent(broker.dataDir, bystanderId, os.userInfo().username, 'bystander');
     await broker.start();
     repoDir = makeTempRepo({ 'README.md': '# fuzz\n', 'a.txt': 'a\n' });
     const repo = await bundleRepository(repoDir);
     validBody = { text: 'fuzz target', profile: 'demo', repo };
-    // A real agent (it fails at once: this broker has no guest image) gives the fuzzer a valid id.
-    knownAgentId = (await broker.client.createAgent(validBody as never)).id;
-    bystanderId = (await broker.client.createAgent({ ...validBody, title: 'bystander' } as never))
-      .id;
     fuzz = new FuzzInput(SEED, { token: broker.token, agentId: knownAgentId, validBody });
   });
 

@@ -5,12 +5,20 @@ import { AgentvmError } from '../../protocol/errors';
 import { Broker } from '../../server/Broker';
 import { silentLogger } from '../../server/log';
 import { ProfileRegistry } from '../../server/profiles/ProfileRegistry';
-import type { VmmDriver } from '../../server/vmm/VmmDriver';
+import type { GuestImage, VmmDriver } from '../../server/vmm/VmmDriver';
 
-/** A driver for tests that must never reach a VM. */
+/** An image record whose files do not exist; only the (refusing) test driver ever sees it. */
+const unbootableImage: GuestImage = {
+  key: 'test-image',
+  kernelPath: '/nonexistent/kernel',
+  initramfsPath: '/nonexistent/initramfs',
+  rootfsPath: '/nonexistent/rootfs.ext4',
+};
+
+/** A driver for tests that must never reach a VM: every boot fails with VM_FAILED. */
 export const unusedDriver: VmmDriver = {
   name: 'unused',
-  boot: () => Promise.reject(new Error('boot is not expected in this test')),
+  boot: () => Promise.reject(new AgentvmError('VM_FAILED', 'this test driver boots no VMs')),
   restore: () => Promise.reject(new Error('restore is not expected in this test')),
   attach: () => Promise.reject(new Error('attach is not expected in this test')),
 };
@@ -25,11 +33,14 @@ export interface ImagelessBroker {
 }
 
 /**
- * A real broker (store, HTTP API, event stream) on a free loopback port whose guest image is
- * missing, so agents fail before booting: enough for API, CLI and bad-input tests. It knows one
- * profile, `plain`.
+ * A real broker (store, HTTP API, event stream) on a free loopback port that never boots a VM:
+ * enough for API, CLI and bad-input tests. It knows one profile, `plain`. With `image: 'missing'`
+ * it has no guest image (so it refuses new agents); with `'unbootable'` (the default) it accepts
+ * them and each fails at once when its VM will not boot.
  */
-export async function startImagelessBroker(): Promise<ImagelessBroker> {
+export async function startImagelessBroker(
+  options: { image?: 'missing' | 'unbootable' } = {},
+): Promise<ImagelessBroker> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'agentvm-broker-'));
   const profilesDir = fs.mkdtempSync(path.join(os.tmpdir(), 'agentvm-profiles-'));
   fs.writeFileSync(
@@ -42,7 +53,11 @@ export async function startImagelessBroker(): Promise<ImagelessBroker> {
     logger: silentLogger,
     driver: unusedDriver,
     loadImage: () => {
-      throw new AgentvmError('IMAGE_MISSING', 'no guest image in this test');
+      if (options.image === 'missing') {
+        throw new AgentvmError('IMAGE_MISSING', 'no guest image in this test');
+      }
+
+      return unbootableImage;
     },
     profiles: new ProfileRegistry([profilesDir]),
     version: 'test',

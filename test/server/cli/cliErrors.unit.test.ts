@@ -103,9 +103,31 @@ describe('agentvm CLI errors (unit)', function () {
     assert.match(run.stderr, /BROKER_UNREACHABLE/);
   });
 
+  it('refuses to delegate without a guest image: IMAGE_MISSING with a hint, exit 1, no agent', async () => {
+    const imageless = await startImagelessBroker({ image: 'missing' });
+    try {
+      const imagelessEnv = {
+        ...env,
+        AGENTVM_URL: imageless.url,
+        AGENTVM_DATA_DIR: imageless.dataDir,
+      };
+      const run = await cli(
+        ['delegate', '--repo', repo, '--profile', 'plain', 'do', 'it'],
+        imagelessEnv,
+      );
+      assert.equal(run.code, 1);
+      assert.match(run.stderr, /error \[IMAGE_MISSING\]/);
+      assert.match(run.stderr, /hint: .*agentvm image build/);
+      const list = await cli(['ls', '--json'], imagelessEnv);
+      assert.deepEqual(JSON.parse(list.stdout), []);
+    } finally {
+      await imageless.stop();
+    }
+  });
+
   it('exits 3 when the delegated agent fails, and prints the reason', async () => {
     const run = await cli(['delegate', '--repo', repo, '--profile', 'plain', 'do', 'it'], env);
     assert.equal(run.code, 3, run.stderr);
-    assert.match(run.stderr, /failed: no guest image/);
+    assert.match(run.stderr, /failed: this test driver boots no VMs/);
   });
 });

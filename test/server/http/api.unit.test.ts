@@ -106,7 +106,7 @@ describe('broker HTTP API (unit)', () => {
     );
   });
 
-  it('fails an agent whose guest image is missing, with the reason, and refuses to review it', async () => {
+  it('fails an agent whose VM does not boot, with the reason, and refuses to review it', async () => {
     const upload = await bundleRepository(repo);
     const agent = await client.createAgent({ text: 'do it', profile: 'plain', repo: upload });
     let current = agent;
@@ -115,9 +115,25 @@ describe('broker HTTP API (unit)', () => {
       current = await client.getAgent(agent.id);
     }
     assert.equal(current.state, 'failed');
-    assert.match(current.stateReason ?? '', /no guest image/);
+    assert.match(current.stateReason ?? '', /boots no VMs/);
     await expectError(client.review(agent.id), 'INVALID_STATE', /failed/);
     await expectError(client.result(agent.id), 'RESULT_NOT_READY');
+  });
+
+  it('refuses a new agent with IMAGE_MISSING (412) when there is no guest image, and creates nothing', async () => {
+    const imageless = await startImagelessBroker({ image: 'missing' });
+    try {
+      const other = new BrokerClient({ url: imageless.url, token: imageless.token });
+      const upload = await bundleRepository(repo);
+      const error = await expectError(
+        other.createAgent({ text: 'do it', profile: 'plain', repo: upload }),
+        'IMAGE_MISSING',
+      );
+      assert.equal(error.status, 412);
+      assert.deepEqual(await other.listAgents(), []);
+    } finally {
+      await imageless.stop();
+    }
   });
 
   it("does not let one user see or act on another user's agent", async () => {
