@@ -143,7 +143,8 @@ export class TaskRunner {
       }
     };
 
-    if (fs.existsSync('/sys/class/net/eth0')) {
+    // agentvm-init configures eth0 at boot; older images leave it to the task.
+    if (fs.existsSync('/sys/class/net/eth0') && !hasDefaultRoute()) {
       const ip = fs.existsSync(BUSYBOX) ? [BUSYBOX, 'ip'] : ['ip'];
       await run(ip[0], [...ip.slice(1), 'link', 'set', 'eth0', 'up']);
       await run(ip[0], [...ip.slice(1), 'addr', 'replace', GUEST_ADDRESS, 'dev', 'eth0']);
@@ -275,5 +276,18 @@ export class TaskRunner {
     this.deadline?.dispose();
     if (this.killTimer) clearTimeout(this.killTimer);
     this.killTimer = null;
+  }
+}
+
+/** Whether the kernel has a default route (read from /proc, so no process is spawned). */
+function hasDefaultRoute(): boolean {
+  try {
+    return fs
+      .readFileSync('/proc/net/route', 'utf8')
+      .split('\n')
+      .slice(1)
+      .some((line) => line.split(/\s+/)[1] === '00000000');
+  } catch {
+    return false;
   }
 }

@@ -22,6 +22,14 @@ $bb mount -t tmpfs -o nosuid,nodev,mode=1777 tmpfs /tmp
 $bb hostname agentvm
 $bb ip link set lo up
 
+# eth0 reaches only the broker's egress proxy (QEMU user networking, restrict=on). Configured
+# here, before any template snapshot, so a clone's task does not wait for it.
+if [ -e /sys/class/net/eth0 ]; then
+  $bb ip link set eth0 up
+  $bb ip addr replace 10.0.2.15/24 dev eth0
+  $bb ip route replace default via 10.0.2.2
+fi
+
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export HOME=/root
 export LANG=C.UTF-8
