@@ -24,6 +24,8 @@ export function exitCodeFor(code: ErrorCode): number {
     case 'NOT_A_GIT_REPOSITORY':
     case 'DIRTY_WORKTREE':
     case 'EMPTY_REPOSITORY':
+    case 'BAD_ISSUE_REF':
+    case 'REMOTE_MISMATCH':
       return exitCodes.usage;
     case 'BROKER_UNREACHABLE':
       return exitCodes.brokerUnreachable;
