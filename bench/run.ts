@@ -50,13 +50,21 @@ async function started(start: () => Promise<Vm>, task?: GuestTask): Promise<Star
 
 /** `step median` for every start step the QEMU driver recorded (see QemuVm.startupSteps). */
 function describeSteps(vms: Vm[]): string {
-  const all = vms.map((vm) => (vm as QemuVm).startupSteps ?? {});
+  return describeStepRecords(vms.map((vm) => (vm as QemuVm).startupSteps ?? {}));
+}
+
+/** `step median` for each step name of the first record. */
+function describeStepRecords(all: Record<string, number>[]): string {
   const names = Object.keys(all[0] ?? {});
-  return names.map((name) => `${name} ${Math.round(median(all.map((steps) => steps[name] ?? NaN)))}`).join(', ');
+  return names
+    .map((name) => `${name} ${Math.round(median(all.map((steps) => steps[name] ?? NaN)))}`)
+    .join(', ');
 }
 
 async function main(): Promise<void> {
-  const image: GuestImage = await ensureImage({ dataDir: process.env.AGENTVM_IMAGE_DATA_DIR ?? defaultDataDir() });
+  const image: GuestImage = await ensureImage({
+    dataDir: process.env.AGENTVM_IMAGE_DATA_DIR ?? defaultDataDir(),
+  });
   const demo = new ProfileRegistry().get('demo');
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'agentvm-bench-'));
   const driver = new QemuDriver({ logger: silentLogger });
@@ -66,7 +74,15 @@ async function main(): Promise<void> {
   let serial = 0;
   const spec = (memoryMiB: number): VmSpec => {
     serial++;
-    return { id: `bench-${serial}`, vmDir: path.join(root, 'agents', `bench-${serial}`), image, memoryMiB, vcpus: demo.vcpus, bootTimeoutMs: 180_000, egress };
+    return {
+      id: `bench-${serial}`,
+      vmDir: path.join(root, 'agents', `bench-${serial}`),
+      image,
+      memoryMiB,
+      vcpus: demo.vcpus,
+      bootTimeoutMs: 180_000,
+      egress,
+    };
   };
   const task = benchTask(root);
   const track = async (start: () => Promise<Vm>, withTask = false) => {
@@ -79,7 +95,9 @@ async function main(): Promise<void> {
     live.delete(vm);
   };
 
-  out(`agentvm bench: demo profile (${demo.memoryMiB} MiB, ${demo.vcpus} vCPU), accel ${detectAccelerator().accel}, ${os.cpus().length} × ${os.cpus()[0]?.model}, ${Math.round(os.totalmem() / 2 ** 30)} GiB RAM`);
+  out(
+    `agentvm bench: demo profile (${demo.memoryMiB} MiB, ${demo.vcpus} vCPU), accel ${detectAccelerator().accel}, ${os.cpus().length} × ${os.cpus()[0]?.model}, ${Math.round(os.totalmem() / 2 ** 30)} GiB RAM`,
+  );
   try {
     // 1. Cold boot vs template clone, to the guest agent ready, synced and the agent command running.
     const cold = [] as StartFigures[];
@@ -108,25 +126,32 @@ async function main(): Promise<void> {
     out(`  template clone     ${figures(clones)}`);
     out(`  clone steps (median ms since start): ${describeSteps(clones.map((r) => r.vm))}`);
     for (const endpoint of ['readyMs', 'syncedMs', 'runningMs'] as const) {
-      const ratio = median(cold.map((r) => r[endpoint] ?? NaN)) / median(clones.map((r) => r[endpoint] ?? NaN));
-      out(`  ratio (medians, ${endpoint.replace('Ms', '')})  ${ratio.toFixed(1)}× faster from the template`);
+      const ratio =
+        median(cold.map((r) => r[endpoint] ?? NaN)) / median(clones.map((r) => r[endpoint] ?? NaN));
+      out(
+        `  ratio (medians, ${endpoint.replace('Ms', '')})  ${ratio.toFixed(1)}× faster from the template`,
+      );
     }
     out(`  template build took ${Math.round(buildMs)} ms once`);
 
     // 2. Pause for review (snapshot) and resume (restore) against guest memory size.
     out('');
-    out('pause for review (snapshot: stop, save, end QEMU) and resume (restore until clock and entropy applied), cold-booted guests');
+    out(
+      'pause for review (snapshot: stop, save, end QEMU) and resume (restore until clock and entropy applied), cold-booted guests',
+    );
     for (const memoryMiB of memorySizesMiB) {
       const vmSpec = spec(memoryMiB);
       let vm = (await track(() => driver.boot(vmSpec))).vm;
       const snapshots: number[] = [];
       const restores: number[] = [];
       const sizes: number[] = [];
+      const pauseSteps: Record<string, number>[] = [];
       const restoredVms: Vm[] = [];
       for (let run = 0; run < snapshotRuns; run++) {
         const startedAt = performance.now();
         const info = await vm.snapshot();
         snapshots.push(performance.now() - startedAt);
+        pauseSteps.push({ ...(vm as QemuVm).snapshotSteps });
         sizes.push(info.sizeBytes);
         live.delete(vm);
         const restored = await track(() => driver.restore(vmSpec, info));
@@ -136,7 +161,10 @@ async function main(): Promise<void> {
       }
       await stop(vm);
       const megabytes = (median(sizes) / 2 ** 20).toFixed(0);
-      out(`  ${String(memoryMiB).padStart(4)} MiB  snapshot ${describeMs(snapshots)}, ${megabytes} MiB stream; resume ${describeMs(restores)}`);
+      out(
+        `  ${String(memoryMiB).padStart(4)} MiB  snapshot ${describeMs(snapshots)}, ${megabytes} MiB stream; resume ${describeMs(restores)}`,
+      );
+      out(`            pause steps (median ms since start): ${describeStepRecords(pauseSteps)}`);
       out(`            resume steps (median ms since start): ${describeSteps(restoredVms)}`);
     }
 
@@ -152,9 +180,16 @@ async function main(): Promise<void> {
     const pssMiB = usage.reduce((sum, u) => sum + u.pssKiB, 0) / 1024;
     const budgetMiB = idle.length * demo.memoryMiB;
     out('');
-    const cut = idle.length < idleClones ? ` (of ${idleClones} asked; the ${idleBudgetMs} ms budget ran out)` : '';
-    out(`${idle.length} idle clones${cut} of the ${demo.memoryMiB} MiB template (5 s after the last start)`);
-    out(`  RSS total ${Math.round(rssMiB)} MiB (${Math.round(rssMiB / idle.length)} per clone), PSS total ${Math.round(pssMiB)} MiB; N × guest size ${budgetMiB} MiB → PSS is ${((100 * pssMiB) / budgetMiB).toFixed(0)}%`);
+    const cut =
+      idle.length < idleClones
+        ? ` (of ${idleClones} asked; the ${idleBudgetMs} ms budget ran out)`
+        : '';
+    out(
+      `${idle.length} idle clones${cut} of the ${demo.memoryMiB} MiB template (5 s after the last start)`,
+    );
+    out(
+      `  RSS total ${Math.round(rssMiB)} MiB (${Math.round(rssMiB / idle.length)} per clone), PSS total ${Math.round(pssMiB)} MiB; N × guest size ${budgetMiB} MiB → PSS is ${((100 * pssMiB) / budgetMiB).toFixed(0)}%`,
+    );
     for (const vm of idle) await stop(vm);
   } finally {
     for (const vm of live) await vm.stop().catch(() => undefined);

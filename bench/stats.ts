@@ -15,6 +15,7 @@ export function describeMs(values: number[]): string {
 /** Resident and proportional set size of a process from /proc, in KiB. */
 export function memoryKiB(pid: number): { rssKiB: number; pssKiB: number } {
   const text = require('node:fs').readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8') as string;
-  const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN);
+  const field = (name: string) =>
+    Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN);
   return { rssKiB: field('Rss'), pssKiB: field('Pss') };
 }

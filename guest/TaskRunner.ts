@@ -136,7 +136,12 @@ export class TaskRunner {
 
     const rootEnv = baseEnv(null);
     const run = async (file: string, args: string[]) => {
-      const result = await runProcess(file, args, { cwd: '/', user: null, env: rootEnv, timeoutMs: 60_000 });
+      const result = await runProcess(file, args, {
+        cwd: '/',
+        user: null,
+        env: rootEnv,
+        timeoutMs: 60_000,
+      });
       if (result.code !== 0) {
         const output = `${result.stderr}${result.stdout}`.trim() || `exit code ${result.code}`;
         throw new Error(`${[file, ...args].join(' ')} failed: ${output}`);

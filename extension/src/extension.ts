@@ -2,6 +2,8 @@ import * as vscode from 'vscode';
 import { BrokerConnection } from './broker/BrokerConnection';
 import { BrokerStarter } from './broker/BrokerStarter';
 import { registerCommands } from './commands/registerCommands';
+import { askIssueTask } from './delegate/askIssueTask';
+import { activeIssuePicker } from './github/pickIssue';
 import { Log } from './log';
 import { AgentStore } from './model/AgentStore';
 import { GuestApi } from './review/GuestApi';
@@ -15,6 +17,12 @@ export interface ExtensionApi {
   services: Services;
   views: Views;
   panels: typeof AgentPanel;
+  github: {
+    /** The "GitHub issue" source of Delegate: pick or name an issue, read it as the task. */
+    askIssueTask(repoPath: string): Promise<{ text: string; title: string }>;
+    /** The GitHub issue picker on screen, if any. */
+    activeIssuePicker: typeof activeIssuePicker;
+  };
 }
 
 export function activate(context: vscode.ExtensionContext): ExtensionApi {
@@ -47,7 +55,11 @@ export function activate(context: vscode.ExtensionContext): ExtensionApi {
   registerCommands(services);
   log.for('Extension').info(`activated; broker ${connection.url}`);
 
-  return { services, views, panels: AgentPanel };
+  const github = {
+    askIssueTask: (repoPath: string) => askIssueTask(repoPath, log.for('GitHub')),
+    activeIssuePicker,
+  };
+  return { services, views, panels: AgentPanel, github };
 }
 
 export function deactivate(): void {

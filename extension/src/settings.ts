@@ -11,6 +11,8 @@ export interface Settings {
   notifyReviewRequested: boolean;
   notifyDone: boolean;
   notifyFailed: boolean;
+  /** GitHub REST API root (GitHub Enterprise); empty: GITHUB_API_URL, else github.com's. */
+  githubApiUrl: string;
 }
 
 export function readSettings(): Settings {
@@ -22,5 +24,6 @@ export function readSettings(): Settings {
     notifyReviewRequested: config.get<boolean>('notifications.reviewRequested') ?? true,
     notifyDone: config.get<boolean>('notifications.done') ?? true,
     notifyFailed: config.get<boolean>('notifications.failed') ?? true,
+    githubApiUrl: config.get<string>('github.apiUrl') ?? '',
   };
 }

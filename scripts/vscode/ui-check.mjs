@@ -53,9 +53,18 @@ export async function runUiCheck({ browser, base, repo, artifacts, log }) {
     await shot('ui-2-tree-needs-review');
 
     // The webview: open the agent, wait for the review request, press Review.
-    await row.click();
+    // The tree re-renders when the agent changes group; a click that lands during a re-render
+    // selects nothing, so click again (bounded) until the panel shows the review request.
     const webview = page.frameLocator('iframe.webview').frameLocator('iframe#active-frame');
-    await webview.locator('.review-message').waitFor({ timeout: stepTimeoutMs });
+    for (let attempt = 1; ; attempt++) {
+      await row.click();
+      try {
+        await webview.locator('.review-message').waitFor({ timeout: stepTimeoutMs / 3 });
+        break;
+      } catch (error) {
+        if (attempt >= 3) throw error;
+      }
+    }
     await shot('ui-3-agent-webview');
     await webview.locator('#review').click();
 

@@ -1,21 +1,26 @@
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Agent, AgentEvent, CreateAgentRequest } from '../../protocol/api';
 import { terminalStates } from '../../protocol/api';
-import type { GuestEvent, GuestMessage, GuestRequest } from '../../protocol/control';
+import type { GuestRequest } from '../../protocol/control';
 import { AgentvmError } from '../../protocol/errors';
 import { agentDir } from '../config/paths';
 import type { Logger } from '../log';
 import type { ProfileRegistry } from '../profiles/ProfileRegistry';
 import { publicAgent, type AgentRecord, type Store } from '../store/Store';
-import type { GuestImage, Vm, VmmDriver, VmSpec } from '../vmm/VmmDriver';
-import { appendOutput, timelineEntry } from './guestEvents';
+import { TemplateManager } from '../vmm/templates/TemplateManager';
+import type { GuestImage, VmExit, VmmDriver } from '../vmm/VmmDriver';
+import type { AgentContext } from './AgentContext';
 import { AgentJournal } from './AgentJournal';
 import { AgentLocks } from './AgentLocks';
-import { startAgentVm } from './startAgentVm';
-import { TemplateManager } from '../vmm/templates/TemplateManager';
 import type { AgentPolicy } from './AgentPolicy';
+import { BootQueue } from './BootQueue';
+import { GuestMessageHandler } from './GuestMessageHandler';
+import { LiveVms } from './LiveVms';
+import { newAgentId, newAgentRecord } from './newAgentRecord';
+import { recoverAgents } from './recoverAgents';
+import { ReviewSnapshots } from './ReviewSnapshots';
+import { TimeLimits } from './TimeLimits';
 
 export interface AgentManagerOptions {
   store: Store;
@@ -33,33 +38,30 @@ export interface AgentManagerOptions {
   policy?: AgentPolicy;
 }
 
-interface LiveVm {
-  vm: Vm;
-  /** Set before a stop or snapshot, so the process ending is not reported as a failure. */
-  expectedExit: boolean;
-  runningSince: number;
-  dispose(): void;
-}
-
 /**
  * The agent life cycle (DESIGN.md "An agent's life"): queued → starting → running ⇄ review →
  * done | failed | cancelled. Every transition is written to the store before anything else
  * observes it, so a broker restart finds each agent where it was left ({@link recover}).
+ *
+ * This class holds the operations the HTTP handlers call and wires the parts: {@link BootQueue}
+ * starts agents, {@link LiveVms} watches their VMs, {@link GuestMessageHandler} acts on what
+ * guests report, {@link ReviewSnapshots} pauses and restores them, {@link TimeLimits} enforces
+ * limits and {@link recoverAgents} picks everything up after a restart.
  */
 export class AgentManager {
-  private readonly live = new Map<string, LiveVm>();
-  private readonly locks = new AgentLocks();
-  private readonly limitTimers = new Map<string, NodeJS.Timeout>();
-  private activeBoots = 0;
-  private closing = false;
-
   /** Templates new agents are cloned from (see server/vmm/templates); undefined when off. */
   readonly templates: TemplateManager | undefined;
 
-  private readonly journal: AgentJournal;
+  private readonly context: AgentContext;
+  private readonly vms: LiveVms;
+  private readonly limits: TimeLimits;
+  private readonly reviews: ReviewSnapshots;
+  private readonly guest: GuestMessageHandler;
+  private readonly boots: BootQueue;
+  private closing = false;
 
   constructor(private readonly options: AgentManagerOptions) {
-    this.journal = new AgentJournal(
+    const journal = new AgentJournal(
       options.store,
       options.logger,
       (id) => void options.policy?.release(id),
@@ -74,6 +76,29 @@ export class AgentManager {
             buildOnDemand: mode !== 'manual',
           })
         : (options.templates ?? undefined);
+
+    const context = (this.context = {
+      options,
+      store: options.store,
+      log: options.logger,
+      journal,
+      locks: new AgentLocks(),
+    });
+    this.vms = new LiveVms({
+      store: options.store,
+      log: options.logger,
+      onMessage: (id, message) => this.guest.handle(id, message),
+      onUnexpectedExit: (id, exit) => this.onVmExited(id, exit),
+      onDetached: (id) => this.limits.clear(id),
+    });
+    this.limits = new TimeLimits(context, this.vms, (id, requestId, message) =>
+      this.reviews.pause(id, requestId, message),
+    );
+    this.reviews = new ReviewSnapshots(context, this.vms, this.limits);
+    this.guest = new GuestMessageHandler(context, this.vms, this.reviews, (id) =>
+      this.resultFiles(id),
+    );
+    this.boots = new BootQueue(context, this.vms, this.limits, this.templates);
   }
 
   /** Stored-then-published agent events and updates (the WebSocket stream listens here). */
@@ -81,12 +106,12 @@ export class AgentManager {
     return this.journal.events;
   }
 
-  private get store(): Store {
-    return this.options.store;
+  private get journal(): AgentJournal {
+    return this.context.journal;
   }
 
-  private get log(): Logger {
-    return this.options.logger;
+  private get store(): Store {
+    return this.options.store;
   }
 
   // ---- public operations (called by the HTTP handlers)
@@ -111,39 +136,7 @@ export class AgentManager {
     fs.mkdirSync(dir, { recursive: true });
     fs.writeFileSync(path.join(dir, 'repo.bundle'), bundle);
 
-    const now = Date.now();
-    const record: AgentRecord = {
-      id,
-      title: (request.title ?? firstLine(request.text)).slice(0, 120),
-      text: request.text,
-      profile: profile.name,
-      owner,
-      state: 'queued',
-      stateReason: null,
-      createdAt: now,
-      updatedAt: now,
-      endedAt: null,
-      repo: {
-        path: request.repo.path,
-        baseCommit: request.repo.baseCommit,
-        branch: request.repo.branch,
-        uncommitted: request.repo.uncommitted ?? [],
-        uncommittedIncluded: request.repo.uncommittedIncluded ?? false,
-      },
-      review: null,
-      lastProgress: null,
-      lastOutput: [],
-      result: null,
-      bootPath: null,
-      accel: null,
-      profileSpec: profile,
-      vmPid: null,
-      guestSeq: 0,
-      snapshot: null,
-      exitCode: null,
-      issueRef: issueRef ?? null,
-      vmSeconds: 0,
-    };
+    const record = newAgentRecord(id, owner, request, profile, issueRef);
     this.store.insertAgent(record);
     this.options.policy?.created(record, request.secrets);
     this.journal.append(id, {
@@ -152,7 +145,7 @@ export class AgentManager {
       data: { from: null, to: 'queued' },
     });
     this.journal.publish(id);
-    this.pump();
+    this.boots.pump();
     return publicAgent(record);
   }
 
@@ -178,27 +171,27 @@ export class AgentManager {
 
   /** Restores the paused agent's snapshot so a reviewer can browse and edit its workspace. */
   review(id: string): Promise<Agent> {
-    return this.locks.run(id, async () => {
+    return this.context.locks.run(id, async () => {
       const record = this.journal.record(id);
       if (record.state === 'reviewing') return publicAgent(record);
 
       this.journal.requireState(record, ['awaiting_review'], 'open for review');
-      await this.restore(record);
+      await this.reviews.restore(record);
       return publicAgent(this.journal.record(id));
     });
   }
 
   /** Delivers the reviewer's answer; restores first when the agent is still awaiting review. */
   resume(id: string, message: string): Promise<Agent> {
-    return this.locks.run(id, async () => {
+    return this.context.locks.run(id, async () => {
       let record = this.journal.record(id);
       this.journal.requireState(record, ['awaiting_review', 'reviewing'], 'resume');
       if (record.state === 'awaiting_review') {
-        await this.restore(record);
+        await this.reviews.restore(record);
         record = this.journal.record(id);
       }
 
-      const live = this.requireLive(id);
+      const live = this.vms.require(id);
       if (record.review?.requestId) {
         live.vm.channel.send({
           type: 'review-answer',
@@ -213,23 +206,23 @@ export class AgentManager {
         data: { requestId: record.review?.requestId ?? null },
       });
       this.journal.transition(id, 'running', { review: null, stateReason: null });
-      this.armTimeLimit(id);
+      this.limits.arm(id);
       return publicAgent(this.journal.record(id));
     });
   }
 
   cancel(id: string): Promise<Agent> {
-    return this.locks.run(id, async () => {
+    return this.context.locks.run(id, async () => {
       const record = this.journal.record(id);
       if (terminalStates.includes(record.state)) return publicAgent(record);
 
-      const live = this.live.get(id);
+      const live = this.vms.get(id);
       if (live) {
         live.vm.channel.send({ type: 'cancel', graceMs: 2000 });
-        await this.stopVm(id);
+        await this.vms.stop(id);
       }
 
-      this.removeSnapshot(record);
+      this.reviews.discard(record);
       this.journal.transition(id, 'cancelled', {
         stateReason: 'cancelled by the user',
         endedAt: Date.now(),
@@ -240,9 +233,9 @@ export class AgentManager {
   }
 
   remove(id: string): Promise<void> {
-    return this.locks.run(id, async () => {
+    return this.context.locks.run(id, async () => {
       this.journal.record(id);
-      if (this.live.has(id)) await this.stopVm(id);
+      if (this.vms.has(id)) await this.vms.stop(id);
 
       this.store.deleteAgent(id);
       await this.options.policy?.release(id);
@@ -254,7 +247,7 @@ export class AgentManager {
   /** A file-API or exec call into the agent's live VM. */
   async guestCall(id: string, request: GuestRequest): Promise<unknown> {
     const record = this.journal.record(id);
-    const live = this.live.get(id);
+    const live = this.vms.get(id);
     if (!live || !['reviewing', 'running'].includes(record.state)) {
       throw new AgentvmError(
         'GUEST_UNREACHABLE',
@@ -277,96 +270,16 @@ export class AgentManager {
   // ---- start-up and shut-down
 
   /**
-   * Puts every agent back where it was after a broker restart: live VMs are reattached, VMs that
-   * died are failed with the reason, a half-written snapshot is never trusted.
+   * Puts every agent back where it was after a broker restart (see {@link recoverAgents}), then
+   * starts the queued ones.
    */
   async recover(): Promise<void> {
-    const unfinished = this.store.agentsInStates([
-      'starting',
-      'running',
-      'pausing',
-      'restoring',
-      'reviewing',
-      'awaiting_review',
-    ]);
-    for (const record of unfinished) {
-      await this.locks
-        .run(record.id, () => this.recoverOne(record))
-        .catch((error: Error) => {
-          this.journal.fail(
-            record.id,
-            `could not recover after a broker restart: ${error.message}`,
-          );
-        });
-    }
-
-    this.pump();
-  }
-
-  private async recoverOne(record: AgentRecord): Promise<void> {
-    const alive = record.vmPid !== null && processAlive(record.vmPid);
-    if (record.state === 'awaiting_review') {
-      if (!record.snapshot || !fs.existsSync(record.snapshot.statePath)) {
-        this.journal.fail(record.id, 'its snapshot is missing; the paused work cannot be restored');
-      }
-      return;
-    }
-
-    if (record.state === 'starting') {
-      // Booting is idempotent: throw the half-booted VM away and start again.
-      if (alive) process.kill(record.vmPid!, 'SIGKILL');
-      this.journal.transition(record.id, 'queued', {
-        vmPid: null,
-        stateReason: 'requeued after a broker restart',
-      });
-      return;
-    }
-
-    if (record.state === 'pausing' && record.snapshot && fs.existsSync(record.snapshot.statePath)) {
-      if (alive) process.kill(record.vmPid!, 'SIGKILL');
-      this.journal.transition(record.id, 'awaiting_review', { vmPid: null });
-      return;
-    }
-
-    if (record.state === 'restoring' && !alive && record.snapshot) {
-      this.journal.transition(record.id, 'awaiting_review', {
-        vmPid: null,
-        stateReason: 'restore interrupted by a broker restart',
-      });
-      return;
-    }
-
-    if (!alive) {
-      this.journal.fail(
-        record.id,
-        `its VM (pid ${record.vmPid ?? 'unknown'}) ended while the broker was down`,
-      );
-      return;
-    }
-
-    await this.options.policy?.prepare(record);
-    const vm = await this.options.driver.attach(
-      this.vmSpec(record, this.options.loadImage()),
-      record.vmPid!,
-    );
-    this.attachVm(record.id, vm);
-    this.journal.append(record.id, {
-      kind: 'info',
-      message: `reattached to VM pid ${vm.pid} after a broker restart`,
+    await recoverAgents(this.context, {
+      vms: this.vms,
+      limits: this.limits,
+      reviews: this.reviews,
     });
-    if (record.state === 'pausing') {
-      // The snapshot was not finished: the VM is still whole, so take it again.
-      await this.pauseForReview(
-        record.id,
-        record.review?.requestId ?? '',
-        record.review?.message ?? '',
-      );
-    } else if (record.state === 'restoring') {
-      await vm.resume();
-      this.journal.transition(record.id, 'reviewing', {});
-    } else if (record.state === 'running') {
-      this.armTimeLimit(record.id);
-    }
+    this.boots.pump();
   }
 
   /**
@@ -377,235 +290,19 @@ export class AgentManager {
     if (this.closing) return;
 
     this.closing = true;
+    this.boots.close();
     await this.templates?.close();
-    for (const timer of this.limitTimers.values()) clearTimeout(timer);
-    this.limitTimers.clear();
-    for (const id of [...this.live.keys()]) {
-      if (options.stopVms) await this.stopVm(id).catch(() => undefined);
-      else this.detachVm(id);
+    this.limits.clearAll();
+    for (const id of this.vms.agentIds()) {
+      if (options.stopVms) await this.vms.stop(id).catch(() => undefined);
+      else this.vms.detach(id);
     }
   }
 
-  // ---- the life cycle
-
-  private pump(): void {
+  private onVmExited(id: string, exit: VmExit): void {
     if (this.closing) return;
 
-    const limit = this.options.maxConcurrentBoots ?? Number(process.env.AGENTVM_MAX_BOOTS ?? 2);
-    const queued = this.store.agentsInStates(['queued']);
-    for (const record of queued) {
-      if (this.activeBoots >= limit) return;
-
-      this.activeBoots++;
-      void this.locks
-        .run(record.id, () => this.start(record.id))
-        .finally(() => {
-          this.activeBoots--;
-          this.pump();
-        });
-    }
-  }
-
-  private async start(id: string): Promise<void> {
-    const queued = this.journal.record(id);
-    if (queued.state !== 'queued') return;
-
-    const record = this.journal.transition(id, 'starting', { stateReason: null });
-    try {
-      const image = this.options.loadImage();
-      await this.options.policy?.prepare(record);
-      const spec = this.vmSpec(record, image);
-      fs.rmSync(path.join(spec.vmDir, 'overlay.qcow2'), { force: true });
-      const started = await this.log.timed('vm.start', { agentId: id }, () =>
-        startAgentVm(this.options.driver, this.templates, spec, this.log),
-      );
-      const { vm, bootPath, reason, durationMs } = started;
-      this.store.updateAgent(id, { vmPid: vm.pid, accel: vm.accel, bootPath });
-      const how = bootPath === 'template' ? 'from a template' : 'after a cold boot';
-      this.journal.append(id, {
-        kind: 'info',
-        message: `VM ready ${how} in ${durationMs} ms (${vm.accel}): ${reason}`,
-        data: { durationMs, bootPath, reason },
-      });
-      this.attachVm(id, vm);
-
-      this.syncGuest(vm);
-      vm.channel.send({ type: 'task', task: this.task(this.journal.record(id)) });
-      this.journal.transition(id, 'running', {});
-      this.armTimeLimit(id);
-    } catch (error) {
-      if (this.live.has(id)) await this.stopVm(id).catch(() => undefined);
-      this.journal.fail(id, describe(error));
-    }
-  }
-
-  private task(record: AgentRecord) {
-    const bundle = fs.readFileSync(
-      path.join(agentDir(record.id, this.options.dataDir), 'repo.bundle'),
-    );
-    return {
-      agentId: record.id,
-      text: record.text,
-      title: record.title,
-      command: record.profileSpec.command,
-      env: { ...record.profileSpec.env, ...this.options.policy?.guestEnv(record.id) },
-      bundle: bundle.toString('base64'),
-      baseCommit: record.repo.baseCommit,
-      branch: record.repo.branch,
-      timeLimitMs: 0,
-      files: [
-        ...this.options.profiles.taskFiles(record.profile),
-        ...(this.options.policy?.guestFiles() ?? []),
-      ],
-    };
-  }
-
-  private onGuestMessage(id: string, message: GuestMessage): void {
-    if (message.type === 'log') {
-      this.log.debug('guest.log', { agentId: id, level: message.level, message: message.message });
-      return;
-    }
-
-    if (message.type === 'synced') {
-      this.journal.append(id, {
-        kind: 'info',
-        message: `guest clock synced (corrected ${Math.round(message.clockSkewMs)} ms)`,
-      });
-      return;
-    }
-
-    if (message.type !== 'event') return;
-
-    const accepted = this.store.transaction(() => {
-      const record = this.journal.record(id);
-      if (message.seq <= record.guestSeq) return false;
-
-      this.persistGuestEvent(record, message.seq, message.event);
-      return true;
-    });
-    this.live.get(id)?.vm.channel.send({ type: 'ack', seq: message.seq });
-    if (!accepted) return;
-
-    this.journal.publish(id);
-    const event = message.event;
-    if (event.kind === 'review') {
-      void this.locks.run(id, () => this.pauseForReview(id, event.requestId, event.message));
-    } else if (event.kind === 'result') {
-      void this.locks.run(id, () => this.finish(id, event));
-    }
-  }
-
-  private persistGuestEvent(record: AgentRecord, seq: number, event: GuestEvent): void {
-    const changes: Partial<AgentRecord> = { guestSeq: seq };
-    if (event.kind === 'output') changes.lastOutput = appendOutput(record.lastOutput, event.text);
-    if (event.kind === 'progress') changes.lastProgress = event.message;
-    if (event.kind === 'exit') changes.exitCode = event.code;
-    this.store.updateAgent(record.id, changes);
-    this.journal.append(record.id, timelineEntry(event));
-  }
-
-  /** Snapshot the VM (memory, devices; the disk overlay stays in place) and end its process. */
-  private async pauseForReview(id: string, requestId: string, message: string): Promise<void> {
-    const record = this.journal.record(id);
-    if (!['running', 'pausing'].includes(record.state)) return;
-
-    const live = this.requireLive(id);
-    this.clearTimeLimit(id);
-    this.journal.transition(id, 'pausing', {
-      review: { requestId, message, requestedAt: Date.now() },
-    });
-    live.expectedExit = true;
-    try {
-      const snapshot = await this.log.timed('vm.snapshot', { agentId: id }, () =>
-        live.vm.snapshot(),
-      );
-      this.detachVm(id);
-      const megabytes = (snapshot.sizeBytes / 1048576).toFixed(1);
-      this.store.updateAgent(id, { snapshot, vmPid: null });
-      this.journal.append(id, {
-        kind: 'info',
-        message: `snapshot written (${megabytes} MiB in ${snapshot.durationMs} ms); VM stopped while it waits`,
-        data: { durationMs: snapshot.durationMs, sizeBytes: snapshot.sizeBytes },
-      });
-      this.journal.transition(id, 'awaiting_review', {});
-    } catch (error) {
-      // The driver leaves the VM paused and alive when the snapshot fails: keep it for review.
-      live.expectedExit = false;
-      await live.vm.resume().catch(() => undefined);
-      this.journal.transition(id, 'reviewing', {
-        stateReason: `snapshot failed (${describe(error)}); the VM stays running for review`,
-      });
-    }
-  }
-
-  private async restore(record: AgentRecord): Promise<void> {
-    if (!record.snapshot)
-      throw new AgentvmError('SNAPSHOT_CORRUPT', `agent ${record.id} has no snapshot`);
-
-    this.journal.transition(record.id, 'restoring', {});
-    let vm: Vm;
-    try {
-      await this.options.policy?.prepare(record);
-      const spec = this.vmSpec(record, this.options.loadImage());
-      vm = await this.log.timed('vm.restore', { agentId: record.id }, () =>
-        this.options.driver.restore(spec, record.snapshot!),
-      );
-    } catch (error) {
-      if (error instanceof AgentvmError && error.code === 'SNAPSHOT_CORRUPT') {
-        this.journal.fail(record.id, error.message);
-      } else {
-        this.journal.transition(record.id, 'awaiting_review', {
-          stateReason: `restore failed: ${describe(error)}`,
-        });
-      }
-      throw error;
-    }
-
-    this.store.updateAgent(record.id, { vmPid: vm.pid, accel: vm.accel });
-    this.attachVm(record.id, vm);
-    this.syncGuest(vm);
-    // Once the restored VM runs, its disk moves on: the old memory image must never be used again.
-    this.removeSnapshot(record);
-    this.store.updateAgent(record.id, { snapshot: null });
-    this.journal.append(record.id, {
-      kind: 'info',
-      message: `VM restored from its snapshot (pid ${vm.pid})`,
-    });
-    this.journal.transition(record.id, 'reviewing', { stateReason: null });
-  }
-
-  private async finish(id: string, result: Extract<GuestEvent, { kind: 'result' }>): Promise<void> {
-    const files = this.resultFiles(id);
-    fs.writeFileSync(files.bundle, Buffer.from(result.bundle, 'base64'));
-    fs.writeFileSync(files.patch, result.patch);
-    await this.stopVm(id);
-
-    const record = this.journal.record(id);
-    const summary = {
-      headCommit: result.headCommit,
-      commits: result.commits,
-      exitCode: record.exitCode,
-    };
-    this.store.updateAgent(id, { result: summary, vmPid: null });
-    if (record.exitCode === 0) {
-      this.journal.transition(id, 'done', { endedAt: Date.now(), stateReason: null, review: null });
-    } else {
-      this.journal.transition(id, 'failed', {
-        endedAt: Date.now(),
-        stateReason: `agent command exited with code ${record.exitCode}`,
-        review: null,
-      });
-    }
-  }
-
-  private onVmExited(
-    id: string,
-    live: LiveVm,
-    exit: { code: number | null; signal: string | null; consoleTail: string[] },
-  ): void {
-    if (this.live.get(id) !== live || live.expectedExit || this.closing) return;
-
-    this.detachVm(id);
+    this.vms.detach(id);
     const how = exit.signal ? `killed by ${exit.signal}` : `exited with code ${exit.code}`;
     const tail = exit.consoleTail.slice(-10).join('\n');
     this.journal.fail(
@@ -613,160 +310,4 @@ export class AgentManager {
       `the VM ${how} unexpectedly${tail ? `; last console lines:\n${tail}` : ''}`,
     );
   }
-
-  // ---- limits
-
-  private armTimeLimit(id: string): void {
-    const record = this.journal.record(id);
-    const policy = this.options.policy;
-    const limitMs = policy
-      ? policy.msUntilLimit(record, this.liveMs(id))
-      : record.profileSpec.timeLimitMs;
-    if (!limitMs) return;
-
-    this.clearTimeLimit(id);
-    const armedAt = Date.now();
-    const timer = setTimeout(() => void this.onTimeLimit(id, limitMs, armedAt), limitMs);
-    timer.unref();
-    this.limitTimers.set(id, timer);
-  }
-
-  private clearTimeLimit(id: string): void {
-    clearTimeout(this.limitTimers.get(id));
-    this.limitTimers.delete(id);
-  }
-
-  private async onTimeLimit(id: string, limitMs: number, armedAt: number): Promise<void> {
-    const record = this.journal.record(id);
-    if (record.state !== 'running') return;
-
-    // The timer ran its whole course, so at least limitMs passed even if the clock reads 1 ms less.
-    const hit = this.options.policy?.limitReached(
-      record,
-      Math.max(Date.now() - armedAt, limitMs),
-      this.liveMs(id),
-    );
-    if (this.options.policy && !hit) return this.armTimeLimit(id);
-
-    const minutes = Math.round(limitMs / 6000) / 10;
-    const message = hit?.message ?? `time limit of ${minutes} min reached`;
-    if (hit) this.options.policy?.limitHit(record, hit, this.liveMs(id));
-    this.journal.append(id, {
-      kind: 'limit',
-      message,
-      data: { limit: hit?.limit ?? 'time', limitMs, used: hit?.used, allowed: hit?.allowed },
-    });
-    if ((hit?.action ?? record.profileSpec.onLimit) === 'stop') {
-      await this.locks.run(id, async () => {
-        await this.stopVm(id);
-        this.journal.transition(id, 'failed', { endedAt: Date.now(), stateReason: message });
-      });
-      return;
-    }
-
-    // Pausing for a limit uses the review path without a guest request: resume just continues.
-    await this.locks.run(id, () =>
-      this.pauseForReview(id, '', `${message}; resume to grant it the same again`),
-    );
-  }
-
-  /** Milliseconds the agent's current VM has been running; 0 when it has none. */
-  private liveMs(id: string): number {
-    const live = this.live.get(id);
-    return live ? Date.now() - live.runningSince : 0;
-  }
-
-  // ---- helpers
-
-  private attachVm(id: string, vm: Vm): void {
-    const live: LiveVm = {
-      vm,
-      expectedExit: false,
-      runningSince: Date.now(),
-      dispose: () => subscription.dispose(),
-    };
-    const subscription = vm.channel.onMessage((message) => this.onGuestMessage(id, message));
-    void vm.exited.then((exit) => this.onVmExited(id, live, exit));
-    this.live.set(id, live);
-  }
-
-  private detachVm(id: string): void {
-    const live = this.live.get(id);
-    if (!live) return;
-
-    this.live.delete(id);
-    this.clearTimeLimit(id);
-    live.dispose();
-    live.vm.channel.close();
-    const seconds = (Date.now() - live.runningSince) / 1000;
-    const record = this.store.getAgent(id);
-    if (record) this.store.updateAgent(id, { vmSeconds: record.vmSeconds + seconds });
-  }
-
-  private async stopVm(id: string): Promise<void> {
-    const live = this.live.get(id);
-    if (!live) return;
-
-    live.expectedExit = true;
-    await this.log.timed('vm.stop', { agentId: id }, () => live.vm.stop());
-    this.detachVm(id);
-  }
-
-  private syncGuest(vm: Vm): void {
-    vm.channel.send({
-      type: 'sync',
-      timeMs: Date.now(),
-      entropy: randomBytes(64).toString('base64'),
-    });
-  }
-
-  private vmSpec(record: AgentRecord, image: GuestImage): VmSpec & { lastSeq: number } {
-    return {
-      id: record.id,
-      vmDir: agentDir(record.id, this.options.dataDir),
-      image,
-      memoryMiB: record.profileSpec.memoryMiB,
-      vcpus: record.profileSpec.vcpus,
-      bootTimeoutMs: record.profileSpec.bootTimeoutMs,
-      lastSeq: record.guestSeq,
-      egress: this.options.policy?.egress(record.id),
-    };
-  }
-
-  private removeSnapshot(record: AgentRecord): void {
-    if (record.snapshot) fs.rmSync(record.snapshot.statePath, { force: true });
-  }
-
-  private requireLive(id: string): LiveVm {
-    const live = this.live.get(id);
-    if (!live) throw new AgentvmError('GUEST_UNREACHABLE', `agent ${id} has no running VM`);
-
-    return live;
-  }
-}
-
-function newAgentId(): string {
-  // 10 characters of base32: short enough to type, enough to never collide on one broker.
-  const alphabet = 'abcdefghijkmnpqrstuvwxyz23456789';
-  return [...randomBytes(10)].map((byte) => alphabet[byte % alphabet.length]).join('');
-}
-
-function firstLine(text: string): string {
-  return text
-    .trim()
-    .split('\n')[0]
-    .replace(/^#+\s*/, '');
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -29,7 +29,8 @@ export function detectAccelerator(env: NodeJS.ProcessEnv = process.env): Acceler
   if (!/^flags\s*:.*\b(vmx|svm)\b/m.test(cpuinfo)) {
     return {
       accel: 'tcg',
-      reason: '/dev/kvm exists but the CPU shows no vmx/svm flag (nested paravirtual KVM hangs guests)',
+      reason:
+        '/dev/kvm exists but the CPU shows no vmx/svm flag (nested paravirtual KVM hangs guests)',
     };
   }
 

@@ -7,6 +7,7 @@ import type { ExtensionApi } from '../../extension/src/extension';
 import type { AgentGroupTreeItem } from '../../extension/src/views/AgentGroupTreeItem';
 import type { AgentTreeItem } from '../../extension/src/views/AgentTreeItem';
 import { ReviewWorkspace } from '../../extension/src/review/ReviewWorkspace';
+import { describeGitHub } from './githubSuite';
 
 const repoDir = requiredEnv('AGENTVM_TEST_REPO');
 const brokerUrl = requiredEnv('AGENTVM_TEST_BROKER_URL');
@@ -203,4 +204,6 @@ describe('Delegate, review and resume in a real VS Code (vscode)', () => {
     }).toString();
     assert.ok(readme.includes(marker), "the agent's result carries the reviewer's edit");
   });
+
+  describeGitHub({ api: () => api, finishedAgent: () => agent, repoDir });
 });

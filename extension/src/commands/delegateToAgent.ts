@@ -34,7 +34,9 @@ export function delegateToAgent(services: Services) {
     const client = await services.connection.getClient();
     services.store.start();
 
-    const task = given.text ? { text: given.text, title: given.title } : await askForTask();
+    const task = given.text
+      ? { text: given.text, title: given.title }
+      : await askForTask(() => given.repoPath ?? defaultRepoPath(), services);
     const profiles = await client.profiles();
     const profile =
       given.profile ?? (await pickProfile(profiles, readSettings().defaultProfile)).name;
@@ -68,7 +70,10 @@ export function delegateToAgent(services: Services) {
   };
 }
 
-async function askForTask(): Promise<{ text: string; title?: string }> {
+async function askForTask(
+  repoPath: () => string,
+  services: Services,
+): Promise<{ text: string; title?: string }> {
   const editor = vscode.window.activeTextEditor;
   const selection = editor && !editor.selection.isEmpty ? editor.selection : undefined;
   const sources = [
@@ -80,7 +85,7 @@ async function askForTask(): Promise<{ text: string; title?: string }> {
     title: 'agentvm: what should the agent work on?',
   });
   if (!source) throw new UserCancelled();
-  if (source.id === 'issue') return askIssueTask();
+  if (source.id === 'issue') return askIssueTask(repoPath(), services.log.for('GitHub'));
 
   const instruction = await vscode.window.showInputBox({
     title: 'agentvm: task for the agent',

@@ -5,6 +5,7 @@ import { cancelAgent } from './cancelAgent';
 import { delegateToAgent } from './delegateToAgent';
 import { openAgent } from './openAgent';
 import { openChangedFile } from './openChangedFile';
+import { openPullRequest } from './openPullRequest';
 import { openTerminal } from './openTerminal';
 import { refreshAgents } from './refreshAgents';
 import { removeAgent } from './removeAgent';
@@ -27,6 +28,7 @@ export const commandFactories = {
   'agentvm.removeAgent': removeAgent,
   'agentvm.viewResult': viewResult,
   'agentvm.applyResult': applyResult,
+  'agentvm.openPullRequest': openPullRequest,
   'agentvm.openChangedFile': openChangedFile,
   'agentvm.openTerminal': openTerminal,
   'agentvm.refresh': refreshAgents,

@@ -38,11 +38,14 @@ export class AgentNotifier implements vscode.Disposable {
         `Agent "${agent.title}" is done.`,
         'Open result',
         'Apply as branch',
+        'Open pull request',
       );
       if (choice === 'Open result')
         await vscode.commands.executeCommand('agentvm.viewResult', agent.id);
       if (choice === 'Apply as branch')
         await vscode.commands.executeCommand('agentvm.applyResult', agent.id);
+      if (choice === 'Open pull request')
+        await vscode.commands.executeCommand('agentvm.openPullRequest', agent.id);
       return;
     }
 

@@ -164,6 +164,9 @@ export class AgentPanel implements vscode.Disposable {
       case 'applyResult':
         await run('agentvm.applyResult');
         return;
+      case 'openPullRequest':
+        await run('agentvm.openPullRequest');
+        return;
     }
   }
 

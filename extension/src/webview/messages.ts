@@ -13,6 +13,7 @@ export const webviewRequestSchema = z.discriminatedUnion('method', [
   z.object({ method: z.literal('openDiff'), path: z.string() }),
   z.object({ method: z.literal('viewResult') }),
   z.object({ method: z.literal('applyResult') }),
+  z.object({ method: z.literal('openPullRequest') }),
 ]);
 export type WebviewRequest = z.infer<typeof webviewRequestSchema>;
 

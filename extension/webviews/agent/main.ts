@@ -130,6 +130,13 @@ function actions(current: Agent): HTMLElement {
         () => request({ method: 'applyResult' }),
         true,
       ),
+      button(
+        'open-pull-request',
+        'Open pull request',
+        busy,
+        () => request({ method: 'openPullRequest' }),
+        true,
+      ),
     );
   }
   if (lastError) bar.append(el('span', 'error', lastError));

@@ -60,12 +60,14 @@ export class TemplateManager {
 
   /** The ready template for `shape`, or a sentence saying why there is none. Never builds. */
   find(shape: TemplateShape): TemplateLookup {
-    if (!this.supported) return { reason: `the ${this.options.driver.name} driver has no templates` };
+    if (!this.supported)
+      return { reason: `the ${this.options.driver.name} driver has no templates` };
 
     const key = this.keyFor(shape);
     const dir = path.join(this.root, key);
     const manifest = readTemplateManifest(dir);
-    if (manifest instanceof Error) return { reason: `template ${short(key)} has an unreadable manifest` };
+    if (manifest instanceof Error)
+      return { reason: `template ${short(key)} has an unreadable manifest` };
 
     if (manifest) {
       const template = templateFromManifest(dir, manifest);
@@ -178,7 +180,9 @@ export class TemplateManager {
       if (found.template) return found.template;
 
       this.removeStale(shape.image.key);
-      return this.options.logger.timed('template.build', { key }, () => this.buildUnlocked(shape, key));
+      return this.options.logger.timed('template.build', { key }, () =>
+        this.buildUnlocked(shape, key),
+      );
     });
   }
 
@@ -199,7 +203,13 @@ export class TemplateManager {
         bootTimeoutMs: this.options.bootTimeoutMs ?? 180_000,
         // The host port only names the relay QEMU runs per connection; nothing connects here.
         ...(shape.egress
-          ? { egress: { guestAddress: GUEST_PROXY_ADDRESS, guestPort: GUEST_PROXY_PORT, hostPort: 9 } }
+          ? {
+              egress: {
+                guestAddress: GUEST_PROXY_ADDRESS,
+                guestPort: GUEST_PROXY_PORT,
+                hostPort: 9,
+              },
+            }
           : {}),
       });
 
@@ -239,9 +249,13 @@ export class TemplateManager {
     return fs
       .readdirSync(this.root)
       .filter((name) => !name.startsWith('.'))
-      .map((name) => ({ dir: path.join(this.root, name), manifest: readTemplateManifest(path.join(this.root, name)) }))
-      .filter((entry): entry is { dir: string; manifest: TemplateManifest } =>
-        Boolean(entry.manifest) && !(entry.manifest instanceof Error),
+      .map((name) => ({
+        dir: path.join(this.root, name),
+        manifest: readTemplateManifest(path.join(this.root, name)),
+      }))
+      .filter(
+        (entry): entry is { dir: string; manifest: TemplateManifest } =>
+          Boolean(entry.manifest) && !(entry.manifest instanceof Error),
       );
   }
 

@@ -35,7 +35,9 @@ let cachedQemuVersion: string | undefined;
 
 /** First line of `qemu --version`, read once per process. */
 export function qemuVersion(qemuBinary = 'qemu-system-x86_64'): string {
-  cachedQemuVersion ??= execFileSync(qemuBinary, ['--version'], { encoding: 'utf8' }).split('\n')[0];
+  cachedQemuVersion ??= execFileSync(qemuBinary, ['--version'], { encoding: 'utf8' }).split(
+    '\n',
+  )[0];
   return cachedQemuVersion;
 }
 

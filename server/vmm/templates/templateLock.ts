@@ -5,7 +5,11 @@ import { isProcessAlive, withPidLock } from '../pidLock';
  * Run `operation` holding the lock file `lockPath`, so two processes do not build the same
  * template at once; waiting longer than `timeoutMs` fails with VM_FAILED.
  */
-export function withTemplateLock<T>(lockPath: string, timeoutMs: number, operation: () => Promise<T>): Promise<T> {
+export function withTemplateLock<T>(
+  lockPath: string,
+  timeoutMs: number,
+  operation: () => Promise<T>,
+): Promise<T> {
   return withPidLock(
     lockPath,
     {

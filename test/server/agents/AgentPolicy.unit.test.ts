@@ -21,7 +21,13 @@ describe('AgentPolicy (unit)', () => {
   const env = { KEY: 'real-value-123456' };
 
   const newPolicy = async () => {
-    const policy = new AgentPolicy({ db, dataDir: dir, logger: silentLogger, profileBaseDir: () => dir, env });
+    const policy = new AgentPolicy({
+      db,
+      dataDir: dir,
+      logger: silentLogger,
+      profileBaseDir: () => dir,
+      env,
+    });
     await policy.start();
     policies.push(policy);
     return policy;
@@ -43,21 +49,31 @@ describe('AgentPolicy (unit)', () => {
     const profile = record('a', { memoryMiB: 1024, limits: { maxMemoryMiB: 512 } }).profileSpec;
     assert.throws(
       () => policy.admit(profile),
-      (error: unknown) => error instanceof AgentvmError && error.code === 'LIMIT_EXCEEDED' && /1024 MiB.*512 MiB/.test(error.message),
+      (error: unknown) =>
+        error instanceof AgentvmError &&
+        error.code === 'LIMIT_EXCEEDED' &&
+        /1024 MiB.*512 MiB/.test(error.message),
     );
   });
 
   it('refuses a profile whose secret has no value, naming the source and no value', async () => {
     const policy = await newPolicy();
-    const profile = record('a', { secrets: { TOKEN: { source: { env: 'NOT_SET' }, hosts: ['example.com'] } } }).profileSpec;
+    const profile = record('a', {
+      secrets: { TOKEN: { source: { env: 'NOT_SET' }, hosts: ['example.com'] } },
+    }).profileSpec;
     assert.throws(
       () => policy.admit(profile),
-      (error: unknown) => error instanceof AgentvmError && error.code === 'SECRET_MISSING' && /NOT_SET/.test(error.message),
+      (error: unknown) =>
+        error instanceof AgentvmError &&
+        error.code === 'SECRET_MISSING' &&
+        /NOT_SET/.test(error.message),
     );
   });
 
   it('gives the guest placeholders and the proxy environment, and keeps placeholders and port across a restart', async () => {
-    const agent = record('a1', { secrets: { KEY: { source: { env: 'KEY' }, hosts: ['example.com'] } } });
+    const agent = record('a1', {
+      secrets: { KEY: { source: { env: 'KEY' }, hosts: ['example.com'] } },
+    });
     fs.mkdirSync(path.join(dir, 'agents', 'a1'), { recursive: true });
     const first = await newPolicy();
     const egress = await first.prepare(agent);
@@ -71,14 +87,22 @@ describe('AgentPolicy (unit)', () => {
     const second = await newPolicy();
     assert.deepEqual(await second.prepare(agent), egress);
     assert.equal(second.guestEnv('a1').KEY, env1.KEY);
-    assert.ok(!fs.readFileSync(path.join(dir, 'agents', 'a1', 'policy.json'), 'utf8').includes('real-value'));
+    assert.ok(
+      !fs
+        .readFileSync(path.join(dir, 'agents', 'a1', 'policy.json'), 'utf8')
+        .includes('real-value'),
+    );
   });
 
   it('arms for the nearer of the time limit and the cost budget, and grants the budget again after a cost hit', async () => {
     const policy = await newPolicy();
     fs.mkdirSync(path.join(dir, 'agents', 'c1'), { recursive: true });
     // 1 vCPU + 1 GiB = 2 units; 100 unit-seconds = 50 s of running, 20 s already used.
-    const agent = record('c1', { memoryMiB: 1024, vcpus: 1, timeLimitMs: 600_000, limits: { costBudgetUnitSeconds: 100 } }, 20);
+    const agent = record(
+      'c1',
+      { memoryMiB: 1024, vcpus: 1, timeLimitMs: 600_000, limits: { costBudgetUnitSeconds: 100 } },
+      20,
+    );
     assert.equal(policy.msUntilLimit(agent, 0), 30_000);
     assert.equal(policy.limitReached(agent, 10_000, 10_000), null);
 

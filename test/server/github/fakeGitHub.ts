@@ -28,6 +28,9 @@ interface FakeIssue {
   labels: Array<string | { name: string }>;
   user: string;
   comments: Array<{ user: string; body: string; createdAt: string }>;
+  /** ISO time of the last update; the list of open issues is sorted by it (default: creation order). */
+  updatedAt?: string;
+  state?: 'open' | 'closed';
 }
 
 interface FakeRepo {
@@ -227,6 +230,41 @@ export class FakeGitHub {
           html_url: htmlBase,
         },
       ];
+    }
+
+    if (method === 'GET' && rest === '/issues') {
+      // GitHub lists pull requests among issues, marked by a `pull_request` key.
+      const state = url.searchParams.get('state') ?? 'open';
+      const perPage = Number(url.searchParams.get('per_page') ?? 30);
+      const issues = [...repo.issues.values()]
+        .filter((issue) => state === 'all' || (issue.state ?? 'open') === state)
+        .map((issue) => ({
+          number: issue.number,
+          title: issue.title,
+          state: issue.state ?? 'open',
+          html_url: `${htmlBase}/issues/${issue.number}`,
+          user: { login: issue.user },
+          labels: issue.labels.map((label) =>
+            typeof label === 'string' ? label : { id: 1, name: label.name, color: 'ededed' },
+          ),
+          comments: issue.comments.length,
+          updated_at: issue.updatedAt ?? new Date(Date.UTC(2024, 0, issue.number)).toISOString(),
+        }));
+      const pulls = repo.pulls
+        .filter((pull) => state === 'all' || pull.state === state)
+        .map((pull) => ({
+          number: pull.number,
+          title: pull.title,
+          state: pull.state,
+          html_url: `${htmlBase}/pull/${pull.number}`,
+          user: { login: repo.owner },
+          labels: [],
+          comments: 0,
+          updated_at: new Date(Date.UTC(2024, 0, pull.number)).toISOString(),
+          pull_request: { html_url: `${htmlBase}/pull/${pull.number}` },
+        }));
+      const sorted = [...issues, ...pulls].sort((a, b) => b.updated_at.localeCompare(a.updated_at));
+      return [200, sorted.slice(0, perPage)];
     }
 
     if (method === 'GET' && (m = /^\/issues\/(\d+)$/.exec(rest))) {

@@ -21,6 +21,15 @@ describe('webview messages (unit)', () => {
     });
   });
 
+  it('accepts the request the "Open pull request" button sends', () => {
+    const parsed = webviewToHostSchema.parse({
+      type: 'request',
+      id: 4,
+      request: { method: 'openPullRequest' },
+    });
+    assert.deepEqual(parsed, { type: 'request', id: 4, request: { method: 'openPullRequest' } });
+  });
+
   it('rejects requests with unknown methods or missing fields', () => {
     assert.equal(
       webviewToHostSchema.safeParse({ type: 'request', id: 1, request: { method: 'rm -rf' } })

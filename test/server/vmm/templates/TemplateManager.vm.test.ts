@@ -18,7 +18,10 @@ describe('template clones and clone safety (vm)', function () {
   this.timeout(15 * 60_000);
   const harness = new VmBroker();
   const profilesDir = fs.mkdtempSync(path.join(os.tmpdir(), 'agentvm-tpl-profiles-'));
-  const saved = { profiles: process.env.AGENTVM_PROFILES_DIR, templates: process.env.AGENTVM_TEMPLATES };
+  const saved = {
+    profiles: process.env.AGENTVM_PROFILES_DIR,
+    templates: process.env.AGENTVM_TEMPLATES,
+  };
   let demoRepo = '';
   let repo: Awaited<ReturnType<typeof bundleRepository>>;
   const agentIds: string[] = [];
@@ -26,7 +29,14 @@ describe('template clones and clone safety (vm)', function () {
   before(async function () {
     this.timeout(30 * 60_000);
     for (const [name, command] of Object.entries(profiles)) {
-      const profile = { name, command, memoryMiB: 256, vcpus: 1, bootTimeoutMs: 120_000, timeLimitMs: 0 };
+      const profile = {
+        name,
+        command,
+        memoryMiB: 256,
+        vcpus: 1,
+        bootTimeoutMs: 120_000,
+        timeLimitMs: 0,
+      };
       fs.writeFileSync(path.join(profilesDir, `${name}.json`), JSON.stringify(profile));
     }
     process.env.AGENTVM_PROFILES_DIR = profilesDir;
@@ -37,7 +47,12 @@ describe('template clones and clone safety (vm)', function () {
     repo = await bundleRepository(demoRepo);
 
     const image = await sharedImage();
-    await harness.broker.manager.templates!.ensure({ image, memoryMiB: 256, vcpus: 1, egress: true });
+    await harness.broker.manager.templates!.ensure({
+      image,
+      memoryMiB: 256,
+      vcpus: 1,
+      egress: true,
+    });
     // Let the template's frozen clock fall behind, so a clone that skipped `sync` would show it.
     await new Promise((resolve) => setTimeout(resolve, 3_000));
   });
@@ -59,14 +74,20 @@ describe('template clones and clone safety (vm)', function () {
   });
 
   async function exec(id: string, command: string): Promise<string> {
-    const result = (await harness.client.guest(id, { op: 'exec', command })) as { stdout: string; code: number };
+    const result = (await harness.client.guest(id, { op: 'exec', command })) as {
+      stdout: string;
+      code: number;
+    };
     assert.equal(result.code, 0, `${command} failed in ${id}`);
     return result.stdout.trim();
   }
 
   function assertNearHostClock(guestSeconds: string, what: string): void {
     const skewMs = Math.abs(Number(guestSeconds) * 1000 - Date.now());
-    assert.ok(skewMs < 2_000, `${what}: guest clock is ${Math.round(skewMs)} ms away from the host's`);
+    assert.ok(
+      skewMs < 2_000,
+      `${what}: guest clock is ${Math.round(skewMs)} ms away from the host's`,
+    );
   }
 
   it('starts two agents from one template; each applied fresh time and entropy before its command ran', async () => {
@@ -76,21 +97,33 @@ describe('template clones and clone safety (vm)', function () {
       harness.client.createAgent({ text: 'clone two', profile: 'tpl-idle', repo }),
     ]);
     agentIds.push(...created.map((agent) => agent.id));
-    const agents = await Promise.all(created.map((agent) => harness.waitFor(agent.id, ['awaiting_review'])));
-    for (const agent of agents) assert.equal(agent.bootPath, 'template', `agent ${agent.id} was cloned`);
+    const agents = await Promise.all(
+      created.map((agent) => harness.waitFor(agent.id, ['awaiting_review'])),
+    );
+    for (const agent of agents)
+      assert.equal(agent.bootPath, 'template', `agent ${agent.id} was cloned`);
 
     // Open both for review: the restores must answer on the first request.
     for (const agent of agents) await harness.client.review(agent.id);
     const starts = await Promise.all(agents.map((agent) => exec(agent.id, 'cat /tmp/start-time')));
-    const randoms = await Promise.all(agents.map((agent) => exec(agent.id, 'cat /tmp/start-random')));
+    const randoms = await Promise.all(
+      agents.map((agent) => exec(agent.id, 'cat /tmp/start-random')),
+    );
     for (const start of starts) {
       const startMs = Number(start) * 1000;
-      assert.ok(startMs >= startedAt - 2_000 && startMs <= Date.now() + 2_000, `command started at ${start}, test at ${startedAt / 1000}`);
+      assert.ok(
+        startMs >= startedAt - 2_000 && startMs <= Date.now() + 2_000,
+        `command started at ${start}, test at ${startedAt / 1000}`,
+      );
     }
     assert.equal(randoms[0].length, 32);
     assert.notEqual(randoms[0], randoms[1], 'the clones read different random bytes');
 
-    const now = await Promise.all(agents.map((agent) => exec(agent.id, 'head -c 16 /dev/urandom | od -An -tx1 | tr -d " \\n"; echo; date +%s.%N')));
+    const now = await Promise.all(
+      agents.map((agent) =>
+        exec(agent.id, 'head -c 16 /dev/urandom | od -An -tx1 | tr -d " \\n"; echo; date +%s.%N'),
+      ),
+    );
     const [randomA, clockA] = now[0].split('\n');
     const [randomB, clockB] = now[1].split('\n');
     assert.notEqual(randomA, randomB);
@@ -115,7 +148,9 @@ describe('template clones and clone safety (vm)', function () {
     await new Promise((resolve) => setTimeout(resolve, 4_000));
     await harness.client.review(id);
     assertNearHostClock(await exec(id, 'date +%s.%N'), 'after the resume');
-    const syncs = (await harness.client.events(id)).filter((event) => /guest clock synced/.test(event.message));
+    const syncs = (await harness.client.events(id)).filter((event) =>
+      /guest clock synced/.test(event.message),
+    );
     const corrected = Number(/corrected (-?\d+) ms/.exec(syncs.at(-1)!.message)?.[1]);
     assert.ok(corrected >= 3_000, `the sync after the resume corrected ${corrected} ms`);
   });
@@ -125,7 +160,11 @@ describe('template clones and clone safety (vm)', function () {
   it('does not use a template built for another image: the agent cold-boots and says why', async () => {
     harness.imageOverride = (image) => ({ ...image, key: `${image.key}-rebuilt` });
     try {
-      const agent = await harness.client.createAgent({ text: 'changed image', profile: 'tpl-idle', repo });
+      const agent = await harness.client.createAgent({
+        text: 'changed image',
+        profile: 'tpl-idle',
+        repo,
+      });
       agentIds.push(agent.id);
       const paused = await harness.waitFor(agent.id, ['awaiting_review']);
       assert.equal(paused.bootPath, 'cold');

@@ -1,0 +1,97 @@
+import fs from 'node:fs';
+import { AgentvmError } from '../../protocol/errors';
+import type { AgentRecord } from '../store/Store';
+import type { Vm } from '../vmm/VmmDriver';
+import { describeError, type AgentContext } from './AgentContext';
+import { agentVmSpec } from './agentVmSpec';
+import type { LiveVms } from './LiveVms';
+import type { TimeLimits } from './TimeLimits';
+
+/**
+ * How an agent waits for review without holding RAM: its VM is snapshotted and ended
+ * (running → pausing → awaiting_review), and restored from the snapshot when a reviewer opens it
+ * (awaiting_review → restoring → reviewing). A snapshot is used once, then deleted.
+ */
+export class ReviewSnapshots {
+  constructor(
+    private readonly context: AgentContext,
+    private readonly vms: LiveVms,
+    private readonly limits: TimeLimits,
+  ) {}
+
+  /** Snapshot the VM (memory, devices; the disk overlay stays in place) and end its process. */
+  async pause(id: string, requestId: string, message: string): Promise<void> {
+    const { journal, store, log } = this.context;
+    const record = journal.record(id);
+    if (!['running', 'pausing'].includes(record.state)) return;
+
+    const live = this.vms.require(id);
+    this.limits.clear(id);
+    journal.transition(id, 'pausing', {
+      review: { requestId, message, requestedAt: Date.now() },
+    });
+    live.expectedExit = true;
+    try {
+      const snapshot = await log.timed('vm.snapshot', { agentId: id }, () => live.vm.snapshot());
+      this.vms.detach(id);
+      const megabytes = (snapshot.sizeBytes / 1048576).toFixed(1);
+      store.updateAgent(id, { snapshot, vmPid: null });
+      journal.append(id, {
+        kind: 'info',
+        message: `snapshot written (${megabytes} MiB in ${snapshot.durationMs} ms); VM stopped while it waits`,
+        data: { durationMs: snapshot.durationMs, sizeBytes: snapshot.sizeBytes },
+      });
+      journal.transition(id, 'awaiting_review', {});
+    } catch (error) {
+      // The driver leaves the VM paused and alive when the snapshot fails: keep it for review.
+      live.expectedExit = false;
+      await live.vm.resume().catch(() => undefined);
+      journal.transition(id, 'reviewing', {
+        stateReason: `snapshot failed (${describeError(error)}); the VM stays running for review`,
+      });
+    }
+  }
+
+  /** Bring the agent's VM back from its snapshot, for review; the snapshot is then deleted. */
+  async restore(record: AgentRecord): Promise<void> {
+    const { journal, store, log, options } = this.context;
+    if (!record.snapshot)
+      throw new AgentvmError('SNAPSHOT_CORRUPT', `agent ${record.id} has no snapshot`);
+
+    journal.transition(record.id, 'restoring', {});
+    let vm: Vm;
+    try {
+      await options.policy?.prepare(record);
+      const spec = agentVmSpec(options, record, options.loadImage());
+      vm = await log.timed('vm.restore', { agentId: record.id }, () =>
+        options.driver.restore(spec, record.snapshot!),
+      );
+    } catch (error) {
+      if (error instanceof AgentvmError && error.code === 'SNAPSHOT_CORRUPT') {
+        journal.fail(record.id, error.message);
+      } else {
+        journal.transition(record.id, 'awaiting_review', {
+          stateReason: `restore failed: ${describeError(error)}`,
+        });
+      }
+      throw error;
+    }
+
+    store.updateAgent(record.id, { vmPid: vm.pid, accel: vm.accel });
+    this.vms.attach(record.id, vm);
+    this.vms.sync(vm);
+    // Once the restored VM runs, its disk moves on: the old memory image must never be used again.
+    this.discard(record);
+    store.updateAgent(record.id, { snapshot: null });
+    journal.append(record.id, {
+      kind: 'info',
+      message: `VM restored from its snapshot (pid ${vm.pid})`,
+    });
+    journal.transition(record.id, 'reviewing', { stateReason: null });
+  }
+
+  /** Deletes the agent's snapshot file, if it has one. */
+  discard(record: AgentRecord): void {
+    if (record.snapshot) fs.rmSync(record.snapshot.statePath, { force: true });
+  }
+}

@@ -1,0 +1,79 @@
+import type { AgentContext } from './AgentContext';
+import type { LiveVms } from './LiveVms';
+
+/** Pauses an agent for review (see {@link ReviewSnapshots.pause}). */
+export type PauseForReview = (agentId: string, requestId: string, message: string) => Promise<void>;
+
+/**
+ * One timer per running agent for the nearest limit (its profile's time limit, or with a policy
+ * the nearer of time and cost). When it fires the agent is stopped or paused as the limit says.
+ */
+export class TimeLimits {
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+
+  constructor(
+    private readonly context: AgentContext,
+    private readonly vms: LiveVms,
+    private readonly pauseForReview: PauseForReview,
+  ) {}
+
+  arm(id: string): void {
+    const record = this.context.journal.record(id);
+    const policy = this.context.options.policy;
+    const limitMs = policy
+      ? policy.msUntilLimit(record, this.vms.liveMs(id))
+      : record.profileSpec.timeLimitMs;
+    if (!limitMs) return;
+
+    this.clear(id);
+    const armedAt = Date.now();
+    const timer = setTimeout(() => void this.onTimeLimit(id, limitMs, armedAt), limitMs);
+    timer.unref();
+    this.timers.set(id, timer);
+  }
+
+  clear(id: string): void {
+    clearTimeout(this.timers.get(id));
+    this.timers.delete(id);
+  }
+
+  clearAll(): void {
+    for (const timer of this.timers.values()) clearTimeout(timer);
+    this.timers.clear();
+  }
+
+  private async onTimeLimit(id: string, limitMs: number, armedAt: number): Promise<void> {
+    const { journal, locks, options } = this.context;
+    const record = journal.record(id);
+    if (record.state !== 'running') return;
+
+    // The timer ran its whole course, so at least limitMs passed even if the clock reads 1 ms less.
+    const hit = options.policy?.limitReached(
+      record,
+      Math.max(Date.now() - armedAt, limitMs),
+      this.vms.liveMs(id),
+    );
+    if (options.policy && !hit) return this.arm(id);
+
+    const minutes = Math.round(limitMs / 6000) / 10;
+    const message = hit?.message ?? `time limit of ${minutes} min reached`;
+    if (hit) options.policy?.limitHit(record, hit, this.vms.liveMs(id));
+    journal.append(id, {
+      kind: 'limit',
+      message,
+      data: { limit: hit?.limit ?? 'time', limitMs, used: hit?.used, allowed: hit?.allowed },
+    });
+    if ((hit?.action ?? record.profileSpec.onLimit) === 'stop') {
+      await locks.run(id, async () => {
+        await this.vms.stop(id);
+        journal.transition(id, 'failed', { endedAt: Date.now(), stateReason: message });
+      });
+      return;
+    }
+
+    // Pausing for a limit uses the review path without a guest request: resume just continues.
+    await locks.run(id, () =>
+      this.pauseForReview(id, '', `${message}; resume to grant it the same again`),
+    );
+  }
+}

@@ -1,0 +1,120 @@
+import fs from 'node:fs';
+import type { AgentRecord } from '../store/Store';
+import type { AgentContext } from './AgentContext';
+import { agentVmSpec } from './agentVmSpec';
+import type { LiveVms } from './LiveVms';
+import type { ReviewSnapshots } from './ReviewSnapshots';
+import type { TimeLimits } from './TimeLimits';
+
+/** The life-cycle parts recovery hands agents back to. */
+export interface RecoveryParts {
+  vms: LiveVms;
+  limits: TimeLimits;
+  reviews: ReviewSnapshots;
+}
+
+/**
+ * Puts every unfinished agent back where it was after a broker restart: live VMs are reattached,
+ * VMs that died are failed with the reason, a half-written snapshot is never trusted. An agent
+ * that cannot be recovered fails; the others go on.
+ */
+export async function recoverAgents(context: AgentContext, parts: RecoveryParts): Promise<void> {
+  const unfinished = context.store.agentsInStates([
+    'starting',
+    'running',
+    'pausing',
+    'restoring',
+    'reviewing',
+    'awaiting_review',
+  ]);
+  for (const record of unfinished) {
+    await context.locks
+      .run(record.id, () => recoverAgent(context, parts, record))
+      .catch((error: Error) => {
+        context.journal.fail(
+          record.id,
+          `could not recover after a broker restart: ${error.message}`,
+        );
+      });
+  }
+}
+
+async function recoverAgent(
+  context: AgentContext,
+  parts: RecoveryParts,
+  record: AgentRecord,
+): Promise<void> {
+  const { journal, options } = context;
+  const alive = record.vmPid !== null && processAlive(record.vmPid);
+  if (record.state === 'awaiting_review') {
+    if (!record.snapshot || !fs.existsSync(record.snapshot.statePath)) {
+      journal.fail(record.id, 'its snapshot is missing; the paused work cannot be restored');
+    }
+    return;
+  }
+
+  if (record.state === 'starting') {
+    // Booting is idempotent: throw the half-booted VM away and start again.
+    if (alive) process.kill(record.vmPid!, 'SIGKILL');
+    journal.transition(record.id, 'queued', {
+      vmPid: null,
+      stateReason: 'requeued after a broker restart',
+    });
+    return;
+  }
+
+  if (record.state === 'pausing' && record.snapshot && fs.existsSync(record.snapshot.statePath)) {
+    if (alive) process.kill(record.vmPid!, 'SIGKILL');
+    journal.transition(record.id, 'awaiting_review', { vmPid: null });
+    return;
+  }
+
+  if (record.state === 'restoring' && !alive && record.snapshot) {
+    journal.transition(record.id, 'awaiting_review', {
+      vmPid: null,
+      stateReason: 'restore interrupted by a broker restart',
+    });
+    return;
+  }
+
+  if (!alive) {
+    journal.fail(
+      record.id,
+      `its VM (pid ${record.vmPid ?? 'unknown'}) ended while the broker was down`,
+    );
+    return;
+  }
+
+  await options.policy?.prepare(record);
+  const vm = await options.driver.attach(
+    agentVmSpec(options, record, options.loadImage()),
+    record.vmPid!,
+  );
+  parts.vms.attach(record.id, vm);
+  journal.append(record.id, {
+    kind: 'info',
+    message: `reattached to VM pid ${vm.pid} after a broker restart`,
+  });
+  if (record.state === 'pausing') {
+    // The snapshot was not finished: the VM is still whole, so take it again.
+    await parts.reviews.pause(
+      record.id,
+      record.review?.requestId ?? '',
+      record.review?.message ?? '',
+    );
+  } else if (record.state === 'restoring') {
+    await vm.resume();
+    journal.transition(record.id, 'reviewing', {});
+  } else if (record.state === 'running') {
+    parts.limits.arm(record.id);
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,116 @@
+import type http from 'node:http';
+import net from 'node:net';
+import type { Duplex } from 'node:stream';
+import tls from 'node:tls';
+import {
+  decideHost,
+  mustInspect,
+  trackSocket,
+  type EgressAgent,
+  type EgressAuditor,
+} from './EgressAgent';
+import type { EgressProxyOptions } from './EgressProxy';
+import { guardedLookup } from './guardedLookup';
+import { normalizeHost } from './HostAllowlist';
+import type { TlsOrigin } from './HttpForwarder';
+import { refuseSocket } from './refuse';
+
+/**
+ * The CONNECT half of the egress proxy. An allowed tunnel is spliced to the upstream untouched,
+ * unless the proxy must read it (a host with a bound secret, or the GitHub API host): then it
+ * terminates TLS with a certificate forged by the broker's CA and hands the decrypted connection
+ * to the agent's inner HTTP server, remembering where the tunnel was headed.
+ */
+export class ConnectHandler {
+  private readonly origins = new WeakMap<object, TlsOrigin>();
+
+  constructor(
+    private readonly options: EgressProxyOptions,
+    private readonly audit: EgressAuditor,
+  ) {}
+
+  /** The CONNECT target of a TLS connection this handler terminated (keyed by its socket). */
+  originOf(socket: object): TlsOrigin | undefined {
+    return this.origins.get(socket);
+  }
+
+  async onConnect(
+    agent: EgressAgent,
+    request: http.IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+  ): Promise<void> {
+    trackSocket(agent.sockets, socket);
+    socket.on('error', () => socket.destroy());
+
+    const match = /^\[?([^\]]+?)\]?:(\d{1,5})$/.exec(request.url ?? '');
+    if (!match) return refuseSocket(socket, 400, 'CONNECT needs host:port');
+
+    const host = normalizeHost(match[1]);
+    const port = Number(match[2]);
+    const decision = decideHost(agent, host, port);
+    if (!decision.allowed) {
+      this.audit(agent, 'egress.connect', 'deny', { host, port, reason: decision.reason });
+      return refuseSocket(socket, 403, decision.reason);
+    }
+
+    if (mustInspect(agent, host, port)) return this.terminateTls(agent, socket, head, host, port);
+
+    this.audit(agent, 'egress.connect', 'allow', { host, port, inspected: false });
+    const upstream = net.connect({
+      host,
+      port,
+      lookup: guardedLookup(decision.allowLocal) as never,
+    });
+    trackSocket(agent.sockets, upstream);
+    let connected = false;
+    upstream.once('connect', () => {
+      connected = true;
+      socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      if (head.length > 0) upstream.write(head);
+      upstream.pipe(socket);
+      socket.pipe(upstream);
+    });
+    upstream.on('error', (error) => {
+      if (connected) return socket.destroy();
+
+      this.options.log?.warn('egress.upstream_failed', {
+        agentId: agent.id,
+        host,
+        port,
+        error: error.message,
+      });
+      refuseSocket(socket, 502, `cannot reach ${host}:${port}: ${error.message}`);
+    });
+    socket.on('close', () => upstream.destroy());
+  }
+
+  private async terminateTls(
+    agent: EgressAgent,
+    socket: Duplex,
+    head: Buffer,
+    host: string,
+    port: number,
+  ): Promise<void> {
+    let secureContext: tls.SecureContext;
+    try {
+      secureContext = await this.options.ca.secureContextFor(host);
+    } catch (error) {
+      this.options.log?.error('egress.forge_failed', { host, error: (error as Error).message });
+      return refuseSocket(socket, 502, `could not make a certificate for ${host}`);
+    }
+
+    this.audit(agent, 'egress.connect', 'allow', { host, port, inspected: true });
+    socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+    if (head.length > 0) socket.unshift(head);
+
+    const secure = new tls.TLSSocket(socket, {
+      isServer: true,
+      secureContext,
+      ALPNProtocols: ['http/1.1'],
+    });
+    secure.on('error', () => secure.destroy());
+    this.origins.set(secure, { host, port });
+    agent.inner.emit('connection', secure);
+  }
+}

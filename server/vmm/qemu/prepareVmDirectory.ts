@@ -1,0 +1,80 @@
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import { promisify } from 'node:util';
+import { AgentvmError } from '../../../protocol/errors';
+import { isProcessAlive, processArgs } from './QemuProcess';
+import type { VmPaths } from './vmPaths';
+
+const execFileAsync = promisify(execFile);
+
+/**
+ * Make the VM directory and its socket directory, and clear sockets and the pid file left by a
+ * QEMU that ended. INVALID_STATE when a QEMU still runs for this directory.
+ */
+export function prepareVmDirectory(paths: VmPaths): void {
+  // Starting over a live VM would unlink its sockets and orphan it.
+  const runningPid = Number(readIfExists(paths.pidFile));
+  if (
+    runningPid > 0 &&
+    isProcessAlive(runningPid) &&
+    processArgs(runningPid)?.includes(paths.pidFile)
+  ) {
+    throw new AgentvmError(
+      'INVALID_STATE',
+      `a QEMU (pid ${runningPid}) still runs for ${paths.vmDir}; stop it or attach to it`,
+    );
+  }
+
+  fs.mkdirSync(paths.vmDir, { recursive: true });
+  fs.mkdirSync(paths.socketDir, { recursive: true, mode: 0o700 });
+  for (const stale of [
+    paths.qmpSocket,
+    paths.controlSocket,
+    paths.migrationSocket,
+    paths.pidFile,
+  ]) {
+    fs.rmSync(stale, { force: true });
+  }
+}
+
+/** A fresh qcow2 overlay on `backingPath`: the image's rootfs, or a template's frozen disk. */
+export async function createOverlay(
+  paths: VmPaths,
+  backingPath: string,
+  backingFormat: 'raw' | 'qcow2',
+  qemuImgBinary = 'qemu-img',
+): Promise<void> {
+  if (!fs.existsSync(backingPath)) {
+    const code = backingFormat === 'raw' ? 'IMAGE_MISSING' : 'VM_FAILED';
+    throw new AgentvmError(code, `backing disk ${backingPath} does not exist`);
+  }
+
+  fs.rmSync(paths.overlay, { force: true });
+  const args = [
+    'create',
+    '-q',
+    '-f',
+    'qcow2',
+    '-F',
+    backingFormat,
+    '-b',
+    backingPath,
+    paths.overlay,
+  ];
+  try {
+    await execFileAsync(qemuImgBinary, args);
+  } catch (error) {
+    throw new AgentvmError(
+      'VM_FAILED',
+      `qemu-img could not create ${paths.overlay}: ${(error as Error).message}`,
+    );
+  }
+}
+
+function readIfExists(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8').trim();
+  } catch {
+    return '';
+  }
+}

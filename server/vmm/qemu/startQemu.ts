@@ -1,0 +1,166 @@
+import fs from 'node:fs';
+import { AgentvmError } from '../../../protocol/errors';
+import { egressNetdevArgs } from '../../policy/egress/guestEgress';
+import { detectAccelerator } from '../accelerator';
+import { ControlChannel } from '../ControlChannel';
+import type { Accelerator, VmSpec } from '../VmmDriver';
+import { asAgentvmError } from './asAgentvmError';
+import { buildQemuArgs, type QemuLaunchPlan } from './buildQemuArgs';
+import { hostTscKhz } from './hostTscKhz';
+import { loadSnapshot } from './loadSnapshot';
+import { createOverlay, prepareVmDirectory } from './prepareVmDirectory';
+import type { QemuDriverContext } from './QemuDriver';
+import { QemuProcess } from './QemuProcess';
+import { QemuVm } from './QemuVm';
+import { QmpClient } from './QmpClient';
+import { raceStart } from './raceStart';
+import { checkSnapshotSize, verifySnapshot } from './snapshotFile';
+import { incomingSnapshot, memoryPlan, migrationCapabilities, type StartMode } from './StartMode';
+import { removeSockets, vmPaths, type VmPaths } from './vmPaths';
+
+/**
+ * The start path shared by boot, restore, clone and template builds: prepare the disk, launch a
+ * detached QEMU, connect QMP, load the incoming snapshot if any, connect the control channel and
+ * wait for the guest agent's `ready`. On any failure QEMU is killed and its sockets removed.
+ */
+export async function startQemu(
+  context: QemuDriverContext,
+  spec: VmSpec,
+  mode: StartMode,
+): Promise<QemuVm> {
+  const { options, logger } = context;
+  const startedAt = performance.now();
+  const deadline = Date.now() + spec.bootTimeoutMs;
+  const remainingMs = () => Math.max(deadline - Date.now(), 1);
+  const paths = vmPaths(spec.vmDir);
+  const accel = detectAccelerator(options.env).accel;
+  const steps: Record<string, number> = {};
+  const mark = (name: string) => (steps[name] = Math.round(performance.now() - startedAt));
+
+  // The checksum of a large review snapshot takes a while: compute it while QEMU starts and
+  // loads, and let no guest instruction run before it matched. A missing or truncated file
+  // starts no QEMU at all.
+  const incoming = incomingSnapshot(mode);
+  if (incoming) checkSnapshotSize(incoming);
+  const verification = incoming
+    ? verifySnapshot(incoming).then(
+        () => undefined,
+        (error: unknown) => asAgentvmError(error, `snapshot of VM ${spec.id}`),
+      )
+    : Promise.resolve(undefined);
+  const verified = async () => {
+    const failure = await verification;
+    if (failure) throw failure;
+  };
+
+  // Prepare the directory, sockets and disk.
+  prepareVmDirectory(paths);
+  if (mode.kind === 'boot')
+    await createOverlay(paths, spec.image.rootfsPath, 'raw', options.qemuImgBinary);
+  else if (mode.kind === 'clone')
+    await createOverlay(paths, mode.template.diskPath, 'qcow2', options.qemuImgBinary);
+  else if (!fs.existsSync(paths.overlay)) {
+    throw new AgentvmError(
+      'SNAPSHOT_CORRUPT',
+      `disk overlay ${paths.overlay} of the snapshot is missing`,
+    );
+  }
+
+  mark('disk');
+
+  // Launch QEMU.
+  const plan: QemuLaunchPlan = {
+    ...launchPlan(spec, paths, accel),
+    ...memoryPlan(mode),
+    incoming: mode.kind !== 'boot',
+  };
+  const qemu = QemuProcess.spawn(
+    options.qemuBinary ?? 'qemu-system-x86_64',
+    buildQemuArgs(plan),
+    paths.qemuLog,
+  );
+  mark('spawned');
+  const abort = new AbortController();
+  void qemu.exited.then(() => abort.abort());
+  const step = <T>(what: string, promise: Promise<T>) =>
+    raceStart(promise, what, qemu, deadline, paths);
+
+  let qmp: QmpClient | undefined;
+  let channel: ControlChannel | undefined;
+  try {
+    // Monitor, then (for a restore) the incoming migration, then the guest agent's handshake.
+    qmp = await step(
+      'connecting to QMP',
+      QmpClient.connect(paths.qmpSocket, remainingMs(), () => !qemu.isRunning),
+    );
+    mark('qmp');
+    const capabilities = migrationCapabilities(mode);
+    if (incoming) {
+      await step('loading the snapshot', loadSnapshot(qmp, incoming, capabilities, deadline));
+      mark('loaded');
+    }
+
+    // A restored guest was saved with the host end connected. Connecting before `cont` keeps it
+    // that way, so the guest agent never sees the port close and the first `hello` is already
+    // waiting when its vCPU runs: no reconnect polling on either side.
+    const connectOptions = {
+      connectTimeoutMs: remainingMs(),
+      helloIntervalMs: options.helloIntervalMs,
+      signal: abort.signal,
+      logger,
+    };
+    channel = await step(
+      'connecting the control channel',
+      ControlChannel.connect(paths.controlSocket, connectOptions),
+    );
+    mark('control');
+    const handshake = channel.handshake(spec.lastSeq ?? 0, remainingMs());
+    if (incoming) {
+      await step('verifying the snapshot', verified());
+      await step('resuming the guest', qmp.execute('cont'));
+      mark('cont');
+    }
+
+    const ready = await step('waiting for the guest agent', handshake);
+    mark('ready');
+    logger.debug('vm.startup_steps', { vmId: spec.id, mode: mode.kind, steps });
+
+    return new QemuVm({
+      ...context.vmOptions,
+      spec,
+      paths,
+      accel,
+      process: qemu,
+      qmp,
+      channel,
+      ready,
+      startupMs: Math.round(performance.now() - startedAt),
+      startupSteps: steps,
+      migrationCapabilities: capabilities,
+      namedMemoryBackend: plan.memoryFile !== undefined || plan.namedRam === true,
+    });
+  } catch (error) {
+    channel?.close();
+    qemu.kill('SIGKILL');
+    await qemu.waitForExit(10_000);
+    qmp?.close();
+    removeSockets(paths);
+    // A corrupt snapshot often makes QEMU fail first; the checksum says why.
+    throw (await verification) ?? asAgentvmError(error, `VM ${spec.id} did not start`);
+  }
+}
+
+function launchPlan(spec: VmSpec, paths: VmPaths, accel: Accelerator): QemuLaunchPlan {
+  const tscKhz = accel === 'tcg' ? hostTscKhz() : undefined;
+  return {
+    id: spec.id,
+    paths,
+    image: spec.image,
+    accel,
+    memoryMiB: spec.memoryMiB,
+    vcpus: spec.vcpus,
+    kernelArgs: tscKhz ? [`tsc_early_khz=${tscKhz}`] : [],
+    // The guest-side proxy address is the egress policy's constant; only the host port varies.
+    networkArgs: spec.egress ? egressNetdevArgs(spec.egress.hostPort) : [],
+  };
+}
