@@ -1,6 +1,6 @@
-import fs from 'node:fs';
 import { AgentvmError } from '../../protocol/errors';
 import type { AgentRecord } from '../store/Store';
+import { removeSnapshotFiles } from '../vmm/qemu/snapshotFile';
 import type { Vm } from '../vmm/VmmDriver';
 import { describeError, type AgentContext } from './AgentContext';
 import { agentVmSpec } from './agentVmSpec';
@@ -27,8 +27,11 @@ export class ReviewSnapshots {
 
     const live = this.vms.require(id);
     this.limits.clear(id);
+    // A snapshot still on record belongs to an earlier pause: the VM has run since, so recovery
+    // must never mistake it for the one being written now.
     journal.transition(id, 'pausing', {
       review: { requestId, message, requestedAt: Date.now() },
+      snapshot: null,
     });
     live.expectedExit = true;
     try {
@@ -90,8 +93,8 @@ export class ReviewSnapshots {
     journal.transition(record.id, 'reviewing', { stateReason: null });
   }
 
-  /** Deletes the agent's snapshot file, if it has one. */
+  /** Deletes the agent's snapshot file and its sidecar, if it has one. */
   discard(record: AgentRecord): void {
-    if (record.snapshot) fs.rmSync(record.snapshot.statePath, { force: true });
+    if (record.snapshot) removeSnapshotFiles(record.snapshot.statePath);
   }
 }

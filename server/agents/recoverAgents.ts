@@ -1,5 +1,8 @@
 import fs from 'node:fs';
+import path from 'node:path';
+import { agentDir } from '../config/paths';
 import type { AgentRecord } from '../store/Store';
+import { readSnapshotSidecar, verifySnapshot } from '../vmm/qemu/snapshotFile';
 import type { AgentContext } from './AgentContext';
 import { agentVmSpec } from './agentVmSpec';
 import type { LiveVms } from './LiveVms';
@@ -77,6 +80,11 @@ async function recoverAgent(
     return;
   }
 
+  if (record.state === 'pausing' && !alive && !record.snapshot) {
+    await recoverUnrecordedSnapshot(context, record);
+    return;
+  }
+
   if (!alive) {
     journal.fail(
       record.id,
@@ -108,6 +116,45 @@ async function recoverAgent(
   } else if (record.state === 'running') {
     parts.limits.arm(record.id);
   }
+}
+
+/**
+ * The broker died after the snapshot was named but before the store recorded it, and the VM is
+ * gone: the sidecar written before the rename says what the file must be.
+ */
+async function recoverUnrecordedSnapshot(
+  context: AgentContext,
+  record: AgentRecord,
+): Promise<void> {
+  const { journal, options } = context;
+  const vmDir = agentDir(record.id, options.dataDir);
+  const ended = `its VM (pid ${record.vmPid ?? 'unknown'}) ended while the broker was down`;
+  let reason: string;
+  try {
+    const snapshot = readSnapshotSidecar(vmDir);
+    if (!snapshot || !fs.existsSync(path.join(vmDir, 'snapshot.state'))) {
+      journal.fail(record.id, `${ended}, before its snapshot was complete`);
+      return;
+    }
+
+    // A sidecar naming another file is not this agent's snapshot.
+    if (path.resolve(snapshot.statePath) !== path.resolve(vmDir, 'snapshot.state')) {
+      throw new Error(`snapshot.json names ${snapshot.statePath}`);
+    }
+
+    await verifySnapshot(snapshot);
+    journal.append(record.id, {
+      kind: 'info',
+      message: 'recovered the snapshot written before the broker stopped (size and sha256 match)',
+      data: { sizeBytes: snapshot.sizeBytes },
+    });
+    journal.transition(record.id, 'awaiting_review', { snapshot, vmPid: null });
+    return;
+  } catch (error) {
+    reason = (error as Error).message;
+  }
+
+  journal.fail(record.id, `${ended}; its snapshot cannot be used: ${reason}`);
 }
 
 function processAlive(pid: number): boolean {

@@ -6,7 +6,7 @@ import type { Accelerator, SnapshotInfo, Vm, VmExit, VmSpec } from '../VmmDriver
 import { consoleTail } from './consoleTail';
 import type { QemuProcess } from './QemuProcess';
 import type { QmpClient } from './QmpClient';
-import { fsyncDirectory, MigrationSink, replaceFile } from './snapshotFile';
+import { fsyncDirectory, MigrationSink, replaceFile, writeSnapshotSidecar } from './snapshotFile';
 import { removeSockets, type VmPaths } from './vmPaths';
 import { waitForMigration } from './waitForMigration';
 
@@ -139,6 +139,12 @@ export class QemuVm implements Vm {
       ]);
       written = file;
       mark('completed');
+      // Named before the state file, so a recovery that finds snapshot.state can verify it even
+      // if the broker died before the store recorded it. Its durationMs stops here, not at exit.
+      await writeSnapshotSidecar(
+        this.snapshotInfo(written, Math.round(performance.now() - startedAt)),
+      );
+      mark('described');
     } catch (error) {
       // Leave the VM as the caller can use it: paused, alive, no migration running.
       await this.parts.qmp.execute('migrate_cancel').catch(() => undefined);
@@ -164,6 +170,14 @@ export class QemuVm implements Vm {
     mark('exited');
     // Freeing the replaced snapshot's blocks is nobody's wait.
     void replaced.discard().catch(() => undefined);
+    return this.snapshotInfo(written, durationMs);
+  }
+
+  private snapshotInfo(
+    written: { sizeBytes: number; sha256: string },
+    durationMs: number,
+  ): SnapshotInfo {
+    const { paths, migrationCapabilities } = this.parts;
     return {
       statePath: paths.snapshotState,
       sizeBytes: written.sizeBytes,

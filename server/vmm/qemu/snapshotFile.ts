@@ -1,6 +1,8 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
+import { z } from 'zod';
 import { AgentvmError } from '../../../protocol/errors';
 import type { SnapshotInfo } from '../VmmDriver';
 
@@ -265,4 +267,66 @@ export async function fsyncDirectory(dirPath: string): Promise<void> {
   } finally {
     await handle.close();
   }
+}
+
+/** A {@link SnapshotInfo} as stored on disk next to its state file. */
+export const snapshotInfoSchema = z.object({
+  statePath: z.string(),
+  sizeBytes: z.number().int().nonnegative(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  durationMs: z.number().nonnegative(),
+  migrationCapabilities: z.array(z.string()).optional(),
+  namedMemoryBackend: z.boolean().optional(),
+});
+
+/** Where the description of the snapshot in `statePath` is kept: `snapshot.json` beside it. */
+export function snapshotSidecarPath(statePath: string): string {
+  return path.join(path.dirname(statePath), 'snapshot.json');
+}
+
+/**
+ * Durably write `snapshot` to its sidecar (temp file, fsync, rename). The caller does this before
+ * renaming the state file into place, so a restarted broker that finds `snapshot.state` also finds
+ * what it needs to verify and record it, even if the store never did.
+ */
+export async function writeSnapshotSidecar(snapshot: SnapshotInfo): Promise<void> {
+  const finalPath = snapshotSidecarPath(snapshot.statePath);
+  const tempPath = `${finalPath}.tmp`;
+  try {
+    const file = await fs.promises.open(tempPath, 'w', 0o600);
+    try {
+      await file.writeFile(JSON.stringify(snapshot));
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+    fs.renameSync(tempPath, finalPath);
+  } catch (error) {
+    fs.rmSync(tempPath, { force: true });
+    throw error;
+  }
+}
+
+/** The snapshot described by the sidecar in `vmDir`, or undefined when there is none. */
+export function readSnapshotSidecar(vmDir: string): SnapshotInfo | undefined {
+  const sidecar = path.join(vmDir, 'snapshot.json');
+  let text: string;
+  try {
+    text = fs.readFileSync(sidecar, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+
+  try {
+    return snapshotInfoSchema.parse(JSON.parse(text));
+  } catch {
+    throw new AgentvmError('SNAPSHOT_CORRUPT', `snapshot description ${sidecar} is not valid`);
+  }
+}
+
+/** Delete a snapshot's state file and its sidecar. */
+export function removeSnapshotFiles(statePath: string): void {
+  fs.rmSync(statePath, { force: true });
+  fs.rmSync(snapshotSidecarPath(statePath), { force: true });
 }
