@@ -17,7 +17,7 @@ export function removeAgent(services: Services) {
       if (choice !== 'Remove') throw new UserCancelled();
     }
 
-    services.review.close(agentId);
+    await services.review.close(agentId);
     const client = await services.connection.getClient();
     await client.remove(agentId);
     await services.store.refresh();

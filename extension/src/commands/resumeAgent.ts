@@ -29,7 +29,7 @@ export function resumeAgent(services: Services) {
     const client = await services.connection.getClient();
     const resumed = await client.resume(agentId, answer);
     services.store.upsert(resumed);
-    services.review.close(agentId);
+    await services.review.close(agentId);
     return resumed;
   };
 }

@@ -18,6 +18,9 @@ const folderChangeTimeoutMs = 10_000;
  * its VM, and diffs of changed files. When the agent leaves `reviewing` (resumed, cancelled) its
  * folder is removed and its terminal closed, because the files are no longer the reviewer's.
  */
+/** How long closing a review waits for VS Code to drop the folder, in milliseconds. */
+const folderRemovalTimeoutMs = 10_000;
+
 export class ReviewWorkspace implements vscode.Disposable {
   private readonly terminals = new Map<string, vscode.Terminal>();
   private readonly subscription: vscode.Disposable;
@@ -28,7 +31,7 @@ export class ReviewWorkspace implements vscode.Disposable {
     private readonly log: ComponentLog,
   ) {
     this.subscription = store.onDidChangeAgent(({ agent }) => {
-      if (agent.state !== 'reviewing') this.close(agent.id);
+      if (agent.state !== 'reviewing') void this.close(agent.id);
     });
   }
 
@@ -98,19 +101,37 @@ export class ReviewWorkspace implements vscode.Disposable {
     return terminal;
   }
 
-  /** Removes the agent's folder, closes its editors and its terminal. */
-  close(agentId: string): void {
+  /**
+   * Removes the agent's folder, closes its editors and its terminal. Resolves once the folder is
+   * gone from `workspaceFolders` (VS Code applies the removal asynchronously), or after
+   * `folderRemovalTimeoutMs` at the latest.
+   */
+  async close(agentId: string): Promise<void> {
     const root = ReviewWorkspace.rootUri(agentId).toString();
+    const isOpen = () =>
+      (vscode.workspace.workspaceFolders ?? []).some((folder) => folder.uri.toString() === root);
     const folders = vscode.workspace.workspaceFolders ?? [];
     const index = folders.findIndex((folder) => folder.uri.toString() === root);
+    let removed: Promise<void> = Promise.resolve();
     if (index > 0) {
+      removed = new Promise<void>((resolve) => {
+        const timer = setTimeout(finish, folderRemovalTimeoutMs);
+        const listener = vscode.workspace.onDidChangeWorkspaceFolders(() => {
+          if (!isOpen()) finish();
+        });
+        function finish(): void {
+          clearTimeout(timer);
+          listener.dispose();
+          resolve();
+        }
+      });
       vscode.workspace.updateWorkspaceFolders(index, 1);
       this.log.info(`${agentId}: review workspace folder removed`);
     }
 
     this.terminals.get(agentId)?.dispose();
     this.terminals.delete(agentId);
-    void this.closeEditors(agentId);
+    await Promise.all([removed, this.closeEditors(agentId)]);
   }
 
   private async closeEditors(agentId: string): Promise<void> {
