@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import type { GuestEvent } from '../protocol/control';
-import { LineReader } from './LineReader';
+import { LineReader } from '../protocol/LineReader';
 import {
   agentctlRequestSchema,
   type AgentctlRequest,

@@ -1,6 +1,6 @@
 import net from 'node:net';
 import type { ControlTransport, TransportHandlers } from './ControlTransport';
-import { LineReader } from './LineReader';
+import { LineReader } from '../protocol/LineReader';
 import type { GuestLog } from './guestLog';
 
 const RECONNECT_DELAY_MS = 100;

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { CONTROL_PORT_NAME } from '../protocol/control';
 import type { ControlTransport, TransportHandlers } from './ControlTransport';
-import { LineReader } from './LineReader';
+import { LineReader } from '../protocol/LineReader';
 import type { GuestLog } from './guestLog';
 
 const PORTS_DIR = '/sys/class/virtio-ports';

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import net from 'node:net';
 import { AGENTCTL_SOCKET_PATH } from '../protocol/control';
-import { LineReader } from './LineReader';
+import { LineReader } from '../protocol/LineReader';
 import {
   agentctlResponseSchema,
   type AgentctlRequest,

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { LineReader } from './LineReader';
+import { LineReader } from '../protocol/LineReader';
 import { runProcess } from './runProcess';
 
 /** What a `sync` did. */

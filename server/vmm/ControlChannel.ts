@@ -1,5 +1,4 @@
 import net from 'node:net';
-import { StringDecoder } from 'node:string_decoder';
 import {
   guestMessageSchema,
   hostMessageSchema,
@@ -9,6 +8,7 @@ import {
 } from '../../protocol/control';
 import { AgentvmError } from '../../protocol/errors';
 import { silentLogger, type Logger } from '../log';
+import { LineReader } from '../../protocol/LineReader';
 
 /** The `ready` message the guest agent answers `hello` with. */
 export type ReadyMessage = Extract<GuestMessage, { type: 'ready' }>;
@@ -47,8 +47,7 @@ const CONNECT_RETRY_MS = 10;
  * {@link guestMessageSchema} are logged and skipped.
  */
 export class ControlChannel {
-  private readonly decoder = new StringDecoder('utf8');
-  private buffered = '';
+  private readonly lines = new LineReader((line) => this.handleLine(line));
   private readonly listeners = new Set<MessageListener>();
   private readonly queue: GuestMessage[] = [];
   private draining = false;
@@ -64,7 +63,7 @@ export class ControlChannel {
     private readonly options: ControlChannelOptions,
   ) {
     this.logger = options.logger ?? silentLogger;
-    socket.on('data', (chunk: Buffer) => this.receive(this.decoder.write(chunk)));
+    socket.on('data', (chunk: Buffer) => this.lines.push(chunk));
     socket.on('error', (error) => this.logger.debug('control.socket_error', { error }));
     socket.on('close', () => this.close());
   }
@@ -222,17 +221,6 @@ export class ControlChannel {
 
     for (const listener of [...this.closeListeners]) listener();
     this.closeListeners.clear();
-  }
-
-  private receive(text: string): void {
-    this.buffered += text;
-    let newline = this.buffered.indexOf('\n');
-    while (newline >= 0) {
-      const line = this.buffered.slice(0, newline).trim();
-      this.buffered = this.buffered.slice(newline + 1);
-      if (line) this.handleLine(line);
-      newline = this.buffered.indexOf('\n');
-    }
   }
 
   private handleLine(line: string): void {

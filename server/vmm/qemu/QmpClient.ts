@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { LineReader } from '../../../protocol/LineReader';
 
 /** An asynchronous QMP event, e.g. `STOP`, `RESUME`, `SHUTDOWN`, `MIGRATION`. */
 export interface QmpEvent {
@@ -34,7 +35,7 @@ const CONNECT_RETRY_MS = 5;
  * request/response at a time (correlated by `id`) and reports events.
  */
 export class QmpClient {
-  private buffered = '';
+  private readonly lines = new LineReader((line) => this.handle(line));
   private nextId = 1;
   private readonly pending = new Map<string, PendingCommand>();
   private readonly eventListeners = new Set<(event: QmpEvent) => void>();
@@ -45,8 +46,7 @@ export class QmpClient {
   readonly closed = new Promise<void>((resolve) => (this.resolveClosed = resolve));
 
   private constructor(private readonly socket: net.Socket) {
-    socket.setEncoding('utf8');
-    socket.on('data', (text: string) => this.receive(text));
+    socket.on('data', (chunk: Buffer) => this.lines.push(chunk));
     socket.on('error', () => undefined);
     socket.on('close', () => this.markClosed());
   }
@@ -141,17 +141,6 @@ export class QmpClient {
         else resolve();
       };
     });
-  }
-
-  private receive(text: string): void {
-    this.buffered += text;
-    let newline = this.buffered.indexOf('\n');
-    while (newline >= 0) {
-      const line = this.buffered.slice(0, newline).trim();
-      this.buffered = this.buffered.slice(newline + 1);
-      if (line) this.handle(line);
-      newline = this.buffered.indexOf('\n');
-    }
   }
 
   private handle(line: string): void {
