@@ -145,7 +145,7 @@ async function recoverUnrecordedSnapshot(
     await verifySnapshot(snapshot);
     journal.append(record.id, {
       kind: 'info',
-      message: 'recovered the snapshot written before the broker stopped (size and sha256 match)',
+      message: 'recovered the snapshot written before the broker stopped (size and checksum match)',
       data: { sizeBytes: snapshot.sizeBytes },
     });
     journal.transition(record.id, 'awaiting_review', { snapshot, vmPid: null });

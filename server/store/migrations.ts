@@ -55,4 +55,14 @@ export const migrations: readonly string[] = [
   ALTER TABLE agents ADD COLUMN issue_ref TEXT;
   ALTER TABLE agents ADD COLUMN vm_seconds REAL NOT NULL DEFAULT 0;
   `,
+  // 3: snapshot checksums name their algorithm (`sha256:<hex>`, now mostly `xxh64:<hex>`)
+  `
+  UPDATE agents
+  SET snapshot_json = json_set(
+    json_remove(snapshot_json, '$.sha256'),
+    '$.checksum',
+    'sha256:' || json_extract(snapshot_json, '$.sha256')
+  )
+  WHERE snapshot_json IS NOT NULL AND json_extract(snapshot_json, '$.sha256') IS NOT NULL;
+  `,
 ];

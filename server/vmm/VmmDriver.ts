@@ -34,8 +34,8 @@ export interface SnapshotInfo {
   /** Path of the migration stream file. */
   statePath: string;
   sizeBytes: number;
-  /** sha256 of the state file, hex; checked before every restore. */
-  sha256: string;
+  /** Checksum of the state file, `algorithm:hex` (stateChecksum.ts); checked before every restore. */
+  checksum: string;
   /** How long the VM was paused to write it, in milliseconds. */
   durationMs: number;
   /** QMP migration capabilities set when it was written; a restore sets the same ones. */

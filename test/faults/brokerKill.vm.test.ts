@@ -27,7 +27,7 @@ describe('broker killed with SIGKILL and restarted (vm)', function () {
   let repo: CreateAgentRequest['repo'];
   const ids = { awaiting: '', running: '', pausing: '', starting: '' };
   let runningPid = 0;
-  let awaitingSnapshot: { sha256: string } | undefined;
+  let awaitingSnapshot: { checksum: string } | undefined;
 
   const agentDir = (id: string) => path.join(broker.dataDir, 'agents', id);
   const create = async (text: string) =>
@@ -72,9 +72,9 @@ describe('broker killed with SIGKILL and restarted (vm)', function () {
     ids.running = await create('sleep: the one that runs');
     await waitForState(broker.client, ids.awaiting, ['awaiting_review']);
     await waitForState(broker.client, ids.running, ['running']);
-    awaitingSnapshot = storedAgent(broker.dataDir, ids.awaiting).snapshot as { sha256: string };
+    awaitingSnapshot = storedAgent(broker.dataDir, ids.awaiting).snapshot as { checksum: string };
     runningPid = storedAgent(broker.dataDir, ids.running).vmPid ?? 0;
-    assert.ok(awaitingSnapshot?.sha256 && runningPid > 0);
+    assert.ok(awaitingSnapshot?.checksum && runningPid > 0);
 
     ids.pausing = await create('review: the one caught mid-snapshot');
     await waitForFile(path.join(agentDir(ids.pausing), 'snapshot.state.tmp'), 300_000);

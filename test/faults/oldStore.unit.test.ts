@@ -144,6 +144,12 @@ describe('store files from older versions and damaged ones (unit)', () => {
       const paused = broker.store.getAgent('oldpaused1');
       assert.equal(paused?.state, 'awaiting_review');
       assert.equal(paused?.review?.message, 'look');
+      assert.equal(
+        paused?.snapshot?.checksum,
+        `sha256:${'f'.repeat(64)}`,
+        'the bare sha256 of a first-schema snapshot now names its algorithm',
+      );
+      assert.equal(paused?.snapshot && 'sha256' in paused.snapshot, false);
 
       const lost = broker.store.getAgent('oldlost001');
       assert.equal(lost?.state, 'failed');

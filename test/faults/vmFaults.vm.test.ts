@@ -7,7 +7,7 @@ import { bundleRepository } from '../../client/repoBundle';
 import type { CreateAgentRequest } from '../../protocol/api';
 import { AgentvmError } from '../../protocol/errors';
 import { QemuDriver } from '../../server/vmm/qemu/QemuDriver';
-import { sha256File } from '../../server/vmm/qemu/snapshotFile';
+import { checksumFile } from '../../server/vmm/qemu/stateChecksum';
 import type { SnapshotInfo, VmSpec } from '../../server/vmm/VmmDriver';
 import { makeTempRepo } from '../helpers/repos';
 import { qemuPidsMentioning, sharedImage, VmBroker } from '../helpers/vmBroker';
@@ -184,7 +184,7 @@ describe('VM faults: disk full, QEMU killed, corrupt snapshots (vm)', function (
       const recorded = {
         ...info,
         sizeBytes: fs.statSync(info.statePath).size,
-        sha256: await sha256File(info.statePath),
+        checksum: await checksumFile(info.statePath),
       };
       const error = await driver.restore(spec, recorded).then(
         async (vm) => {
@@ -215,7 +215,7 @@ describe('VM faults: disk full, QEMU killed, corrupt snapshots (vm)', function (
       );
       const agent = await harness.client.getAgent(ids.corrupt);
       assert.equal(agent.state, 'failed');
-      assert.match(agent.stateReason ?? '', /sha256/);
+      assert.match(agent.stateReason ?? '', /xxh64 check/);
       assert.deepEqual(qemuPidsMentioning(agentDir(ids.corrupt)), []);
     });
   });

@@ -6,7 +6,13 @@ import type { Accelerator, SnapshotInfo, Vm, VmExit, VmSpec } from '../VmmDriver
 import { consoleTail } from './consoleTail';
 import type { QemuProcess } from './QemuProcess';
 import type { QmpClient } from './QmpClient';
-import { fsyncDirectory, MigrationSink, replaceFile, writeSnapshotSidecar } from './snapshotFile';
+import {
+  fsyncDirectory,
+  MigrationSink,
+  replaceFile,
+  writeSnapshotSidecar,
+  type WrittenFile,
+} from './snapshotFile';
 import { removeSockets, type VmPaths } from './vmPaths';
 import { waitForMigration } from './waitForMigration';
 
@@ -113,7 +119,7 @@ export class QemuVm implements Vm {
     mark('stopped');
 
     let sink: MigrationSink | undefined;
-    let written: { sizeBytes: number; sha256: string };
+    let written: WrittenFile;
     try {
       fs.rmSync(paths.snapshotTemp, { force: true });
       sink = await MigrationSink.listen(paths.migrationSocket, paths.snapshotTemp);
@@ -173,15 +179,12 @@ export class QemuVm implements Vm {
     return this.snapshotInfo(written, durationMs);
   }
 
-  private snapshotInfo(
-    written: { sizeBytes: number; sha256: string },
-    durationMs: number,
-  ): SnapshotInfo {
+  private snapshotInfo(written: WrittenFile, durationMs: number): SnapshotInfo {
     const { paths, migrationCapabilities } = this.parts;
     return {
       statePath: paths.snapshotState,
       sizeBytes: written.sizeBytes,
-      sha256: written.sha256,
+      checksum: written.checksum,
       durationMs,
       ...(migrationCapabilities.length > 0 ? { migrationCapabilities } : {}),
       ...(this.parts.namedMemoryBackend ? { namedMemoryBackend: true } : {}),

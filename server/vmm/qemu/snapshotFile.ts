@@ -1,10 +1,17 @@
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
 import { AgentvmError } from '../../../protocol/errors';
 import type { SnapshotInfo } from '../VmmDriver';
+import {
+  checksumAlgorithm,
+  checksumFile,
+  checksumPattern,
+  createChecksum,
+  namingLegacySha256,
+  type StreamChecksum,
+} from './stateChecksum';
 
 /**
  * How much of a stream may wait in memory for the disk. With the default 16 KiB the socket paused
@@ -17,7 +24,8 @@ const FLUSH_EVERY_BYTES = 32 * 2 ** 20;
 
 export interface WrittenFile {
   sizeBytes: number;
-  sha256: string;
+  /** `algorithm:hex`, see stateChecksum.ts. */
+  checksum: string;
 }
 
 /**
@@ -36,12 +44,13 @@ export class MigrationSink {
     private readonly server: net.Server,
     readonly socketPath: string,
     filePath: string,
+    checksum: StreamChecksum,
   ) {
     this.result = new Promise<WrittenFile>((resolve, reject) => {
       server.once('connection', (socket) => {
         this.connection = socket;
         server.close();
-        writeStream(socket, filePath).then(resolve, reject);
+        writeStream(socket, filePath, checksum).then(resolve, reject);
       });
       server.once('error', reject);
     });
@@ -55,6 +64,7 @@ export class MigrationSink {
 
   /** Listen on `socketPath`; the stream will be written to `filePath` (truncated). */
   static async listen(socketPath: string, filePath: string): Promise<MigrationSink> {
+    const checksum = await createChecksum();
     fs.rmSync(socketPath, { force: true });
     const server = net.createServer();
     await new Promise<void>((resolve, reject) => {
@@ -64,7 +74,7 @@ export class MigrationSink {
         resolve();
       });
     });
-    return new MigrationSink(server, socketPath, filePath);
+    return new MigrationSink(server, socketPath, filePath, checksum);
   }
 
   /** The URI to give QMP `migrate`. */
@@ -85,7 +95,11 @@ export class MigrationSink {
   }
 }
 
-function writeStream(socket: net.Socket, filePath: string): Promise<WrittenFile> {
+function writeStream(
+  socket: net.Socket,
+  filePath: string,
+  checksum: StreamChecksum,
+): Promise<WrittenFile> {
   return new Promise((resolve, reject) => {
     let fd: number;
     let syncFd: number;
@@ -98,7 +112,6 @@ function writeStream(socket: net.Socket, filePath: string): Promise<WrittenFile>
       return;
     }
 
-    const hash = crypto.createHash('sha256');
     // The stream owns `fd` and closes it on every path (a failed write closes it before 'error' is
     // emitted); flushing goes through a second descriptor so it never races that close.
     const out = fs.createWriteStream('', { fd, highWaterMark: WRITE_BUFFER_BYTES });
@@ -116,7 +129,7 @@ function writeStream(socket: net.Socket, filePath: string): Promise<WrittenFile>
     };
 
     socket.on('data', (chunk: Buffer) => {
-      hash.update(chunk);
+      checksum.update(chunk);
       sizeBytes += chunk.length;
       flusher.written(out.bytesWritten);
     });
@@ -125,7 +138,7 @@ function writeStream(socket: net.Socket, filePath: string): Promise<WrittenFile>
     out.on('close', () => {
       if (failed) return;
 
-      flusher.final().then(() => resolve({ sizeBytes, sha256: hash.digest('hex') }), fail);
+      flusher.final().then(() => resolve({ sizeBytes, checksum: checksum.digest() }), fail);
     });
     socket.pipe(out);
   });
@@ -179,45 +192,14 @@ class Flusher {
   }
 }
 
-/**
- * Bytes hashed per read: a restore waits for this checksum, and 64 KiB reads (a read stream's
- * default) cost one thread-pool round trip each.
- */
-const HASH_CHUNK_BYTES = 4 * 2 ** 20;
-
-/** sha256 of a file, hex. The next chunk is read while the current one is hashed. */
-export async function sha256File(filePath: string): Promise<string> {
-  const hash = crypto.createHash('sha256');
-  const file = await fs.promises.open(filePath, 'r');
-  try {
-    const read = async () => {
-      const chunk = Buffer.allocUnsafe(HASH_CHUNK_BYTES);
-      const { bytesRead } = await file.read(chunk, 0, HASH_CHUNK_BYTES, null);
-      return chunk.subarray(0, bytesRead);
-    };
-    let next = read();
-    for (;;) {
-      const data = await next;
-      if (data.length === 0) break;
-
-      next = read();
-      hash.update(data);
-    }
-  } finally {
-    await file.close();
-  }
-
-  return hash.digest('hex');
-}
-
 /** Throw SNAPSHOT_CORRUPT unless the state file has the recorded size and checksum. */
 export async function verifySnapshot(snapshot: SnapshotInfo): Promise<void> {
   checkSnapshotSize(snapshot);
-  const sha256 = await sha256File(snapshot.statePath);
-  if (sha256 !== snapshot.sha256) {
+  const algorithm = checksumAlgorithm(snapshot.checksum);
+  if ((await checksumFile(snapshot.statePath, algorithm)) !== snapshot.checksum) {
     throw new AgentvmError(
       'SNAPSHOT_CORRUPT',
-      `snapshot file ${snapshot.statePath} fails its sha256 check`,
+      `snapshot file ${snapshot.statePath} fails its ${algorithm} check`,
     );
   }
 }
@@ -269,15 +251,21 @@ export async function fsyncDirectory(dirPath: string): Promise<void> {
   }
 }
 
-/** A {@link SnapshotInfo} as stored on disk next to its state file. */
-export const snapshotInfoSchema = z.object({
-  statePath: z.string(),
-  sizeBytes: z.number().int().nonnegative(),
-  sha256: z.string().regex(/^[0-9a-f]{64}$/),
-  durationMs: z.number().nonnegative(),
-  migrationCapabilities: z.array(z.string()).optional(),
-  namedMemoryBackend: z.boolean().optional(),
-});
+/**
+ * A {@link SnapshotInfo} as stored (beside its state file, in the store). Snapshots written before
+ * checksums named their algorithm carry a bare `sha256`.
+ */
+export const snapshotInfoSchema = z.preprocess(
+  namingLegacySha256('sha256', 'checksum'),
+  z.object({
+    statePath: z.string(),
+    sizeBytes: z.number().int().nonnegative(),
+    checksum: z.string().regex(checksumPattern),
+    durationMs: z.number().nonnegative(),
+    migrationCapabilities: z.array(z.string()).optional(),
+    namedMemoryBackend: z.boolean().optional(),
+  }),
+);
 
 /** Where the description of the snapshot in `statePath` is kept: `snapshot.json` beside it. */
 export function snapshotSidecarPath(statePath: string): string {

@@ -223,7 +223,7 @@ export class TemplateManager {
         diskFile: path.basename(built.diskPath),
         stateFile: path.basename(built.snapshot.statePath),
         stateSizeBytes: built.snapshot.sizeBytes,
-        stateSha256: built.snapshot.sha256,
+        stateChecksum: built.snapshot.checksum,
         migrationCapabilities: built.snapshot.migrationCapabilities ?? [],
         builtAt: Date.now(),
         buildMs: Math.round(performance.now() - startedAt),

@@ -1,27 +1,35 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { checksumPattern, namingLegacySha256 } from '../qemu/stateChecksum';
 import type { VmTemplate } from '../VmmDriver';
 import { templateInputsSchema } from './templateKey';
 
 export const TEMPLATE_MANIFEST_FILE = 'manifest.json';
 
-/** `templates/<key>/manifest.json`: written last, so a directory without it is not a template. */
-export const templateManifestSchema = z.object({
-  key: z.string(),
-  inputs: templateInputsSchema,
-  /** File names inside the template directory. */
-  memoryFile: z.string(),
-  diskFile: z.string(),
-  stateFile: z.string(),
-  stateSizeBytes: z.number().int().nonnegative(),
-  stateSha256: z.string(),
-  migrationCapabilities: z.array(z.string()),
-  /** When the build finished, in milliseconds since the epoch. */
-  builtAt: z.number(),
-  /** How long the build took (boot, wait for ready, save), in milliseconds. */
-  buildMs: z.number(),
-});
+/**
+ * `templates/<key>/manifest.json`: written last, so a directory without it is not a template.
+ * Manifests written before checksums named their algorithm carry a bare `stateSha256`.
+ */
+export const templateManifestSchema = z.preprocess(
+  namingLegacySha256('stateSha256', 'stateChecksum'),
+  z.object({
+    key: z.string(),
+    inputs: templateInputsSchema,
+    /** File names inside the template directory. */
+    memoryFile: z.string(),
+    diskFile: z.string(),
+    stateFile: z.string(),
+    stateSizeBytes: z.number().int().nonnegative(),
+    /** `algorithm:hex`, see stateChecksum.ts. */
+    stateChecksum: z.string().regex(checksumPattern),
+    migrationCapabilities: z.array(z.string()),
+    /** When the build finished, in milliseconds since the epoch. */
+    builtAt: z.number(),
+    /** How long the build took (boot, wait for ready, save), in milliseconds. */
+    buildMs: z.number(),
+  }),
+);
 export type TemplateManifest = z.infer<typeof templateManifestSchema>;
 
 /** The manifest in `dir`, `undefined` if there is none, or an Error if it does not parse. */
@@ -72,7 +80,7 @@ export function templateFromManifest(dir: string, manifest: TemplateManifest): V
     snapshot: {
       statePath,
       sizeBytes: manifest.stateSizeBytes,
-      sha256: manifest.stateSha256,
+      checksum: manifest.stateChecksum,
       durationMs: 0,
       migrationCapabilities: manifest.migrationCapabilities,
     },

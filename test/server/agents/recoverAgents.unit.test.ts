@@ -10,6 +10,7 @@ import { silentLogger } from '../../../server/log';
 import { ProfileRegistry } from '../../../server/profiles/ProfileRegistry';
 import { Store, type AgentRecord } from '../../../server/store/Store';
 import { writeSnapshotSidecar } from '../../../server/vmm/qemu/snapshotFile';
+import { checksumFile } from '../../../server/vmm/qemu/stateChecksum';
 import type { SnapshotInfo } from '../../../server/vmm/VmmDriver';
 import { unusedDriver } from '../../helpers/imagelessBroker';
 import { seedEndedAgent } from '../../helpers/seedAgent';
@@ -35,7 +36,7 @@ async function seedUnrecordedSnapshot(dataDir: string, id: string): Promise<Snap
   const snapshot: SnapshotInfo = {
     statePath,
     sizeBytes: content.length,
-    sha256: crypto.createHash('sha256').update(content).digest('hex'),
+    checksum: await checksumFile(statePath),
     durationMs: 1234,
     migrationCapabilities: ['x-ignore-shared'],
     namedMemoryBackend: true,
@@ -128,7 +129,7 @@ describe('recoverAgents (unit)', () => {
     assert.equal(record.state, 'failed');
     assert.equal(record.snapshot, null);
     assert.match(record.stateReason ?? '', /ended while the broker was down/);
-    assert.match(record.stateReason ?? '', /sha256/);
+    assert.match(record.stateReason ?? '', /xxh64 check/);
   });
 
   it('fails the agent when there is a state file but no sidecar', async () => {

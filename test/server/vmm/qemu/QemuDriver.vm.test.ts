@@ -9,7 +9,7 @@ import { consoleTail } from '../../../../server/vmm/qemu/consoleTail';
 import { QemuDriver } from '../../../../server/vmm/qemu/QemuDriver';
 import { isProcessAlive } from '../../../../server/vmm/qemu/QemuProcess';
 import type { QemuVm } from '../../../../server/vmm/qemu/QemuVm';
-import { sha256File } from '../../../../server/vmm/qemu/snapshotFile';
+import { checksumFile } from '../../../../server/vmm/qemu/stateChecksum';
 import { vmPaths } from '../../../../server/vmm/qemu/vmPaths';
 import type { GuestImage } from '../../../../server/vmm/VmmDriver';
 import { buildTestGuest } from '../../../helpers/testGuest';
@@ -119,7 +119,7 @@ describe('QemuDriver (vm)', function () {
     assert.deepEqual(qemuPidsFor(vmDir), []);
     assert.equal(snapshot.statePath, path.join(vmDir, 'snapshot.state'));
     assert.equal(fs.statSync(snapshot.statePath).size, snapshot.sizeBytes);
-    assert.equal(await sha256File(snapshot.statePath), snapshot.sha256);
+    assert.equal(await checksumFile(snapshot.statePath), snapshot.checksum);
     assert.equal(fs.existsSync(`${snapshot.statePath}.tmp`), false);
 
     const restored = track(await driver.restore({ ...spec, lastSeq: 0 }, snapshot));
