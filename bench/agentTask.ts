@@ -3,10 +3,14 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { GuestTask } from '../protocol/control';
+import { checkoutForGuest } from '../server/agents/checkoutForGuest';
 import type { Vm } from '../server/vmm/VmmDriver';
 
-/** A one-commit repository bundled as a task whose command only prints a line. */
-export function benchTask(root: string): GuestTask {
+/**
+ * A one-commit repository, checked out by the host as the broker does, as a task whose command
+ * only prints a line.
+ */
+export async function benchTask(root: string): Promise<GuestTask> {
   const repo = path.join(root, 'repo');
   fs.mkdirSync(repo, { recursive: true });
   const git = (...args: string[]) =>
@@ -20,14 +24,17 @@ export function benchTask(root: string): GuestTask {
   git('commit', '-q', '-m', 'bench');
   const bundlePath = path.join(root, 'repo.bundle');
   git('bundle', 'create', '-q', bundlePath, 'main');
+  const baseCommit = git('rev-parse', 'HEAD');
+  const checkout = await checkoutForGuest(bundlePath, baseCommit, 'main', root);
+  if (checkout.kind !== 'tree') throw new Error('the bench repository is too large for a tree');
   return {
     agentId: 'bench',
     text: 'bench',
     title: 'bench',
     command: 'echo agent running',
     env: {},
-    bundle: fs.readFileSync(bundlePath).toString('base64'),
-    baseCommit: git('rev-parse', 'HEAD'),
+    repo: { kind: 'tree', entries: checkout.entries },
+    baseCommit,
     branch: 'main',
     timeLimitMs: 0,
     files: [],
@@ -37,13 +44,17 @@ export function benchTask(root: string): GuestTask {
 /** Milliseconds (since `startedAt`) at which the guest reported each milestone. */
 export interface Milestones {
   synced: number;
+  /** The guest began writing the workspace. */
   checkout?: number;
+  /** The guest is starting the agent command (its process is being spawned). */
+  spawning?: number;
+  /** The agent command ran: its first output reached the host. */
   running?: number;
 }
 
 /**
  * Send `sync` (and `task`, when given) the way the broker does right after `ready`, and wait for
- * `synced` and, with a task, the `running` phase (the agent command started).
+ * `synced` and, with a task, the agent command's first output.
  */
 export function untilMilestones(
   vm: Vm,
@@ -66,7 +77,9 @@ export function untilMilestones(
       if (message.type === 'event') {
         vm.channel.send({ type: 'ack', seq: message.seq });
         const event = message.event;
-        if (event.kind === 'phase' && event.phase !== 'exporting') seen[event.phase] = at();
+        if (event.kind === 'phase' && event.phase === 'checkout') seen.checkout = at();
+        if (event.kind === 'phase' && event.phase === 'running') seen.spawning = at();
+        if (event.kind === 'output' && seen.running === undefined) seen.running = at();
         if (event.kind === 'error') {
           clearTimeout(timer);
           subscription.dispose();

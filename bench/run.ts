@@ -84,7 +84,7 @@ async function main(): Promise<void> {
       egress,
     };
   };
-  const task = benchTask(root);
+  const task = await benchTask(root);
   const track = async (start: () => Promise<Vm>, withTask = false) => {
     const result = await started(start, withTask ? task : undefined);
     live.add(result.vm);

@@ -30,7 +30,7 @@ async function main(): Promise<void> {
   });
   const templates = new TemplateManager({ dataDir: templateRoot, driver, logger: silentLogger });
   const egress = { guestAddress: GUEST_PROXY_ADDRESS, guestPort: GUEST_PROXY_PORT, hostPort: 9 };
-  const task = benchTask(root);
+  const task = await benchTask(root);
   const live = new Set<QemuVm>();
   try {
     const template = await templates.ensure({

@@ -6,6 +6,7 @@ import {
   type HostMessage,
 } from '../protocol/control';
 import { AgentctlServer } from './AgentctlServer';
+import { CommandLauncher } from './CommandLauncher';
 import type { ControlTransport } from './ControlTransport';
 import type { GuestConfig } from './guestConfig';
 import type { GuestLog } from './guestLog';
@@ -13,6 +14,7 @@ import { GuestRequestError, handleGuestRequest } from './handleGuestRequest';
 import { baseEnv } from './runProcess';
 import { startClockHelper, syncClock } from './syncClock';
 import { TaskRunner } from './TaskRunner';
+import { warmUpParsers } from './warmUp';
 
 /**
  * Output characters the guest keeps unacknowledged before it drops more output: a host that is
@@ -30,6 +32,7 @@ export class GuestAgent {
   private readonly unacked: { seq: number; line: string; outputChars: number }[] = [];
   private unackedOutputChars = 0;
   private runner: TaskRunner | null = null;
+  private launcher: CommandLauncher | undefined;
   private syncing: Promise<void> = Promise.resolve();
   private readonly agentctl: AgentctlServer;
 
@@ -54,8 +57,10 @@ export class GuestAgent {
   };
 
   async start(): Promise<void> {
-    // Started before the first `ready`, so every template and snapshot already holds it.
+    // Both before the first `ready`, so every template and snapshot already holds them.
     if (this.config.setClock) await startClockHelper();
+    this.launcher = CommandLauncher.start(this.config.agentUser);
+    warmUpParsers();
     await this.agentctl.listen();
     this.transport.start({
       onConnect: () => this.sendReady(),
@@ -171,11 +176,16 @@ export class GuestAgent {
       return;
     }
 
-    this.runner = new TaskRunner(this.config, task, {
-      emit: (event) => this.emit(event),
-      acceptOutput: (chars) => this.unackedOutputChars + chars <= MAX_UNACKED_OUTPUT_CHARS,
-      log: this.log,
-    });
+    this.runner = new TaskRunner(
+      this.config,
+      task,
+      {
+        emit: (event) => this.emit(event),
+        acceptOutput: (chars) => this.unackedOutputChars + chars <= MAX_UNACKED_OUTPUT_CHARS,
+        log: this.log,
+      },
+      this.launcher,
+    );
     await this.runner.run();
   }
 

@@ -1,19 +1,21 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import type { Readable } from 'node:stream';
 import path from 'node:path';
 import type { GuestEvent, GuestTask } from '../protocol/control';
+import type { CommandLauncher } from './CommandLauncher';
 import { exportResult } from './exportResult';
 import type { AgentUser, GuestConfig } from './guestConfig';
 import type { GuestLog } from './guestLog';
 import { OutputCoalescer } from './OutputCoalescer';
 import { PausableDeadline } from './PausableDeadline';
-import { baseEnv, git, killGroup, runProcess } from './runProcess';
+import { baseEnv, killGroup, runProcess } from './runProcess';
+import { writeWorkspace } from './writeWorkspace';
 
 /** Grace between SIGTERM and SIGKILL when the time limit stops the command, in milliseconds. */
 const LIMIT_KILL_GRACE_MS = 3000;
 /** How long to wait for the output pipes to drain after the command exited, in milliseconds. */
 const PIPE_DRAIN_MS = 2000;
-const FALLBACK_IDENTITY = { name: 'agentvm agent', email: 'agent@agentvm.invalid' };
 /** QEMU user networking's fixed guest address and gateway; the gateway reaches only the proxy. */
 const GUEST_ADDRESS = '10.0.2.15/24';
 const GUEST_GATEWAY = '10.0.2.2';
@@ -46,6 +48,8 @@ export class TaskRunner {
     private readonly config: GuestConfig,
     readonly task: GuestTask,
     private readonly host: TaskHost,
+    /** Becomes the agent command without a fork of this process; spawned directly without it. */
+    private readonly launcher?: CommandLauncher,
   ) {
     this.scratchDir = path.join(config.runDir, 'scratch');
   }
@@ -180,60 +184,50 @@ export class TaskRunner {
       fs.chownSync(workspaceDir, user.uid, user.gid);
     }
 
-    const bundlePath = path.join(this.scratchDir, 'task.bundle');
-    fs.writeFileSync(bundlePath, Buffer.from(this.task.bundle, 'base64'), { mode: 0o600 });
-    if (user) fs.chownSync(bundlePath, user.uid, user.gid);
+    const { repo } = this.task;
+    if (repo.kind === 'tree') {
+      writeWorkspace(repo.entries, workspaceDir, user);
+      return;
+    }
 
+    const bundlePath = path.join(this.scratchDir, 'task.bundle');
+    fs.writeFileSync(bundlePath, Buffer.from(repo.data, 'base64'), { mode: 0o600 });
+    if (user) fs.chownSync(bundlePath, user.uid, user.gid);
     try {
-      await git(['clone', '-q', '--no-checkout', bundlePath, '.'], workspaceDir, user);
-      // The clone's origin is a file about to be deleted; the agent's history stands alone.
-      await git(['remote', 'remove', 'origin'], workspaceDir, user);
-      await git(
-        ['checkout', '-q', '-B', this.task.branch, this.task.baseCommit],
-        workspaceDir,
-        user,
+      // One shell for the three git steps: each process spawned from node costs a few hundred
+      // milliseconds under emulation. The clone's origin is a file about to be deleted; the
+      // agent's history stands alone.
+      const script =
+        'set -e; git clone -q --no-checkout "$1" .; git remote remove origin; git checkout -q -B "$2" "$3"';
+      const result = await runProcess(
+        'sh',
+        ['-c', script, 'checkout', bundlePath, this.task.branch, this.task.baseCommit],
+        { cwd: workspaceDir, user, env: baseEnv(user) },
       );
-      await this.ensureIdentity();
+      if (result.code !== 0) {
+        throw new Error(
+          `git checkout of the task's bundle failed: ${result.stderr.toString('utf8').trim()}`,
+        );
+      }
     } finally {
       fs.rmSync(bundlePath, { force: true });
     }
   }
 
-  /** Commits need an author; use the task's or the user's identity if set, else a fallback. */
-  private async ensureIdentity(): Promise<void> {
-    // One `git config` for both keys: every process spawn costs a few hundred ms under TCG.
-    const probe = await runProcess('git', ['config', '--get-regexp', '^user\\.(name|email)$'], {
-      cwd: this.config.workspaceDir,
-      user: this.user,
-      env: this.commandEnv(),
-    });
-    const configured = new Set(
-      probe.stdout
-        .toString('utf8')
-        .split('\n')
-        .map((line) => line.split(' ')[0]),
-    );
-    for (const key of ['name', 'email'] as const) {
-      if (configured.has(`user.${key}`)) continue;
-
-      await git(
-        ['config', `user.${key}`, FALLBACK_IDENTITY[key]],
-        this.config.workspaceDir,
-        this.user,
-      );
-    }
-  }
-
   private runCommand(): Promise<void> {
     const user = this.user;
-    const child = spawn('sh', ['-c', this.task.command], {
-      cwd: this.config.workspaceDir,
-      env: this.commandEnv(),
-      uid: user?.uid,
-      gid: user?.gid,
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const { workspaceDir } = this.config;
+    const env = this.commandEnv();
+    const child =
+      this.launcher?.launch(this.task.command, workspaceDir, env) ??
+      spawn('sh', ['-c', this.task.command], {
+        cwd: workspaceDir,
+        env,
+        uid: user?.uid,
+        gid: user?.gid,
+        detached: true,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
     this.child = child;
 
     const outputs = (['stdout', 'stderr'] as const).map((stream) => {
@@ -242,7 +236,8 @@ export class TaskRunner {
         undefined,
         (chars) => this.host.acceptOutput(chars),
       );
-      const pipe = child[stream];
+      // Both ways of starting the command give it piped stdout and stderr.
+      const pipe = child[stream] as Readable;
       pipe.on('data', (chunk: Buffer) => coalescer.write(chunk));
       const ended = new Promise<void>((resolve) => pipe.once('close', () => resolve()));
       return { coalescer, pipe, ended };

@@ -38,6 +38,9 @@ export function baseEnv(user: AgentUser | null): Record<string, string> {
     LOGNAME: name,
     SHELL: '/bin/sh',
     LANG: 'C.UTF-8',
+    // The image's /etc/gitconfig holds the fallback commit identity; a guest agent run outside
+    // the image (host tests) is pointed at a stand-in for it.
+    ...(process.env.GIT_CONFIG_SYSTEM ? { GIT_CONFIG_SYSTEM: process.env.GIT_CONFIG_SYSTEM } : {}),
   };
 }
 

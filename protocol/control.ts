@@ -23,6 +23,17 @@ export const GUEST_WORKSPACE_DIR = '/workspace';
 
 const base64 = z.string();
 
+/**
+ * One entry of a checked-out workspace, its path relative to the workspace, parents before
+ * children. Modes are permission bits only; the guest gives every entry to the agent user.
+ */
+export const workspaceEntrySchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('dir'), path: z.string(), mode: z.number().int() }),
+  z.object({ type: z.literal('file'), path: z.string(), mode: z.number().int(), data: base64 }),
+  z.object({ type: z.literal('symlink'), path: z.string(), target: z.string() }),
+]);
+export type WorkspaceEntry = z.infer<typeof workspaceEntrySchema>;
+
 /** The work handed to the guest agent after boot or template restore. */
 export const guestTaskSchema = z.object({
   agentId: z.string(),
@@ -32,8 +43,13 @@ export const guestTaskSchema = z.object({
   /** The agent command, run with `sh -c` in the workspace as user `agent`. */
   command: z.string(),
   env: z.record(z.string(), z.string()),
-  /** A git bundle of the repository (base64), holding `branch` at `baseCommit`. */
-  bundle: base64,
+  /** How the repository reaches the workspace: checked out by the broker, or a bundle to clone. */
+  repo: z.discriminatedUnion('kind', [
+    /** The broker's checkout of `branch` at `baseCommit` (working tree and .git), written as is. */
+    z.object({ kind: z.literal('tree'), entries: z.array(workspaceEntrySchema) }),
+    /** A git bundle (base64) holding `branch` at `baseCommit`, cloned by the guest. */
+    z.object({ kind: z.literal('bundle'), data: base64 }),
+  ]),
   baseCommit: z.string(),
   branch: z.string(),
   /** Wall-clock limit for the agent command in milliseconds; 0 means none. */

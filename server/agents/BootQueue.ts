@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { TemplateManager } from '../vmm/templates/TemplateManager';
 import { describeError, type AgentContext } from './AgentContext';
-import { agentTask, agentVmSpec } from './agentVmSpec';
+import { agentTask, agentVmSpec, prepareTaskRepo } from './agentVmSpec';
 import type { LiveVms } from './LiveVms';
 import { startAgentVm } from './startAgentVm';
 import type { TimeLimits } from './TimeLimits';
@@ -58,6 +58,8 @@ export class BootQueue {
       await options.policy?.prepare(record);
       const spec = agentVmSpec(options, record, image);
       fs.rmSync(path.join(spec.vmDir, 'overlay.qcow2'), { force: true });
+      // The host checks the repository out while the VM starts; it never rejects.
+      const taskRepo = prepareTaskRepo(options, record);
       const started = await log.timed('vm.start', { agentId: id }, () =>
         startAgentVm(options.driver, this.templates, spec, log),
       );
@@ -72,7 +74,9 @@ export class BootQueue {
       this.vms.attach(id, vm);
 
       this.vms.sync(vm);
-      vm.channel.send({ type: 'task', task: agentTask(options, journal.record(id)) });
+      const { repo, message } = await taskRepo;
+      journal.append(id, { kind: 'info', message, data: { repo: repo.kind } });
+      vm.channel.send({ type: 'task', task: agentTask(options, journal.record(id), repo) });
       journal.transition(id, 'running', {});
       this.limits.arm(id);
     } catch (error) {

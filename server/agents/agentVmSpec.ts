@@ -5,6 +5,7 @@ import { agentDir } from '../config/paths';
 import type { AgentRecord } from '../store/Store';
 import type { GuestImage, VmSpec } from '../vmm/VmmDriver';
 import type { AgentManagerOptions } from './AgentManager';
+import { checkoutForGuest, MAX_GUEST_TREE_BYTES } from './checkoutForGuest';
 
 /** The VM an agent runs in: its profile's shape, its directory, and its egress listener. */
 export function agentVmSpec(
@@ -24,19 +25,66 @@ export function agentVmSpec(
   };
 }
 
-/** The task sent to a freshly started guest: the repository bundle, command, env and files. */
-export function agentTask(options: AgentManagerOptions, record: AgentRecord): GuestTask {
-  const bundle = fs.readFileSync(path.join(agentDir(record.id, options.dataDir), 'repo.bundle'));
+/** How the repository goes to the guest, and a line for the agent's event log saying so. */
+export interface TaskRepo {
+  repo: GuestTask['repo'];
+  message: string;
+}
+
+/**
+ * Check the agent's repository out on the host for its guest; never rejects: when the checkout is
+ * too large or fails, the guest gets the bundle and clones it itself (slower, same result).
+ */
+export async function prepareTaskRepo(
+  options: AgentManagerOptions,
+  record: AgentRecord,
+): Promise<TaskRepo> {
+  const dir = agentDir(record.id, options.dataDir);
+  const bundlePath = path.join(dir, 'repo.bundle');
+  const bundle = (reason: string): TaskRepo => ({
+    repo: { kind: 'bundle', data: fs.readFileSync(bundlePath).toString('base64') },
+    message: `workspace: ${reason}; the VM clones the repository bundle`,
+  });
+  try {
+    const checkout = await checkoutForGuest(
+      bundlePath,
+      record.repo.baseCommit,
+      record.repo.branch,
+      dir,
+    );
+    if (checkout.kind === 'too-large') {
+      return bundle(`the checkout is over ${mebibytes(MAX_GUEST_TREE_BYTES)} MiB`);
+    }
+
+    return {
+      repo: { kind: 'tree', entries: checkout.entries },
+      message: `workspace: checked out by the broker (${checkout.files} files, ${mebibytes(checkout.bytes)} MiB)`,
+    };
+  } catch (error) {
+    return bundle(`the broker's checkout failed (${(error as Error).message})`);
+  }
+}
+
+/** The task sent to a freshly started guest: the repository, command, env and files. */
+export function agentTask(
+  options: AgentManagerOptions,
+  record: AgentRecord,
+  repo: GuestTask['repo'],
+): GuestTask {
   return {
     agentId: record.id,
     text: record.text,
     title: record.title,
     command: record.profileSpec.command,
     env: { ...record.profileSpec.env, ...options.policy?.guestEnv(record.id) },
-    bundle: bundle.toString('base64'),
+    repo,
     baseCommit: record.repo.baseCommit,
     branch: record.repo.branch,
     timeLimitMs: 0,
     files: [...options.profiles.taskFiles(record.profile), ...(options.policy?.guestFiles() ?? [])],
   };
+}
+
+function mebibytes(bytes: number): string {
+  return (bytes / 2 ** 20).toFixed(1);
 }

@@ -46,9 +46,14 @@ describe('delegate → review → resume → apply, in a real microVM (vm)', fun
     const paused = await harness.waitFor(agentId, ['awaiting_review']);
     assert.match(paused.review?.message ?? '', /regression test/);
     assert.deepEqual(qemuPidsMentioning(path.join(harness.dataDir, 'agents', agentId)), []);
-    const kinds = (await harness.client.events(agentId)).map((event) => event.kind);
+    const events = await harness.client.events(agentId);
+    const kinds = events.map((event) => event.kind);
     for (const kind of ['progress', 'output', 'review'])
       assert.ok(kinds.includes(kind as never), `timeline has ${kind}`);
+    assert.ok(
+      events.some((event) => /^workspace: checked out by the broker/.test(event.message)),
+      'the broker checked the repository out and sent it as files',
+    );
   });
 
   it('survives a broker restart while awaiting review', async () => {

@@ -329,7 +329,10 @@ describe('GuestAgent (unit)', function () {
     harness.send({ type: 'task', task });
 
     const error = await harness.waitForEvent('error');
-    assert.match(error.message, /git checkout failed/);
+    assert.match(
+      error.message,
+      /git checkout of the task's bundle failed: .*reference is not a tree/,
+    );
   });
 
   it('runs the command, git and file writes as the agent user when started as root', async function () {

@@ -11,6 +11,7 @@ import {
   type GuestTask,
   type HostMessage,
 } from '../../protocol/control';
+import { gitSystemConfig } from '../../server/vmm/image/stageRootfs';
 
 const repoRoot = path.resolve(__dirname, '../..');
 
@@ -71,6 +72,7 @@ export class GuestHarness {
     fs.chmodSync(harness.dir, 0o755);
     await harness.listen();
     fs.mkdirSync(harness.binDir);
+    fs.writeFileSync(harness.gitSystemConfig, gitSystemConfig, { mode: 0o644 });
     fs.writeFileSync(
       path.join(harness.binDir, 'agentctl'),
       `#!/bin/sh\nexec "${process.execPath}" "${bundle.agentctl}" "$@"\n`,
@@ -86,6 +88,7 @@ export class GuestHarness {
         AGENTVM_RUN_DIR: path.join(harness.dir, 'run'),
         AGENTVM_AGENTCTL_SOCKET: path.join(harness.dir, 'run', 'agentctl.sock'),
         AGENTVM_AGENT_USER: options.agentUser ?? '',
+        GIT_CONFIG_SYSTEM: harness.gitSystemConfig,
       },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
@@ -96,6 +99,11 @@ export class GuestHarness {
   /** The task environment: agentctl (the wrapper) and node on PATH. */
   get taskEnv(): Record<string, string> {
     return { PATH: `${this.binDir}:${process.env.PATH}` };
+  }
+
+  /** Stands in for the image's /etc/gitconfig (its fallback commit identity). */
+  get gitSystemConfig(): string {
+    return path.join(this.dir, 'gitconfig');
   }
 
   events(): { seq: number; event: GuestEvent }[] {
@@ -280,7 +288,7 @@ export function makeTask(
     title: 'The thing',
     command: 'true',
     env: harness.taskEnv,
-    bundle: repo.bundle,
+    repo: { kind: 'bundle', data: repo.bundle },
     baseCommit: repo.baseCommit,
     branch: 'main',
     timeLimitMs: 0,

@@ -6,7 +6,8 @@ import type { ImageInputs } from './imageInputs';
 /** uid and gid of the unprivileged user the agent runs as inside the guest. */
 export const agentUid = 1000;
 
-const gitSystemConfig = `[safe]
+/** /etc/gitconfig of the guest: the fallback commit identity (any user or repository one wins). */
+export const gitSystemConfig = `[safe]
 \tdirectory = *
 [user]
 \tname = agentvm agent
