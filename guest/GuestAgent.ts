@@ -9,6 +9,7 @@ import { AgentctlServer } from './AgentctlServer';
 import { CommandLauncher } from './CommandLauncher';
 import type { ControlTransport } from './ControlTransport';
 import type { GuestConfig } from './guestConfig';
+import { ensureGuestNetwork } from './guestNetwork';
 import type { GuestLog } from './guestLog';
 import { GuestRequestError, handleGuestRequest } from './handleGuestRequest';
 import { baseEnv } from './runProcess';
@@ -59,6 +60,9 @@ export class GuestAgent {
   async start(): Promise<void> {
     // Both before the first `ready`, so every template and snapshot already holds them.
     if (this.config.setClock) await startClockHelper();
+    if (this.config.controlPath === null) {
+      await ensureGuestNetwork().catch((error: Error) => this.log('error', error.message));
+    }
     this.launcher = CommandLauncher.start(this.config.agentUser);
     warmUpParsers();
     await this.agentctl.listen();

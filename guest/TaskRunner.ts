@@ -16,13 +16,9 @@ import { writeWorkspace } from './writeWorkspace';
 const LIMIT_KILL_GRACE_MS = 3000;
 /** How long to wait for the output pipes to drain after the command exited, in milliseconds. */
 const PIPE_DRAIN_MS = 2000;
-/** QEMU user networking's fixed guest address and gateway; the gateway reaches only the proxy. */
-const GUEST_ADDRESS = '10.0.2.15/24';
-const GUEST_GATEWAY = '10.0.2.2';
 /** Debian's place for local CA certificates, and the bundle TLS clients read (SSL_CERT_FILE). */
 const LOCAL_CA_DIR = '/usr/local/share/ca-certificates/';
 const CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
-const BUSYBOX = '/opt/agentvm/busybox';
 
 /** What the runner needs from the guest agent. */
 export interface TaskHost {
@@ -80,7 +76,7 @@ export class TaskRunner {
     try {
       this.host.emit({ kind: 'phase', phase: 'checkout' });
       this.writeFiles();
-      await this.prepareSystem();
+      this.trustTaskCertificates();
       await this.checkout();
       if (this.cancelRequested) throw new Error('cancelled before the agent command started');
 
@@ -131,41 +127,17 @@ export class TaskRunner {
   }
 
   /**
-   * Root-only set-up the agent command cannot do itself: bring up eth0 (the egress proxy is its
-   * one reachable address) and trust the broker's CA. Only inside a VM: host tests share the host's
-   * network and trust store.
+   * Trust the broker's CA (root-only, so the agent command cannot do it). update-ca-certificates
+   * would re-hash every certificate, over a minute under TCG; appending to the bundle that clients
+   * are pointed at (SSL_CERT_FILE) is all they need. One task per VM, so this runs once. Only
+   * inside a VM: host tests use the host's trust store.
    */
-  private async prepareSystem(): Promise<void> {
+  private trustTaskCertificates(): void {
     if (this.config.controlPath !== null) return;
 
-    const rootEnv = baseEnv(null);
-    const run = async (file: string, args: string[]) => {
-      const result = await runProcess(file, args, {
-        cwd: '/',
-        user: null,
-        env: rootEnv,
-        timeoutMs: 60_000,
-      });
-      if (result.code !== 0) {
-        const output = `${result.stderr}${result.stdout}`.trim() || `exit code ${result.code}`;
-        throw new Error(`${[file, ...args].join(' ')} failed: ${output}`);
-      }
-    };
-
-    // agentvm-init configures eth0 at boot; older images leave it to the task.
-    if (fs.existsSync('/sys/class/net/eth0') && !hasDefaultRoute()) {
-      const ip = fs.existsSync(BUSYBOX) ? [BUSYBOX, 'ip'] : ['ip'];
-      await run(ip[0], [...ip.slice(1), 'link', 'set', 'eth0', 'up']);
-      await run(ip[0], [...ip.slice(1), 'addr', 'replace', GUEST_ADDRESS, 'dev', 'eth0']);
-      await run(ip[0], [...ip.slice(1), 'route', 'replace', 'default', 'via', GUEST_GATEWAY]);
-    }
-
-    // update-ca-certificates would re-hash every certificate, which under TCG takes over a minute;
-    // appending to the bundle is all the clients pointed at it need, and repeats are skipped.
-    const bundle = fs.existsSync(CA_BUNDLE) ? fs.readFileSync(CA_BUNDLE, 'utf8') : '';
     for (const file of this.task.files.filter((entry) => entry.path.startsWith(LOCAL_CA_DIR))) {
       const pem = Buffer.from(file.data, 'base64').toString('utf8').trim();
-      if (!bundle.includes(pem)) fs.appendFileSync(CA_BUNDLE, `\n${pem}\n`);
+      fs.appendFileSync(CA_BUNDLE, `\n${pem}\n`);
     }
   }
 
@@ -282,18 +254,5 @@ export class TaskRunner {
     this.deadline?.dispose();
     if (this.killTimer) clearTimeout(this.killTimer);
     this.killTimer = null;
-  }
-}
-
-/** Whether the kernel has a default route (read from /proc, so no process is spawned). */
-function hasDefaultRoute(): boolean {
-  try {
-    return fs
-      .readFileSync('/proc/net/route', 'utf8')
-      .split('\n')
-      .slice(1)
-      .some((line) => line.split(/\s+/)[1] === '00000000');
-  } catch {
-    return false;
   }
 }

@@ -44,4 +44,4 @@ echo "agentvm-init: starting guest agent at uptime $($bb cut -d' ' -f1 /proc/upt
 # VM process ends, which is how the broker learns the guest is gone.
 # --no-flush-bytecode: V8 would drop the compiled code of functions idle over a few GCs, such as
 # the warm-up in the template, and compile it again on the path to the agent command.
-exec /usr/bin/tini -s -- /usr/bin/node --no-flush-bytecode /opt/agentvm/guest-agent.js
+exec /usr/bin/tini -s -- /usr/bin/node --no-flush-bytecode --no-lazy /opt/agentvm/guest-agent.js
