@@ -62,7 +62,7 @@ try {
 
   // A demo repository and a broker.
   const dirs = Object.fromEntries(
-    ['tmp', 'user', 'server', 'extensions', 'broker'].map((name) => {
+    ['tmp', 'extensions', 'broker'].map((name) => {
       const dir = path.join(work, name);
       fs.mkdirSync(dir, { recursive: true });
       return [name, dir];
@@ -142,22 +142,6 @@ try {
   if (!installed) throw new Error('the .vsix did not install');
   const extensionDir = path.join(dirs.extensions, installed);
 
-  // The server reads machine-scoped settings from <user-data-dir>/Machine/settings.json.
-  const machineSettings = path.join(dirs.user, 'Machine', 'settings.json');
-  fs.mkdirSync(path.dirname(machineSettings), { recursive: true });
-  fs.writeFileSync(
-    machineSettings,
-    JSON.stringify({
-      'agentvm.brokerUrl': brokerUrl,
-      'agentvm.autoStartBroker': false,
-      'workbench.startupEditor': 'none',
-      'git.enabled': false,
-      'remote.autoForwardPorts': false,
-      'extensions.autoCheckUpdates': false,
-      'security.workspace.trust.enabled': false,
-    }),
-  );
-  const port = await freePort();
   const resultsFile = path.join(artifacts, 'mocha-results.json');
   fs.rmSync(resultsFile, { force: true });
   const serverEnv = {
@@ -172,32 +156,67 @@ try {
   };
   const serverLog = path.join(artifacts, 'vscode-server.log');
   fs.writeFileSync(serverLog, '');
-  const server = startGroup(
-    'node',
-    [
-      serverMain,
-      '--accept-server-license-terms',
-      '--host',
-      '127.0.0.1',
-      '--port',
-      String(port),
-      '--without-connection-token',
-      '--disable-workspace-trust',
-      '--telemetry-level',
-      'off',
-      '--user-data-dir',
-      dirs.user,
-      '--server-data-dir',
-      dirs.server,
-      '--extensions-dir',
-      dirs.extensions,
-    ],
-    { env: serverEnv, cwd: root, logFile: serverLog },
-  );
-  processes.push(server);
-  const base = `http://127.0.0.1:${port}`;
-  await waitFor('the VS Code server', async () => (await httpStatus(base)) === 200, 60_000);
-  log(`VS Code server at ${base} (${Math.round((Date.now() - started) / 1000)} s since start)`);
+
+  /**
+   * A VS Code server with its own user and server data. The UI check and the mocha run each get
+   * one: a second workbench opened on the same server has come up without its workspace folders
+   * (first the UI check's, later the mocha window's), failing tests for reasons not their own.
+   */
+  async function startVsCodeServer(name) {
+    const userDir = path.join(work, `${name}-user`);
+    const serverDir = path.join(work, `${name}-server`);
+    // The server reads machine-scoped settings from <user-data-dir>/Machine/settings.json.
+    const machineSettings = path.join(userDir, 'Machine', 'settings.json');
+    fs.mkdirSync(path.dirname(machineSettings), { recursive: true });
+    fs.mkdirSync(serverDir, { recursive: true });
+    fs.writeFileSync(
+      machineSettings,
+      JSON.stringify({
+        'agentvm.brokerUrl': brokerUrl,
+        'agentvm.autoStartBroker': false,
+        'workbench.startupEditor': 'none',
+        'git.enabled': false,
+        'remote.autoForwardPorts': false,
+        'extensions.autoCheckUpdates': false,
+        'security.workspace.trust.enabled': false,
+      }),
+    );
+    const port = await freePort();
+    fs.appendFileSync(serverLog, `--- ${name} server ---\n`);
+    const server = startGroup(
+      'node',
+      [
+        serverMain,
+        '--accept-server-license-terms',
+        '--host',
+        '127.0.0.1',
+        '--port',
+        String(port),
+        '--without-connection-token',
+        '--disable-workspace-trust',
+        '--telemetry-level',
+        'off',
+        '--user-data-dir',
+        userDir,
+        '--server-data-dir',
+        serverDir,
+        '--extensions-dir',
+        dirs.extensions,
+      ],
+      { env: serverEnv, cwd: root, logFile: serverLog },
+    );
+    processes.push(server);
+    const base = `http://127.0.0.1:${port}`;
+    await waitFor(
+      `the ${name} VS Code server`,
+      async () => (await httpStatus(base)) === 200,
+      60_000,
+    );
+    log(
+      `${name} VS Code server at ${base} (${Math.round((Date.now() - started) / 1000)} s since start)`,
+    );
+    return { base, stop: () => stopGroup(server) };
+  }
 
   const browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
@@ -214,15 +233,24 @@ try {
     ],
   });
   try {
-    // The UI check goes first: a workbench opened after the mocha window (same server) came up
-    // without its workspace folders, which would fail the check for reasons not its own.
     let uiOk = true;
     if (!flag('--skip-ui')) {
-      uiOk = await runUiCheck({ browser, base, repo, artifacts, brokerUrl, brokerData, log });
+      const server = await startVsCodeServer('ui');
+      uiOk = await runUiCheck({
+        browser,
+        base: server.base,
+        repo,
+        artifacts,
+        brokerUrl,
+        brokerData,
+        log,
+      });
+      await server.stop();
     }
     let mochaOk = true;
     if (!flag('--skip-mocha')) {
-      mochaOk = await runMocha(browser, base, extensionDir, repo, resultsFile);
+      const server = await startVsCodeServer('mocha');
+      mochaOk = await runMocha(browser, server.base, extensionDir, repo, resultsFile);
     }
     exitCode = mochaOk && uiOk ? 0 : 1;
   } finally {

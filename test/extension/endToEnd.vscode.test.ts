@@ -71,6 +71,14 @@ describe('Delegate, review and resume in a real VS Code (vscode)', () => {
       brokerUrl,
       'agentvm.brokerUrl points at the test broker',
     );
+    // The review folder must be added after the repository, never as the first folder.
+    assert.equal(
+      vscode.workspace.workspaceFolders?.[0]?.uri.fsPath,
+      repoDir,
+      `the window opened the test workspace (folders: ${JSON.stringify(
+        vscode.workspace.workspaceFolders?.map((folder) => folder.uri.toString()) ?? null,
+      )})`,
+    );
   });
 
   afterEach(function () {

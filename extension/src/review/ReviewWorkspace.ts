@@ -13,16 +13,17 @@ const maxDiffsOpened = 3;
 /** How long to wait for VS Code to report the added workspace folder. */
 const folderChangeTimeoutMs = 10_000;
 
+/** How long closing a review waits for VS Code to drop the folder, in milliseconds. */
+const folderRemovalTimeoutMs = 10_000;
+
 /**
  * The reviewer's view of paused agents: a workspace folder per reviewing agent, a terminal into
  * its VM, and diffs of changed files. When the agent leaves `reviewing` (resumed, cancelled) its
  * folder is removed and its terminal closed, because the files are no longer the reviewer's.
  */
-/** How long closing a review waits for VS Code to drop the folder, in milliseconds. */
-const folderRemovalTimeoutMs = 10_000;
-
 export class ReviewWorkspace implements vscode.Disposable {
   private readonly terminals = new Map<string, vscode.Terminal>();
+  private readonly removals = new Map<string, Promise<void>>();
   private readonly subscription: vscode.Disposable;
 
   constructor(
@@ -102,36 +103,63 @@ export class ReviewWorkspace implements vscode.Disposable {
   }
 
   /**
-   * Removes the agent's folder, closes its editors and its terminal. Resolves once the folder is
-   * gone from `workspaceFolders` (VS Code applies the removal asynchronously), or after
+   * Removes the agent's folder, closes its editors and its terminal. Resolves once VS Code has
+   * confirmed the folder gone (it applies the removal asynchronously), or after
    * `folderRemovalTimeoutMs` at the latest.
    */
   async close(agentId: string): Promise<void> {
-    const root = ReviewWorkspace.rootUri(agentId).toString();
-    const isOpen = () =>
-      (vscode.workspace.workspaceFolders ?? []).some((folder) => folder.uri.toString() === root);
-    const folders = vscode.workspace.workspaceFolders ?? [];
-    const index = folders.findIndex((folder) => folder.uri.toString() === root);
-    let removed: Promise<void> = Promise.resolve();
-    if (index > 0) {
-      removed = new Promise<void>((resolve) => {
-        const timer = setTimeout(finish, folderRemovalTimeoutMs);
-        const listener = vscode.workspace.onDidChangeWorkspaceFolders(() => {
-          if (!isOpen()) finish();
-        });
-        function finish(): void {
-          clearTimeout(timer);
-          listener.dispose();
-          resolve();
-        }
-      });
-      vscode.workspace.updateWorkspaceFolders(index, 1);
-      this.log.info(`${agentId}: review workspace folder removed`);
-    }
-
     this.terminals.get(agentId)?.dispose();
     this.terminals.delete(agentId);
-    await Promise.all([removed, this.closeEditors(agentId)]);
+    await Promise.all([this.removeFolder(agentId), this.closeEditors(agentId)]);
+  }
+
+  /**
+   * One removal per folder, shared by every caller: until VS Code confirms it, `workspaceFolders`
+   * already shows the folder gone, so a second caller that looked there would return early, and
+   * a confirmation of an earlier change can still show it again.
+   */
+  private removeFolder(agentId: string): Promise<void> {
+    const pending = this.removals.get(agentId);
+    if (pending) return pending;
+
+    const root = ReviewWorkspace.rootUri(agentId).toString();
+    const indexOfFolder = () =>
+      (vscode.workspace.workspaceFolders ?? []).findIndex(
+        (folder) => folder.uri.toString() === root,
+      );
+    // Index 0 is never ours to remove: changing the first folder restarts the extension host.
+    if (indexOfFolder() <= 0) return Promise.resolve();
+
+    let settled = false;
+    const removal = new Promise<void>((resolve) => {
+      let requested = false;
+      const finish = () => {
+        settled = true;
+        clearTimeout(timer);
+        listener.dispose();
+        this.removals.delete(agentId);
+        resolve();
+      };
+      // VS Code refuses an update while another one is unconfirmed; ours is asked again after the
+      // next change, and never twice (a repeated index could name another folder by then).
+      const request = () => {
+        const at = indexOfFolder();
+        if (at <= 0) return finish();
+        requested = vscode.workspace.updateWorkspaceFolders(at, 1);
+        if (requested) this.log.info(`${agentId}: removing the review workspace folder`);
+      };
+      const timer = setTimeout(finish, folderRemovalTimeoutMs);
+      // Inside this event `workspaceFolders` is the state VS Code confirmed.
+      const listener = vscode.workspace.onDidChangeWorkspaceFolders(() => {
+        if (indexOfFolder() < 0) finish();
+        else if (!requested) request();
+      });
+      request();
+    });
+    if (settled) return removal;
+
+    this.removals.set(agentId, removal);
+    return removal;
   }
 
   private async closeEditors(agentId: string): Promise<void> {
