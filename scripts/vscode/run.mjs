@@ -93,7 +93,28 @@ try {
   }
   const brokerPort = await freePort();
   const brokerUrl = `http://127.0.0.1:${brokerPort}`;
-  const brokerEnv = { ...process.env, AGENTVM_DATA_DIR: brokerData, TMPDIR: dirs.tmp };
+  // A profile whose one secret comes from VS Code's SecretStorage (test/extension/secrets.vscode.test.ts).
+  const profilesDir = path.join(work, 'profiles');
+  fs.mkdirSync(path.join(profilesDir, 'vscode-secret'), { recursive: true });
+  fs.writeFileSync(
+    path.join(profilesDir, 'vscode-secret', 'profile.json'),
+    JSON.stringify({
+      name: 'vscode-secret',
+      description: 'Reports whether the secret placeholder reached the VM (never the value).',
+      command:
+        'case "$DEMO_TOKEN" in agentvm-secret-*) echo "token: placeholder";; "") echo "token: none";; *) echo "token: something else";; esac',
+      memoryMiB: 512,
+      timeLimitMs: 300000,
+      bootTimeoutMs: 120000,
+      secrets: { DEMO_TOKEN: { source: { vscode: 'demo-token' }, hosts: ['example.invalid'] } },
+    }),
+  );
+  const brokerEnv = {
+    ...process.env,
+    AGENTVM_DATA_DIR: brokerData,
+    AGENTVM_PROFILES_DIR: profilesDir,
+    TMPDIR: dirs.tmp,
+  };
   const brokerLog = path.join(artifacts, 'broker.log');
   fs.writeFileSync(brokerLog, '');
   const broker =

@@ -2,61 +2,15 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
-import type { Agent, AgentState } from '../../protocol/api';
+import type { Agent } from '../../protocol/api';
 import type { ExtensionApi } from '../../extension/src/extension';
 import type { AgentGroupTreeItem } from '../../extension/src/views/AgentGroupTreeItem';
 import type { AgentTreeItem } from '../../extension/src/views/AgentTreeItem';
 import { ReviewWorkspace } from '../../extension/src/review/ReviewWorkspace';
 import { describeGitHub } from './githubSuite';
+import { brokerUrl, repoDir, waitForState } from './support/extensionHostEnv';
 
-const repoDir = requiredEnv('AGENTVM_TEST_REPO');
-const brokerUrl = requiredEnv('AGENTVM_TEST_BROKER_URL');
 const profile = process.env.AGENTVM_TEST_PROFILE ?? 'demo';
-const stateTimeoutMs = Number(process.env.AGENTVM_TEST_STATE_TIMEOUT_MS ?? 480_000);
-
-function requiredEnv(name: string): string {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} must be set by scripts/vscode/run.mjs`);
-  return value;
-}
-
-/** Resolves when the agent reaches one of `states`; rejects on a terminal state or the deadline. */
-function waitForState(api: ExtensionApi, agentId: string, states: AgentState[]): Promise<Agent> {
-  const { store } = api.services;
-  return new Promise((resolve, reject) => {
-    const check = (agent: Agent | undefined) => {
-      if (!agent || agent.id !== agentId) return false;
-      if (states.includes(agent.state)) {
-        finish();
-        resolve(agent);
-        return true;
-      }
-      if (
-        ['failed', 'cancelled'].includes(agent.state) ||
-        (agent.state === 'done' && !states.includes('done'))
-      ) {
-        finish();
-        reject(new Error(`agent ${agentId} ended ${agent.state}: ${agent.stateReason ?? ''}`));
-        return true;
-      }
-      return false;
-    };
-    const timer = setTimeout(() => {
-      finish();
-      reject(
-        new Error(
-          `agent ${agentId} did not reach ${states.join('/')} in ${stateTimeoutMs} ms; last ${store.get(agentId)?.state}`,
-        ),
-      );
-    }, stateTimeoutMs);
-    const subscription = store.onDidChangeAgent(({ agent }) => void check(agent));
-    const finish = () => {
-      clearTimeout(timer);
-      subscription.dispose();
-    };
-    check(store.get(agentId));
-  });
-}
 
 describe('Delegate, review and resume in a real VS Code (vscode)', () => {
   let api: ExtensionApi;

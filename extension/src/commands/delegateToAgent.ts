@@ -1,12 +1,13 @@
 import path from 'node:path';
 import * as vscode from 'vscode';
-import type { Agent } from '../../../protocol/api';
+import type { Agent, Profile } from '../../../protocol/api';
 import { AgentvmError } from '../../../protocol/errors';
 import { bundleRepository, type RepoUpload } from '../../../client/repoBundle';
 import { askIssueTask } from '../delegate/askIssueTask';
 import { describeUpload } from '../delegate/describeUpload';
 import { pickProfile } from '../delegate/pickProfile';
 import { selectionTaskText, taskTitle } from '../delegate/taskText';
+import { collectVscodeSecrets, vscodeSecretKeys } from '../secrets/profileSecrets';
 import { readSettings } from '../settings';
 import type { Services } from '../services';
 import { UserCancelled } from './wrapCommand';
@@ -40,6 +41,10 @@ export function delegateToAgent(services: Services) {
     const profiles = await client.profiles();
     const profile =
       given.profile ?? (await pickProfile(profiles, readSettings().defaultProfile)).name;
+    const secrets = await profileSecrets(
+      profiles.find((candidate) => candidate.name === profile),
+      services,
+    );
     const repoPath = given.repoPath ?? defaultRepoPath();
     const repo = await bundle(repoPath, given);
     if (given.confirm !== false) {
@@ -60,6 +65,7 @@ export function delegateToAgent(services: Services) {
           title: task.title ?? taskTitle(task.text),
           profile,
           repo,
+          ...(Object.keys(secrets).length > 0 ? { secrets } : {}),
         });
       },
     );
@@ -111,6 +117,35 @@ async function askForTask(
     text: editor.document.getText(selection),
   });
   return { text, title: taskTitle(instruction) };
+}
+
+/**
+ * The profile's `{ vscode }` secrets from SecretStorage, asking for (and keeping) any not stored
+ * yet. An unknown profile has none here; the broker names the problem.
+ */
+async function profileSecrets(
+  profile: Profile | undefined,
+  services: Services,
+): Promise<Record<string, string>> {
+  if (!profile) return {};
+
+  const values = await collectVscodeSecrets(
+    vscodeSecretKeys(profile),
+    services.context.secrets,
+    (key) =>
+      Promise.resolve(
+        vscode.window.showInputBox({
+          title: `agentvm: secret "${key}" for profile ${profile.name}`,
+          prompt:
+            "Kept in VS Code's SecretStorage and sent to the broker when you delegate; the VM only sees a placeholder.",
+          password: true,
+          ignoreFocusOut: true,
+        }),
+      ),
+  );
+  if (!values) throw new UserCancelled();
+
+  return values;
 }
 
 function defaultRepoPath(): string {

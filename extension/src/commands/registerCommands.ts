@@ -14,6 +14,7 @@ import { reviewAgent } from './reviewAgent';
 import { showAgentLog } from './showAgentLog';
 import { showLog } from './showLog';
 import { signIn } from './signIn';
+import { storeSecret } from './storeSecret';
 import { viewResult } from './viewResult';
 import { wrapCommand } from './wrapCommand';
 
@@ -21,6 +22,7 @@ import { wrapCommand } from './wrapCommand';
 export const commandFactories = {
   'agentvm.delegateToAgent': delegateToAgent,
   'agentvm.signIn': signIn,
+  'agentvm.storeSecret': storeSecret,
   'agentvm.openAgent': openAgent,
   'agentvm.reviewAgent': reviewAgent,
   'agentvm.resumeAgent': resumeAgent,

@@ -1,2 +1,3 @@
 // Every suite that runs inside the extension host, bundled into one file for mocha.
 import '../endToEnd.vscode.test';
+import '../secrets.vscode.test';
