@@ -137,11 +137,11 @@ async function main(): Promise<void> {
     // 2. Pause for review (snapshot) and resume (restore) against guest memory size.
     out('');
     out(
-      'pause for review (snapshot: stop, save, end QEMU) and resume (restore until clock and entropy applied), cold-booted guests',
+      'pause for review (snapshot: stop, save, end QEMU) and resume (restore until clock and entropy applied): cold-booted guests, then a template clone',
     );
-    for (const memoryMiB of memorySizesMiB) {
-      const vmSpec = spec(memoryMiB);
-      let vm = (await track(() => driver.boot(vmSpec))).vm;
+    /** Snapshot and restore one guest `snapshotRuns` times in a row and print the figures. */
+    const pauseAndResume = async (label: string, vmSpec: VmSpec, first: Vm) => {
+      let vm = first;
       const snapshots: number[] = [];
       const restores: number[] = [];
       const sizes: number[] = [];
@@ -162,11 +162,21 @@ async function main(): Promise<void> {
       await stop(vm);
       const megabytes = (median(sizes) / 2 ** 20).toFixed(0);
       out(
-        `  ${String(memoryMiB).padStart(4)} MiB  snapshot ${describeMs(snapshots)}, ${megabytes} MiB stream; resume ${describeMs(restores)}`,
+        `  ${label}  snapshot ${describeMs(snapshots)}, ${megabytes} MiB stream; resume ${describeMs(restores)}`,
       );
       out(`            pause steps (median ms since start): ${describeStepRecords(pauseSteps)}`);
       out(`            resume steps (median ms since start): ${describeSteps(restoredVms)}`);
+    };
+    for (const memoryMiB of memorySizesMiB) {
+      const vmSpec = spec(memoryMiB);
+      const booted = (await track(() => driver.boot(vmSpec))).vm;
+      await pauseAndResume(`${String(memoryMiB).padStart(4)} MiB`, vmSpec, booted);
     }
+    // Agents normally run in a template clone (after its task ran): its RAM is a private mapping of
+    // the template file until the first snapshot; restored, it is ordinary anonymous memory.
+    const cloneSpec = spec(demo.memoryMiB);
+    const clone = (await track(() => driver.clone!(cloneSpec, template), true)).vm;
+    await pauseAndResume(` ${demo.memoryMiB} MiB clone`, cloneSpec, clone);
 
     // 3. Resident memory of idle clones.
     const idle: Vm[] = [];
@@ -174,6 +184,8 @@ async function main(): Promise<void> {
     while (idle.length < idleClones && performance.now() - idleStartedAt < idleBudgetMs) {
       idle.push((await track(() => driver.clone!(spec(demo.memoryMiB), template))).vm);
     }
+    if (idle.length === 0) return;
+
     await new Promise((resolve) => setTimeout(resolve, 5_000));
     const usage = idle.map((vm) => memoryKiB(vm.pid));
     const rssMiB = usage.reduce((sum, u) => sum + u.rssKiB, 0) / 1024;

@@ -53,12 +53,12 @@ export async function prepareTaskRepo(
       dir,
     );
     if (checkout.kind === 'too-large') {
-      return bundle(`the checkout is over ${mebibytes(MAX_GUEST_TREE_BYTES)} MiB`);
+      return bundle(`the checkout is over ${describeSize(MAX_GUEST_TREE_BYTES)}`);
     }
 
     return {
       repo: { kind: 'tree', entries: checkout.entries },
-      message: `workspace: checked out by the broker (${checkout.files} files, ${mebibytes(checkout.bytes)} MiB)`,
+      message: `workspace: checked out by the broker (${checkout.files} files, ${describeSize(checkout.bytes)})`,
     };
   } catch (error) {
     return bundle(`the broker's checkout failed (${(error as Error).message})`);
@@ -85,6 +85,6 @@ export function agentTask(
   };
 }
 
-function mebibytes(bytes: number): string {
-  return (bytes / 2 ** 20).toFixed(1);
+function describeSize(bytes: number): string {
+  return bytes < 2 ** 20 ? `${Math.ceil(bytes / 1024)} KiB` : `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 }
