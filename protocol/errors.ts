@@ -56,6 +56,10 @@ export const errorCatalog = {
   },
   VM_FAILED: { status: 500, hint: 'The VM exited unexpectedly; see `agentvm logs ID --console`.' },
   GUEST_ERROR: { status: 502, hint: 'The guest agent reported an error; see `agentvm logs ID`.' },
+  GUEST_TIMEOUT: {
+    status: 504,
+    hint: 'The guest agent did not answer in time: the VM may be busy or stuck (see `agentvm logs ID`); give a long command a larger `exec --timeout`.',
+  },
   GUEST_UNREACHABLE: {
     status: 409,
     hint: 'The agent VM is not running; open it for review first with `agentvm review ID`.',
@@ -68,6 +72,14 @@ export const errorCatalog = {
   BROKER_UNREACHABLE: {
     status: 503,
     hint: 'Start the broker with `agentvm serve`, or set AGENTVM_URL to where it runs.',
+  },
+  DATA_DIR_IN_USE: {
+    status: 409,
+    hint: 'Use the broker that runs there, stop it first, or give this one its own AGENTVM_DATA_DIR.',
+  },
+  PORT_IN_USE: {
+    status: 409,
+    hint: 'Another process (perhaps another broker) listens there: stop it, or start with `--port N` and point the CLI at it with --url or AGENTVM_URL.',
   },
   PAYLOAD_TOO_LARGE: {
     status: 413,

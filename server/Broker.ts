@@ -3,8 +3,10 @@ import os from 'node:os';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
+import { AgentvmError } from '../protocol/errors';
 import { AgentManager } from './agents/AgentManager';
 import { AgentPolicy, type AgentPolicyOptions } from './agents/AgentPolicy';
+import { DataDirLock } from './config/dataDirLock';
 import { dataDir as defaultDataDir, storePath, tokenPath } from './config/paths';
 import { answerClientError } from './http/answerClientError';
 import { createApp } from './http/createApp';
@@ -44,6 +46,7 @@ export class Broker {
   readonly profiles: ProfileRegistry;
   readonly policy: AgentPolicy;
   private server?: Server;
+  private lock?: DataDirLock;
   private stream?: EventStreamServer;
   private stopping?: Promise<void>;
 
@@ -89,6 +92,7 @@ export class Broker {
   }
 
   async start(): Promise<{ url: string; token: string }> {
+    this.lock = DataDirLock.acquire(this.dataDir);
     const token = this.ensureLocalToken();
     await this.policy.start();
     await this.manager.recover();
@@ -102,12 +106,15 @@ export class Broker {
       version: this.options.version,
     });
     const host = this.options.host ?? '127.0.0.1';
+    const port = this.options.port ?? 7878;
     this.server = await new Promise<Server>((resolve, reject) => {
-      const server = serve(
-        { fetch: app.fetch, hostname: host, port: this.options.port ?? 7878 },
-        () => resolve(server as Server),
+      const server = serve({ fetch: app.fetch, hostname: host, port }, () =>
+        resolve(server as Server),
       );
-      (server as Server).once('error', reject);
+      (server as Server).once('error', (error: NodeJS.ErrnoException) => {
+        if (error.code !== 'EADDRINUSE') return reject(error);
+        reject(new AgentvmError('PORT_IN_USE', `${host}:${port} is already in use`));
+      });
     });
     this.server.on('clientError', answerClientError);
     this.stream = new EventStreamServer(
@@ -115,8 +122,7 @@ export class Broker {
       this.server,
     );
 
-    const { port } = this.server.address() as AddressInfo;
-    const url = `http://${host}:${port}`;
+    const url = `http://${host}:${(this.server.address() as AddressInfo).port}`;
     this.options.logger.info('broker.started', { url, dataDir: this.dataDir });
     return { url, token };
   }
@@ -150,6 +156,7 @@ export class Broker {
     const head = this.policy.audit.list({ limit: 1 })[0];
     this.options.logger.info('audit.head', { id: head?.id ?? 0, hash: head?.hash ?? null });
     this.store.close();
+    this.lock?.release();
     this.options.logger.info('broker.stopped', {});
   }
 }

@@ -22,6 +22,9 @@ import { recoverAgents } from './recoverAgents';
 import { ReviewSnapshots } from './ReviewSnapshots';
 import { TimeLimits } from './TimeLimits';
 
+/** How long past an exec's own timeout the broker waits for the guest's answer, in milliseconds. */
+const EXEC_ANSWER_GRACE_MS = 15_000;
+
 export interface AgentManagerOptions {
   store: Store;
   driver: VmmDriver;
@@ -236,6 +239,8 @@ export class AgentManager {
     return this.context.locks.run(id, async () => {
       this.journal.record(id);
       if (this.vms.has(id)) await this.vms.stop(id);
+      // A VM recovery gave up on would otherwise outlive its agent.
+      else await this.options.driver.stopLeftover?.(agentDir(id, this.options.dataDir));
 
       this.store.deleteAgent(id);
       await this.options.policy?.release(id);
@@ -255,7 +260,9 @@ export class AgentManager {
       );
     }
 
-    return live.vm.channel.request(request);
+    // The guest stops an exec at its timeoutMs and answers; the channel waits that long and more.
+    const timeoutMs = request.op === 'exec' ? request.timeoutMs + EXEC_ANSWER_GRACE_MS : undefined;
+    return live.vm.channel.request(request, timeoutMs);
   }
 
   resultFiles(id: string): { bundle: string; patch: string } {

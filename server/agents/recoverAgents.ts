@@ -33,10 +33,14 @@ export async function recoverAgents(context: AgentContext, parts: RecoveryParts)
   for (const record of unfinished) {
     await context.locks
       .run(record.id, () => recoverAgent(context, parts, record))
-      .catch((error: Error) => {
+      .catch(async (error: Error) => {
+        // The data directory is this broker's alone, so a VM it could not take over is nobody's.
+        const stopped = await context.options.driver
+          .stopLeftover?.(agentDir(record.id, context.options.dataDir))
+          .catch(() => false);
         context.journal.fail(
           record.id,
-          `could not recover after a broker restart: ${error.message}`,
+          `could not recover after a broker restart: ${error.message}${stopped ? '; its VM was stopped' : ''}`,
         );
       });
   }

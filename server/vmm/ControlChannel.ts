@@ -155,8 +155,8 @@ export class ControlChannel {
 
   /**
    * Send a `request` and wait for the `response` with the same id. Rejects with GUEST_ERROR when
-   * the guest answers ok:false or does not answer within `timeoutMs`, and with GUEST_UNREACHABLE
-   * when the channel closes first.
+   * the guest answers ok:false, GUEST_TIMEOUT when it does not answer within `timeoutMs`, and
+   * GUEST_UNREACHABLE when the channel closes first.
    */
   request(request: GuestRequest, timeoutMs?: number): Promise<unknown> {
     if (this.closed) return Promise.reject(closedError());
@@ -168,7 +168,7 @@ export class ControlChannel {
         this.pending.delete(id);
         reject(
           new AgentvmError(
-            'GUEST_ERROR',
+            'GUEST_TIMEOUT',
             `guest did not answer ${request.op} within ${limitMs} ms`,
           ),
         );

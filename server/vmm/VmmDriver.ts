@@ -106,6 +106,11 @@ export interface VmmDriver {
   /** Reattach to a VM process that outlived a broker restart; throws if it is gone. */
   attach(spec: VmSpec, pid: number): Promise<Vm>;
   /**
+   * End a VM process still running for `vmDir` that no broker holds (recovery could not attach to
+   * it, or its agent is being removed). Resolves true when there was one.
+   */
+  stopLeftover?(vmDir: string): Promise<boolean>;
+  /**
    * Boot a VM whose RAM is the shared file `${spec.vmDir}/memory.ram`, wait for `ready`, save its
    * device state and end it, leaving the files a {@link VmTemplate} names in `spec.vmDir`.
    * Optional: a driver without it has no templates and always cold-boots.

@@ -58,6 +58,10 @@ export function registerServeCommand(program: Command): void {
           process.once('SIGINT', stop);
           process.once('SIGTERM', stop);
         });
+        // Stopped: VMs are detached (or stopped) and the store is closed. Work still in flight,
+        // such as a VM half way through starting, must not keep this process and its sockets
+        // alive: the next broker recovers that agent and needs the VM's QMP socket free.
+        setTimeout(() => process.exit(), 1_000).unref();
       }),
     );
 }

@@ -4,6 +4,8 @@ import { AgentvmError } from '../../../protocol/errors';
 import { silentLogger, type Logger } from '../../log';
 import type { SnapshotInfo, VmmDriver, VmSpec, VmTemplate } from '../VmmDriver';
 import { attachQemu } from './attachQemu';
+import { leftoverQemuPid } from './prepareVmDirectory';
+import { isProcessAlive } from './QemuProcess';
 import type { QemuVm, QemuVmParts } from './QemuVm';
 import { settleGuest } from './settleGuest';
 import { startQemu } from './startQemu';
@@ -120,12 +122,25 @@ export class QemuDriver implements VmmDriver {
 
   /**
    * Take over a QEMU that a previous broker started. The pid must be alive and its command line
-   * must carry this VM's pid file. On failure the process is left running: it may belong to
-   * another broker that still holds its sockets.
+   * must carry this VM's pid file. On failure the process is left running; the caller decides
+   * (see {@link stopLeftover}).
    */
   attach(spec: VmSpec, pid: number): Promise<QemuVm> {
     return this.logger.timed('vm.attach', { vmId: spec.id, pid }, () =>
       attachQemu(this.context, spec, pid),
     );
+  }
+
+  /** SIGKILL the QEMU whose command line carries this directory's pid file, if one runs. */
+  async stopLeftover(vmDir: string): Promise<boolean> {
+    const pid = leftoverQemuPid(vmPaths(vmDir));
+    if (pid === undefined) return false;
+
+    this.logger.warn('vm.stop_leftover', { vmDir, pid });
+    process.kill(pid, 'SIGKILL');
+    for (let attempt = 0; attempt < 100 && isProcessAlive(pid); attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    return true;
   }
 }

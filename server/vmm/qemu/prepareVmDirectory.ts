@@ -13,12 +13,8 @@ const execFileAsync = promisify(execFile);
  */
 export function prepareVmDirectory(paths: VmPaths): void {
   // Starting over a live VM would unlink its sockets and orphan it.
-  const runningPid = Number(readIfExists(paths.pidFile));
-  if (
-    runningPid > 0 &&
-    isProcessAlive(runningPid) &&
-    processArgs(runningPid)?.includes(paths.pidFile)
-  ) {
+  const runningPid = leftoverQemuPid(paths);
+  if (runningPid !== undefined) {
     throw new AgentvmError(
       'INVALID_STATE',
       `a QEMU (pid ${runningPid}) still runs for ${paths.vmDir}; stop it or attach to it`,
@@ -35,6 +31,13 @@ export function prepareVmDirectory(paths: VmPaths): void {
   ]) {
     fs.rmSync(stale, { force: true });
   }
+}
+
+/** The pid of a QEMU still running for this VM directory (its command line names the pid file). */
+export function leftoverQemuPid(paths: VmPaths): number | undefined {
+  const pid = Number(readIfExists(paths.pidFile));
+  const running = pid > 0 && isProcessAlive(pid) && processArgs(pid)?.includes(paths.pidFile);
+  return running ? pid : undefined;
 }
 
 /** A fresh qcow2 overlay on `backingPath`: the image's rootfs, or a template's frozen disk. */

@@ -192,11 +192,11 @@ describe('ControlChannel (unit)', () => {
     });
   });
 
-  it('rejects a request the guest never answers with GUEST_ERROR after its timeout', async () => {
+  it('rejects a request the guest never answers with GUEST_TIMEOUT after its timeout', async () => {
     channel = await ControlChannel.connect(guest.socketPath);
 
     await assert.rejects(channel.request({ op: 'changes' }, 50), (error: AgentvmError) => {
-      assert.equal(error.code, 'GUEST_ERROR');
+      assert.equal(error.code, 'GUEST_TIMEOUT');
       assert.match(error.message, /within 50 ms/);
       return true;
     });
