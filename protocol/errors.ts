@@ -7,6 +7,10 @@ import { z } from 'zod';
  */
 export const errorCatalog = {
   BAD_REQUEST: { status: 400, hint: 'Check the request body against the API schema.' },
+  BAD_USAGE: {
+    status: 400,
+    hint: 'Run the command with --help to see its arguments and options.',
+  },
   VALIDATION_FAILED: { status: 400, hint: 'Fix the fields named in the message and try again.' },
   UNAUTHORIZED: {
     status: 401,

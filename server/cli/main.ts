@@ -12,6 +12,7 @@ import { registerReviewCommands } from './commands/review';
 import { registerServeCommand } from './commands/serve';
 import { registerTemplateCommand } from './commands/template';
 import { registerTokenCommand } from './commands/token';
+import { errorCatalog } from '../../protocol/errors';
 import { exitCodes } from './exitCodes';
 import { agentvmVersion } from './version';
 
@@ -21,7 +22,8 @@ function buildProgram(): Command {
     .description('delegate coding work to agents that run in isolated microVMs')
     .version(agentvmVersion())
     .option('--url <url>', 'broker URL (default $AGENTVM_URL or http://127.0.0.1:7878)')
-    .showHelpAfterError()
+    // commander's own errors (a missing argument, an unknown option) in the house format.
+    .configureOutput({ outputError: (text, write) => write(usageError(text)) })
     .exitOverride((error) => {
       process.exit(error.exitCode === 0 ? exitCodes.ok : exitCodes.usage);
     });
@@ -40,6 +42,12 @@ function buildProgram(): Command {
   registerAuditCommand(program);
   registerAllowCommands(program);
   return program;
+}
+
+/** `error: missing required argument 'x'` as `error [BAD_USAGE]: …` and its hint. */
+function usageError(text: string): string {
+  const message = text.trim().replace(/^error: /, '');
+  return `error [BAD_USAGE]: ${message}\n  hint: ${errorCatalog.BAD_USAGE.hint}\n`;
 }
 
 // Global options (--url) are read by every command through its own options.

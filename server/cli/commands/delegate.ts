@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { bundleRepository, type RepoUpload } from '../../../client/repoBundle';
 import { AgentvmError } from '../../../protocol/errors';
 import { checkRemoteMatches } from '../../github/checkRemoteMatches';
@@ -36,9 +36,11 @@ export function registerDelegateCommand(program: Command): void {
     .option('--issue <ref>', 'take the task from a GitHub issue: OWNER/REPO#N or its URL')
     .option('--profile <name>', 'agent profile (see `agentvm profiles`)', 'demo')
     .option('--title <title>', 'short title (default: the first line of the task)')
-    .option(
-      '--allow-dirty',
-      'send HEAD even if the work tree has uncommitted changes (they are not sent)',
+    .addOption(
+      new Option(
+        '--allow-dirty',
+        'send HEAD even if the work tree has uncommitted changes (they are not sent)',
+      ).conflicts('includeUncommitted'),
     )
     .option(
       '--include-uncommitted',

@@ -29,7 +29,7 @@ export function registerReviewCommands(program: Command): void {
   program
     .command('exec')
     .description(
-      "run a shell command in the agent's workspace (VM must be running or under review)",
+      "run a shell command in the agent's workspace (VM must be running or under review); its stdin is empty: pipe nothing into it",
     )
     .argument('<id>')
     .argument('<command...>', 'command and arguments (use -- before them)')

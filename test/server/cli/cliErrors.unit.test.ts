@@ -55,6 +55,25 @@ describe('agentvm CLI errors (unit)', function () {
     assert.match(run.stderr, /^ {2}hint: /m);
   });
 
+  it('reports a missing argument in the same format, with a hint, and exits 2', async () => {
+    const run = await cli(['exec', 'someagent'], env);
+    assert.equal(run.code, 2);
+    assert.match(run.stderr, /^error \[BAD_USAGE\]: missing required argument 'command'/m);
+    assert.match(run.stderr, /^ {2}hint: .*--help/m);
+  });
+
+  it('refuses --allow-dirty together with --include-uncommitted before sending anything', async () => {
+    const run = await cli(
+      ['delegate', '--repo', repo, '--allow-dirty', '--include-uncommitted', 'task'],
+      env,
+    );
+    assert.equal(run.code, 2);
+    assert.match(
+      run.stderr,
+      /^error \[BAD_USAGE\]: option '--allow-dirty' cannot be used with option '--include-uncommitted'/m,
+    );
+  });
+
   it('prints the error body as JSON with --json', async () => {
     const run = await cli(['ls', '--json', '--url', env.AGENTVM_URL!], {
       ...env,
