@@ -5,7 +5,7 @@ import { silentLogger, type Logger } from '../../log';
 import type { SnapshotInfo, VmmDriver, VmSpec, VmTemplate } from '../VmmDriver';
 import { attachQemu } from './attachQemu';
 import { leftoverQemuPid } from './prepareVmDirectory';
-import { isProcessAlive } from './QemuProcess';
+import { QemuProcess } from './QemuProcess';
 import type { QemuVm, QemuVmParts } from './QemuVm';
 import { settleGuest } from './settleGuest';
 import { startQemu } from './startQemu';
@@ -137,10 +137,9 @@ export class QemuDriver implements VmmDriver {
     if (pid === undefined) return false;
 
     this.logger.warn('vm.stop_leftover', { vmDir, pid });
-    process.kill(pid, 'SIGKILL');
-    for (let attempt = 0; attempt < 100 && isProcessAlive(pid); attempt++) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    const qemu = QemuProcess.adopt(pid);
+    qemu.kill('SIGKILL');
+    if (!(await qemu.waitForExit(5_000))) qemu.stopWatching();
     return true;
   }
 }
