@@ -21,7 +21,9 @@ export const defaultOutputLimits: OutputLimits = {
 
 /**
  * Collects one stream of the agent command's output and hands it on in whole lines, at most once
- * per interval and at most `maxCharsPerFlush` at a time. What a flood pushes over the cap is
+ * per interval and at most `maxCharsPerFlush` at a time. A line that ends a quiet spell goes at
+ * once (a reviewer watching the timeline, or a start that waits for the first output, should not
+ * wait out an interval); lines that follow it within the interval are sent together. What a flood pushes over the cap is
  * dropped, and the next flush says how much, so memory stays bounded whatever the command prints.
  * `accept` lets the owner refuse output too (e.g. while the host has not acknowledged a backlog).
  */
@@ -33,6 +35,8 @@ export class OutputCoalescer {
   /** Characters refused by `accept` (the host has not caught up). */
   private refusedChars = 0;
   private timer: NodeJS.Timeout | null = null;
+  /** When output was last handed on (`performance.now()`), or never. */
+  private lastFlushAt = -Infinity;
   /** Flushes that kept back the same partial line. */
   private heldFlushes = 0;
 
@@ -44,7 +48,9 @@ export class OutputCoalescer {
 
   write(chunk: Buffer): void {
     this.take(this.decoder.write(chunk));
-    this.schedule();
+    const quiet = performance.now() - this.lastFlushAt >= this.limits.flushIntervalMs;
+    if (!this.timer && quiet && this.buffered.includes('\n')) this.flush(false);
+    if (this.buffered !== '') this.schedule();
   }
 
   /** Sends everything buffered, partial line included; call when the stream ended. */
@@ -84,6 +90,7 @@ export class OutputCoalescer {
     if (cut > 0) this.heldFlushes = 0;
     if (this.droppedChars > 0 || this.refusedChars > 0) cut = this.buffered.length;
 
+    if (cut > 0) this.lastFlushAt = performance.now();
     const payload = this.buffered.slice(0, cut);
     let text = payload;
     this.buffered = this.buffered.slice(cut);

@@ -25,6 +25,12 @@ import { TimeLimits } from './TimeLimits';
 /** How long past an exec's own timeout the broker waits for the guest's answer, in milliseconds. */
 const EXEC_ANSWER_GRACE_MS = 15_000;
 
+/**
+ * How long shutdown waits for cancelled starts to end their VMs, in milliseconds: a cancelled
+ * QEMU start waits up to 10 s for the SIGKILLed process to be reaped.
+ */
+const SHUTDOWN_START_SETTLE_MS = 15_000;
+
 export interface AgentManagerOptions {
   store: Store;
   driver: VmmDriver;
@@ -292,12 +298,20 @@ export class AgentManager {
   /**
    * Stops watching VMs without stopping them: they keep running and the next broker start
    * reattaches them. With `stopVms`, VMs are ended instead (their agents fail on next start).
+   * Starts in flight are called off first: their VMs are ended and their agents queued again
+   * (see {@link BootQueue.cancelAll}), so nothing of theirs outlives this call.
    */
   async shutdown(options: { stopVms?: boolean } = {}): Promise<void> {
     if (this.closing) return;
 
     this.closing = true;
-    this.boots.close();
+    const settled = await this.boots.cancelAll(SHUTDOWN_START_SETTLE_MS);
+    if (!settled) {
+      this.options.logger.warn('agents.shutdown_starts_unsettled', {
+        waitedMs: SHUTDOWN_START_SETTLE_MS,
+      });
+    }
+
     await this.templates?.close();
     this.limits.clearAll();
     for (const id of this.vms.agentIds()) {

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import type { Vm } from '../vmm/VmmDriver';
 import type { TemplateManager } from '../vmm/templates/TemplateManager';
 import { describeError, type AgentContext } from './AgentContext';
 import { agentTask, agentVmSpec, prepareTaskRepo } from './agentVmSpec';
@@ -7,13 +8,19 @@ import type { LiveVms } from './LiveVms';
 import { startAgentVm } from './startAgentVm';
 import type { TimeLimits } from './TimeLimits';
 
+/** The state reason of an agent whose start a stopping broker called off. */
+export const REQUEUED_AT_SHUTDOWN = 'requeued: the broker stopped while its VM was starting';
+
 /**
  * Starts queued agents (queued → starting → running), at most `maxConcurrentBoots` at a time
  * because boots are CPU-bound under TCG; each finished start lets the next queued agent go.
+ * Every start in flight can be called off ({@link cancelAll}) when the broker stops.
  */
 export class BootQueue {
   private activeBoots = 0;
   private closed = false;
+  /** Starts under way (or waiting for their agent's lock), by agent id. */
+  private readonly inFlight = new Map<string, { abort: AbortController; settled: Promise<void> }>();
 
   constructor(
     private readonly context: AgentContext,
@@ -26,19 +33,26 @@ export class BootQueue {
   pump(): void {
     if (this.closed) return;
 
-    const { options, store, locks } = this.context;
+    const { options, store, locks, log } = this.context;
     const limit = options.maxConcurrentBoots ?? Number(process.env.AGENTVM_MAX_BOOTS ?? 2);
     const queued = store.agentsInStates(['queued']);
     for (const record of queued) {
       if (this.activeBoots >= limit) return;
+      if (this.inFlight.has(record.id)) continue;
 
       this.activeBoots++;
-      void locks
-        .run(record.id, () => this.start(record.id))
+      const abort = new AbortController();
+      const settled = locks
+        .run(record.id, () => this.start(record.id, abort.signal))
+        .catch((error: unknown) =>
+          log.error('agent.start_unhandled', { agentId: record.id, error: describeError(error) }),
+        )
         .finally(() => {
+          this.inFlight.delete(record.id);
           this.activeBoots--;
           this.pump();
         });
+      this.inFlight.set(record.id, { abort, settled });
     }
   }
 
@@ -47,23 +61,49 @@ export class BootQueue {
     this.closed = true;
   }
 
-  private async start(id: string): Promise<void> {
+  /**
+   * Closes the queue and calls off every start in flight, then waits for them to settle, at most
+   * `timeoutMs` milliseconds. Resolves true when all of them did.
+   */
+  async cancelAll(timeoutMs: number): Promise<boolean> {
+    this.close();
+    const starts = [...this.inFlight.values()];
+    if (starts.length === 0) return true;
+
+    for (const start of starts) start.abort.abort(new Error('the broker is stopping'));
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), timeoutMs);
+    });
+    const settled = Promise.all(starts.map((start) => start.settled)).then(() => true as const);
+    try {
+      return await Promise.race([settled, timedOut]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async start(id: string, signal: AbortSignal): Promise<void> {
     const { journal, options, store, log } = this.context;
     const queued = journal.record(id);
-    if (queued.state !== 'queued') return;
+    if (queued.state !== 'queued' || signal.aborted) return;
 
     const record = journal.transition(id, 'starting', { stateReason: null });
+    let vm: Vm | undefined;
+    let taskRepo: ReturnType<typeof prepareTaskRepo> | undefined;
     try {
       const image = options.loadImage();
       await options.policy?.prepare(record);
+      signal.throwIfAborted();
       const spec = agentVmSpec(options, record, image);
       fs.rmSync(path.join(spec.vmDir, 'overlay.qcow2'), { force: true });
       // The host checks the repository out while the VM starts; it never rejects.
-      const taskRepo = prepareTaskRepo(options, record);
+      taskRepo = prepareTaskRepo(options, record);
       const started = await log.timed('vm.start', { agentId: id }, () =>
-        startAgentVm(options.driver, this.templates, spec, log),
+        startAgentVm(options.driver, this.templates, spec, log, signal),
       );
-      const { vm, bootPath, reason, durationMs } = started;
+      vm = started.vm;
+      const { bootPath, reason, durationMs } = started;
       store.updateAgent(id, { vmPid: vm.pid, accel: vm.accel, bootPath });
       const how = bootPath === 'template' ? 'from a template' : 'after a cold boot';
       journal.append(id, {
@@ -75,13 +115,42 @@ export class BootQueue {
 
       this.vms.sync(vm);
       const { repo, message } = await taskRepo;
+      signal.throwIfAborted();
       journal.append(id, { kind: 'info', message, data: { repo: repo.kind } });
       vm.channel.send({ type: 'task', task: agentTask(options, journal.record(id), repo) });
       journal.transition(id, 'running', {});
       this.limits.arm(id);
     } catch (error) {
-      if (this.vms.has(id)) await this.vms.stop(id).catch(() => undefined);
-      journal.fail(id, describeError(error));
+      if (signal.aborted) await this.requeue(id, vm);
+      else {
+        if (this.vms.has(id)) await this.vms.stop(id).catch(() => undefined);
+        journal.fail(id, describeError(error));
+      }
+
+      // The checkout runs git in the agent's directory: a start settles only once it is done, so
+      // neither a shutdown nor a removal of the agent races with it. It never rejects.
+      await taskRepo;
     }
+  }
+
+  /**
+   * A start called off by a stopping broker. Its VM never got its task, so the next broker could
+   * not adopt it (recovery reattaches only VMs whose agent runs): the QEMU this start launched is
+   * ended here, by the process it holds, and the agent goes back to `queued` so that the next
+   * broker starts it from scratch; booting is idempotent. Leaving it `starting` would also be
+   * requeued by recovery, but only after killing whatever pid the record names, and with a VM
+   * process and its sockets outliving this broker in the meantime.
+   */
+  private async requeue(id: string, vm: Vm | undefined): Promise<void> {
+    const { journal, log } = this.context;
+    if (this.vms.has(id)) await this.vms.stop(id).catch(() => undefined);
+    else await vm?.stop().catch(() => undefined);
+
+    log.info('agent.start_cancelled', { agentId: id, vmPid: vm?.pid ?? null });
+    journal.append(id, {
+      kind: 'info',
+      message: `the broker stopped while this agent's VM was starting; ${vm ? `its VM (pid ${vm.pid}) was stopped and ` : ''}the agent is queued for the next broker`,
+    });
+    journal.transition(id, 'queued', { vmPid: null, stateReason: REQUEUED_AT_SHUTDOWN });
   }
 }

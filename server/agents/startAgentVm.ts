@@ -15,14 +15,19 @@ export interface StartedVm {
 /**
  * Start an agent's VM: clone the template for its shape when there is a valid one (waiting for a
  * build another agent already started), otherwise cold-boot and, when templates are built on
- * demand, start building one in the background for the agents that follow.
+ * demand, start building one in the background for the agents that follow. Aborting `signal`
+ * gives up at whichever step is under way (the template wait, the clone or the boot), ends the VMM
+ * process the driver launched and rejects with the signal's reason.
  */
 export async function startAgentVm(
   driver: VmmDriver,
   templates: TemplateManager | undefined,
   spec: VmSpec,
   logger: Logger,
+  signal?: AbortSignal,
 ): Promise<StartedVm> {
+  signal?.throwIfAborted();
+
   const startedAt = performance.now();
   const elapsed = () => Math.round(performance.now() - startedAt);
   let reason = 'templates are turned off';
@@ -36,15 +41,18 @@ export async function startAgentVm(
     };
     let lookup = templates.find(shape);
     if (!lookup.template && templates.isBuilding(shape)) {
-      lookup = await templates.ensure(shape).then(
-        (template) => ({ template }),
-        (error: Error) => ({ reason: `the template build failed: ${error.message}` }),
+      lookup = await untilAborted(
+        templates.ensure(shape).then(
+          (template) => ({ template }),
+          (error: Error) => ({ reason: `the template build failed: ${error.message}` }),
+        ),
+        signal,
       );
     }
 
     if (lookup.template) {
       try {
-        const vm = await driver.clone(spec, lookup.template);
+        const vm = await driver.clone(spec, lookup.template, { signal });
         return {
           vm,
           bootPath: 'template',
@@ -52,6 +60,8 @@ export async function startAgentVm(
           durationMs: elapsed(),
         };
       } catch (error) {
+        if (signal?.aborted) throw error;
+
         reason = `cloning template ${lookup.template.key.slice(0, 12)} failed: ${(error as Error).message}`;
         logger.warn('template.clone_failed', { vmId: spec.id, error: (error as Error).message });
       }
@@ -61,6 +71,18 @@ export async function startAgentVm(
     }
   }
 
-  const vm = await driver.boot(spec);
+  const vm = await driver.boot(spec, { signal });
   return { vm, bootPath: 'cold', reason, durationMs: elapsed() };
+}
+
+/** `promise`, or the signal's reason as soon as it is aborted (the work behind it goes on). */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }

@@ -45,6 +45,11 @@ export interface SnapshotInfo {
    * such a VM's snapshot). A restore must name its RAM the same way: migration matches RAM by name.
    */
   namedMemoryBackend?: boolean;
+  /**
+   * Guest RAM kept apart from the state file, page for page at its guest address (a sparse file):
+   * a restore maps it copy-on-write instead of loading it, as a clone maps its template's memory.
+   */
+  memoryPath?: string;
 }
 
 /**
@@ -96,13 +101,22 @@ export interface Vm {
   stop(): Promise<void>;
 }
 
+/** How a start may be called off by its caller. */
+export interface VmStartOptions {
+  /**
+   * Gives the start up: the VMM process it launched is ended and the call rejects with the
+   * signal's reason as soon as the current step yields (it does not wait for the guest's `ready`).
+   */
+  signal?: AbortSignal;
+}
+
 /** A VMM: QEMU microvm today; Firecracker and Cloud Hypervisor behind the same interface. */
 export interface VmmDriver {
   readonly name: string;
   /** Cold-boot a VM and wait until its guest agent answers on the control channel. */
-  boot(spec: VmSpec): Promise<Vm>;
+  boot(spec: VmSpec, options?: VmStartOptions): Promise<Vm>;
   /** Start a VM from a snapshot made by {@link Vm.snapshot}; verifies its checksum first. */
-  restore(spec: VmSpec, snapshot: SnapshotInfo): Promise<Vm>;
+  restore(spec: VmSpec, snapshot: SnapshotInfo, options?: VmStartOptions): Promise<Vm>;
   /** Reattach to a VM process that outlived a broker restart; throws if it is gone. */
   attach(spec: VmSpec, pid: number): Promise<Vm>;
   /**
@@ -115,10 +129,10 @@ export interface VmmDriver {
    * device state and end it, leaving the files a {@link VmTemplate} names in `spec.vmDir`.
    * Optional: a driver without it has no templates and always cold-boots.
    */
-  buildTemplate?(spec: VmSpec): Promise<VmTemplate>;
+  buildTemplate?(spec: VmSpec, options?: VmStartOptions): Promise<VmTemplate>;
   /**
    * Start a VM from a template: a new overlay on the template's disk, its memory mapped
    * copy-on-write, its device state loaded; resolves once the guest agent answered `hello`.
    */
-  clone?(spec: VmSpec, template: VmTemplate): Promise<Vm>;
+  clone?(spec: VmSpec, template: VmTemplate, options?: VmStartOptions): Promise<Vm>;
 }

@@ -10,16 +10,38 @@ describe('OutputCoalescer (unit)', () => {
   };
   const settle = () => new Promise((resolve) => setTimeout(resolve, 60));
 
-  it('sends whole lines together and holds a partial line until it is finished', async () => {
+  it('sends the line after a quiet spell at once and holds a partial line until it is finished', () => {
     const sent: string[] = [];
     const coalescer = new OutputCoalescer((text) => sent.push(text), limits);
     coalescer.write(Buffer.from('one\ntw'));
-    coalescer.write(Buffer.from('o\nthr'));
-    await settle();
-    assert.deepEqual(sent, ['one\ntwo\n']);
+    assert.deepEqual(sent, ['one\n']);
 
     coalescer.end();
-    assert.deepEqual(sent, ['one\ntwo\n', 'thr']);
+    assert.deepEqual(sent, ['one\n', 'tw']);
+  });
+
+  it('sends the lines that follow within an interval together, once the interval is over', async () => {
+    const sent: string[] = [];
+    const coalescer = new OutputCoalescer((text) => sent.push(text), limits);
+    coalescer.write(Buffer.from('one\n'));
+    coalescer.write(Buffer.from('two\nthr'));
+    coalescer.write(Buffer.from('ee\nfo'));
+    assert.deepEqual(sent, ['one\n']);
+
+    await settle();
+    assert.deepEqual(sent, ['one\n', 'two\nthree\n']);
+    coalescer.end();
+    assert.deepEqual(sent, ['one\n', 'two\nthree\n', 'fo']);
+  });
+
+  it('sends a line at once again after a quiet interval', async () => {
+    const sent: string[] = [];
+    const coalescer = new OutputCoalescer((text) => sent.push(text), limits);
+    coalescer.write(Buffer.from('one\n'));
+    await settle();
+    coalescer.write(Buffer.from('two\n'));
+    assert.deepEqual(sent, ['one\n', 'two\n']);
+    coalescer.end();
   });
 
   it('sends a partial line that waited the most flush intervals, such as a prompt', async () => {

@@ -1,9 +1,8 @@
 import type { Command } from 'commander';
-import type { Agent } from '../../../protocol/api';
-import { terminalStates } from '../../../protocol/api';
 import { action, connect, out, printJson, type GlobalOptions } from '../context';
 import { exitCodes } from '../exitCodes';
-import { followAgent, formatElapsed, formatEvent } from '../follow';
+import { followAgent, formatEvent } from '../follow';
+import { agentListHeader, formatAgentRow } from './formatAgentRow';
 import { describeNextStep, pauseOrEndStates } from './nextStep';
 
 /** `ls`, `logs`, `wait`, `cancel`, `rm`: looking at and ending agents. */
@@ -20,16 +19,8 @@ export function registerAgentCommands(program: Command): void {
         if (agents.length === 0)
           return out('no agents yet; start one with `agentvm delegate "..."`');
 
-        out(
-          [
-            'ID'.padEnd(10),
-            'STATE'.padEnd(15),
-            'PROFILE'.padEnd(10),
-            'AGE'.padEnd(10),
-            'TITLE',
-          ].join('  '),
-        );
-        for (const agent of agents) out(formatRow(agent));
+        out(agentListHeader);
+        for (const agent of agents) formatAgentRow(agent).forEach(out);
       }),
     );
 
@@ -112,19 +103,4 @@ export function registerAgentCommands(program: Command): void {
         }
       }),
     );
-}
-
-function formatRow(agent: Agent): string {
-  const end = terminalStates.includes(agent.state)
-    ? (agent.endedAt ?? agent.updatedAt)
-    : Date.now();
-  const age = formatElapsed(end - agent.createdAt).slice(1, -1);
-  const last = agent.lastProgress ? ` — ${agent.lastProgress}` : '';
-  return [
-    agent.id.padEnd(10),
-    agent.state.padEnd(15),
-    agent.profile.padEnd(10),
-    age.padEnd(10),
-    agent.title + last,
-  ].join('  ');
 }

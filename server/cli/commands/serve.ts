@@ -58,10 +58,9 @@ export function registerServeCommand(program: Command): void {
           process.once('SIGINT', stop);
           process.once('SIGTERM', stop);
         });
-        // Stopped: VMs are detached (or stopped) and the store is closed. Work still in flight,
-        // such as a VM half way through starting, must not keep this process and its sockets
-        // alive: the next broker recovers that agent and needs the VM's QMP socket free.
-        setTimeout(() => process.exit(), 1_000).unref();
+        // Stopped: starts in flight were called off, VMs detached (or stopped), the store closed.
+        // Nothing is left to hold the event loop, so the process ends by itself; no forced exit,
+        // which would hide a socket or timer that outlived the broker.
       }),
     );
 }

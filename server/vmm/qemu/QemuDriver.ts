@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { AgentvmError } from '../../../protocol/errors';
 import { silentLogger, type Logger } from '../../log';
-import type { SnapshotInfo, VmmDriver, VmSpec, VmTemplate } from '../VmmDriver';
+import type { SnapshotInfo, VmmDriver, VmSpec, VmStartOptions, VmTemplate } from '../VmmDriver';
 import { attachQemu } from './attachQemu';
 import { leftoverQemuPid } from './prepareVmDirectory';
 import { QemuProcess } from './QemuProcess';
@@ -65,25 +65,31 @@ export class QemuDriver implements VmmDriver {
     return this.context.logger;
   }
 
-  boot(spec: VmSpec): Promise<QemuVm> {
+  boot(spec: VmSpec, options: VmStartOptions = {}): Promise<QemuVm> {
     return this.logger.timed('vm.boot', { vmId: spec.id }, () =>
-      startQemu(this.context, spec, { kind: 'boot' }),
+      startQemu(this.context, spec, { kind: 'boot' }, options.signal),
     );
   }
 
-  restore(spec: VmSpec, snapshot: SnapshotInfo): Promise<QemuVm> {
+  restore(spec: VmSpec, snapshot: SnapshotInfo, options: VmStartOptions = {}): Promise<QemuVm> {
     return this.logger.timed('vm.restore', { vmId: spec.id }, () =>
-      startQemu(this.context, spec, { kind: 'restore', snapshot }),
+      startQemu(this.context, spec, { kind: 'restore', snapshot }, options.signal),
     );
   }
 
-  buildTemplate(spec: VmSpec): Promise<VmTemplate> {
+  buildTemplate(spec: VmSpec, options: VmStartOptions = {}): Promise<VmTemplate> {
     return this.logger.timed('vm.template_build', { vmId: spec.id }, async () => {
       const memoryPath = path.join(path.resolve(spec.vmDir), TEMPLATE_MEMORY_FILE);
       fs.rmSync(memoryPath, { force: true });
-      const vm = await startQemu(this.context, spec, { kind: 'boot', templateMemory: memoryPath });
+      const vm = await startQemu(
+        this.context,
+        spec,
+        { kind: 'boot', templateMemory: memoryPath },
+        options.signal,
+      );
       let snapshot: SnapshotInfo;
       try {
+        options.signal?.throwIfAborted();
         const settled = await settleGuest(vm);
         this.logger.debug('vm.template_settled', { vmId: spec.id, ...settled });
         snapshot = await vm.snapshot();
@@ -103,7 +109,7 @@ export class QemuDriver implements VmmDriver {
     });
   }
 
-  clone(spec: VmSpec, template: VmTemplate): Promise<QemuVm> {
+  clone(spec: VmSpec, template: VmTemplate, options: VmStartOptions = {}): Promise<QemuVm> {
     return this.logger.timed('vm.clone', { vmId: spec.id, template: template.key }, async () => {
       const shapeMatches =
         template.memoryMiB === spec.memoryMiB &&
@@ -116,7 +122,7 @@ export class QemuDriver implements VmmDriver {
         );
       }
 
-      return startQemu(this.context, spec, { kind: 'clone', template });
+      return startQemu(this.context, spec, { kind: 'clone', template }, options.signal);
     });
   }
 

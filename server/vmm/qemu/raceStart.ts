@@ -4,8 +4,9 @@ import type { QemuProcess } from './QemuProcess';
 import type { VmPaths } from './vmPaths';
 
 /**
- * Settle with `promise`, unless QEMU exits first (VM_FAILED) or the deadline passes
- * (VM_BOOT_TIMEOUT); both errors carry the last console lines.
+ * Settle with `promise`, unless QEMU exits first (VM_FAILED), the deadline passes
+ * (VM_BOOT_TIMEOUT) or `signal` is aborted (rejects with its reason, see {@link abortReason});
+ * the first two errors carry the last console lines.
  */
 export async function raceStart<T>(
   promise: Promise<T>,
@@ -13,21 +14,32 @@ export async function raceStart<T>(
   qemu: QemuProcess,
   deadline: number,
   paths: VmPaths,
+  signal?: AbortSignal,
 ): Promise<T> {
   promise.catch(() => undefined);
+  if (signal?.aborted) throw abortReason(signal);
+
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<'timeout'>((resolve) => {
     timer = setTimeout(() => resolve('timeout'), Math.max(deadline - Date.now(), 0));
   });
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<'aborted'>((resolve) => {
+    onAbort = () => resolve('aborted');
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 
-  let outcome: { value: T } | 'exited' | 'timeout';
+  let outcome: { value: T } | 'exited' | 'timeout' | 'aborted';
   try {
     outcome = await Promise.race([
       promise.then((value) => ({ value })),
       qemu.exited.then(() => 'exited' as const),
       timedOut,
+      aborted,
     ]);
   } catch (error) {
+    if (signal?.aborted) throw abortReason(signal);
+
     // A step often fails because QEMU just died (its sockets close first): say so, not ECONNRESET.
     if (await qemu.waitForExit(200)) throw exitedError(what, qemu, paths);
     const late = error instanceof AgentvmError && error.code === 'VM_BOOT_TIMEOUT';
@@ -35,10 +47,18 @@ export async function raceStart<T>(
     throw error;
   } finally {
     clearTimeout(timer);
+    if (onAbort) signal?.removeEventListener('abort', onAbort);
   }
 
   if (typeof outcome === 'object') return outcome.value;
+  if (outcome === 'aborted' && signal) throw abortReason(signal);
   throw outcome === 'exited' ? exitedError(what, qemu, paths) : timeoutError(what, paths);
+}
+
+/** What a cancelled start rejects with: the signal's reason when it is an Error. */
+export function abortReason(signal: AbortSignal): Error {
+  const reason: unknown = signal.reason;
+  return reason instanceof Error ? reason : new Error(`the start was cancelled: ${String(reason)}`);
 }
 
 function exitedError(what: string, qemu: QemuProcess, paths: VmPaths): AgentvmError {

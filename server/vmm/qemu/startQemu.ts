@@ -13,7 +13,7 @@ import type { QemuDriverContext } from './QemuDriver';
 import { QemuProcess } from './QemuProcess';
 import { QemuVm } from './QemuVm';
 import { QmpClient } from './QmpClient';
-import { raceStart } from './raceStart';
+import { abortReason, raceStart } from './raceStart';
 import { checkSnapshotSize, verifySnapshot } from './snapshotFile';
 import { incomingSnapshot, memoryPlan, migrationCapabilities, type StartMode } from './StartMode';
 import { removeSockets, vmPaths, type VmPaths } from './vmPaths';
@@ -21,12 +21,14 @@ import { removeSockets, vmPaths, type VmPaths } from './vmPaths';
 /**
  * The start path shared by boot, restore, clone and template builds: prepare the disk, launch a
  * detached QEMU, connect QMP, load the incoming snapshot if any, connect the control channel and
- * wait for the guest agent's `ready`. On any failure QEMU is killed and its sockets removed.
+ * wait for the guest agent's `ready`. On any failure QEMU is killed and its sockets removed; so it
+ * is when `signal` is aborted, which rejects with the signal's reason at the step under way.
  */
 export async function startQemu(
   context: QemuDriverContext,
   spec: VmSpec,
   mode: StartMode,
+  signal?: AbortSignal,
 ): Promise<QemuVm> {
   const { options, logger } = context;
   const startedAt = performance.now();
@@ -36,6 +38,7 @@ export async function startQemu(
   const accel = detectAccelerator(options.env).accel;
   const steps: Record<string, number> = {};
   const mark = (name: string) => (steps[name] = Math.round(performance.now() - startedAt));
+  if (signal?.aborted) throw abortReason(signal);
 
   // The checksum of a large review snapshot takes a while: compute it while QEMU starts and
   // loads, and let no guest instruction run before it matched. A missing or truncated file
@@ -67,6 +70,8 @@ export async function startQemu(
   }
 
   mark('disk');
+  // qemu-img cannot be interrupted; a start cancelled meanwhile launches no QEMU.
+  if (signal?.aborted) throw abortReason(signal);
 
   // Launch QEMU.
   const plan: QemuLaunchPlan = {
@@ -80,10 +85,10 @@ export async function startQemu(
     paths.qemuLog,
   );
   mark('spawned');
-  const abort = new AbortController();
-  void qemu.exited.then(() => abort.abort());
+  const exited = new AbortController();
+  void qemu.exited.then(() => exited.abort());
   const step = <T>(what: string, promise: Promise<T>) =>
-    raceStart(promise, what, qemu, deadline, paths);
+    raceStart(promise, what, qemu, deadline, paths, signal);
 
   let qmp: QmpClient | undefined;
   let channel: ControlChannel | undefined;
@@ -106,7 +111,7 @@ export async function startQemu(
     const connectOptions = {
       connectTimeoutMs: remainingMs(),
       helloIntervalMs: options.helloIntervalMs,
-      signal: abort.signal,
+      signal: signal ? AbortSignal.any([exited.signal, signal]) : exited.signal,
       logger,
     };
     channel = await step(
@@ -145,6 +150,11 @@ export async function startQemu(
     await qemu.waitForExit(10_000);
     qmp?.close();
     removeSockets(paths);
+    if (signal?.aborted) {
+      logger.info('vm.start_cancelled', { vmId: spec.id, mode: mode.kind, pid: qemu.pid, steps });
+      throw abortReason(signal);
+    }
+
     // A corrupt snapshot often makes QEMU fail first; the checksum says why.
     throw (await verification) ?? asAgentvmError(error, `VM ${spec.id} did not start`);
   }

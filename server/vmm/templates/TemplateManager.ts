@@ -43,6 +43,8 @@ export class TemplateManager {
   readonly root: string;
   private readonly builds = new Map<string, Promise<VmTemplate>>();
   private closed = false;
+  /** Calls off builds under way when the manager closes (the broker is stopping). */
+  private readonly closing = new AbortController();
 
   constructor(private readonly options: TemplateManagerOptions) {
     this.root = path.join(options.dataDir, 'templates');
@@ -163,9 +165,10 @@ export class TemplateManager {
     return removed;
   }
 
-  /** Wait for builds under way; later builds on demand are refused. */
+  /** Call off builds under way and wait for them to end; later builds on demand are refused. */
   async close(): Promise<void> {
     this.closed = true;
+    this.closing.abort(new Error('the template manager is closed'));
     await Promise.allSettled([...this.builds.values()]);
   }
 
@@ -194,24 +197,27 @@ export class TemplateManager {
     fs.mkdirSync(temp, { recursive: true });
     try {
       // Boot and save; no task and no sync: those come after each clone.
-      const built = await this.options.driver.buildTemplate!({
-        id: `template-${short(key)}`,
-        vmDir: temp,
-        image: shape.image,
-        memoryMiB: shape.memoryMiB,
-        vcpus: shape.vcpus,
-        bootTimeoutMs: this.options.bootTimeoutMs ?? 180_000,
-        // The host port only names the relay QEMU runs per connection; nothing connects here.
-        ...(shape.egress
-          ? {
-              egress: {
-                guestAddress: GUEST_PROXY_ADDRESS,
-                guestPort: GUEST_PROXY_PORT,
-                hostPort: 9,
-              },
-            }
-          : {}),
-      });
+      const built = await this.options.driver.buildTemplate!(
+        {
+          id: `template-${short(key)}`,
+          vmDir: temp,
+          image: shape.image,
+          memoryMiB: shape.memoryMiB,
+          vcpus: shape.vcpus,
+          bootTimeoutMs: this.options.bootTimeoutMs ?? 180_000,
+          // The host port only names the relay QEMU runs per connection; nothing connects here.
+          ...(shape.egress
+            ? {
+                egress: {
+                  guestAddress: GUEST_PROXY_ADDRESS,
+                  guestPort: GUEST_PROXY_PORT,
+                  hostPort: 9,
+                },
+              }
+            : {}),
+        },
+        { signal: this.closing.signal },
+      );
 
       // Freeze the disk: clones' overlays read through it and it must never change again.
       fs.chmodSync(built.diskPath, 0o444);

@@ -183,6 +183,31 @@ describe('QemuDriver (vm)', function () {
     assert.deepEqual(qemuPidsFor(vmDir), []);
   });
 
+  it('gives up a boot waiting for ready as soon as its signal is aborted, leaving no QEMU', async () => {
+    const vmDir = newDir('cancelled');
+    const abort = new AbortController();
+    const reason = new Error('the broker is stopping');
+    const booting = new QemuDriver({ env }).boot(testGuestSpec(vmDir, silent, 120_000), {
+      signal: abort.signal,
+    });
+    booting.catch(() => undefined);
+    const paths = vmPaths(vmDir);
+    // The guest never answers: wait (bounded) until QEMU runs and its control socket exists.
+    for (let attempt = 0; attempt < 1_500; attempt++) {
+      if (qemuPidsFor(vmDir).length > 0 && fs.existsSync(paths.controlSocket)) break;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assert.equal(qemuPidsFor(vmDir).length, 1, 'QEMU was started');
+
+    const abortedAt = performance.now();
+    abort.abort(reason);
+
+    await assert.rejects(booting, (error: Error) => error === reason);
+    figures.cancelledBootSettleMs = Math.round(performance.now() - abortedAt);
+    assert.deepEqual(qemuPidsFor(vmDir), []);
+    assert.equal(fs.existsSync(paths.qmpSocket), false, 'its sockets were removed');
+  });
+
   it('fails with VM_FAILED and QEMU output when QEMU exits during boot', async () => {
     const vmDir = newDir('no-kernel');
     const image = { ...answering, kernelPath: path.join(root, 'missing-vmlinuz') };

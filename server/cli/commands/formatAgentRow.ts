@@ -1,0 +1,44 @@
+import type { Agent } from '../../../protocol/api';
+import { terminalStates } from '../../../protocol/api';
+import { formatElapsed } from '../follow';
+
+const columns = [
+  { name: 'ID', width: 10 },
+  { name: 'STATE', width: 15 },
+  { name: 'PROFILE', width: 10 },
+  { name: 'AGE', width: 10 },
+  { name: 'TITLE', width: 0 },
+];
+
+/** The header line of `agentvm ls`. */
+export const agentListHeader = columns
+  .map((column) => column.name.padEnd(column.width))
+  .join('  ')
+  .trimEnd();
+
+/** Indent of the detail line: under the STATE column, so it reads as part of the row above. */
+const detailIndent = ' '.repeat(columns[0].width + 2);
+
+/**
+ * The lines `agentvm ls` prints for one agent: its row, whose TITLE is the task's title, and
+ * under it what the agent last said, when it said anything: the question it put to the reviewer
+ * while a review is pending, otherwise its latest progress message. `now` is in epoch milliseconds.
+ */
+export function formatAgentRow(agent: Agent, now = Date.now()): string[] {
+  const end = terminalStates.includes(agent.state) ? (agent.endedAt ?? agent.updatedAt) : now;
+  const age = formatElapsed(end - agent.createdAt).slice(1, -1);
+  const cells = [agent.id, agent.state, agent.profile, age, oneLine(agent.title)];
+  const row = cells.map((cell, index) => cell.padEnd(columns[index].width)).join('  ');
+
+  const detail = agent.review
+    ? `review: ${oneLine(agent.review.message)}`
+    : agent.lastProgress
+      ? `progress: ${oneLine(agent.lastProgress)}`
+      : undefined;
+  return detail ? [row, detailIndent + detail] : [row];
+}
+
+/** A guest's message may hold line breaks; a table row must not. */
+function oneLine(text: string): string {
+  return text.replace(/\s*\n\s*/g, ' ').trim();
+}

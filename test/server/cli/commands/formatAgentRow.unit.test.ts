@@ -1,0 +1,81 @@
+import assert from 'node:assert/strict';
+import { agentSchema, type Agent } from '../../../../protocol/api';
+import { agentListHeader, formatAgentRow } from '../../../../server/cli/commands/formatAgentRow';
+
+const createdAt = Date.UTC(2026, 0, 5, 9, 0, 0);
+
+/** An agent as the API returns it, parsed by its schema so the fixture cannot drift from it. */
+function agent(overrides: Partial<Agent>): Agent {
+  return agentSchema.parse({
+    id: 'k3x9q2w7ab',
+    title: 'Fix the flaky login test',
+    text: 'Fix the flaky login test\n\nIt fails one run in ten.',
+    profile: 'claude',
+    owner: 'dev',
+    state: 'running',
+    stateReason: null,
+    createdAt,
+    updatedAt: createdAt,
+    endedAt: null,
+    repo: { baseCommit: 'a'.repeat(40), branch: 'main', remoteUrl: null, name: 'app' },
+    review: null,
+    lastProgress: null,
+    lastOutput: [],
+    result: null,
+    bootPath: 'template',
+    accel: 'tcg',
+    ...overrides,
+  });
+}
+
+/** Where the TITLE column starts in a row, read from the header. */
+const titleColumn = agentListHeader.indexOf('TITLE');
+
+describe('formatAgentRow (unit)', () => {
+  it('shows the task title, not the review question, for an agent awaiting review', () => {
+    const lines = formatAgentRow(
+      agent({
+        state: 'awaiting_review',
+        lastProgress: 'committed the fix; asking for review',
+        review: {
+          requestId: 'r1',
+          message: 'Should the retry stay at 3?',
+          requestedAt: createdAt + 60_000,
+        },
+      }),
+      createdAt + 125_000,
+    );
+
+    assert.equal(lines.length, 2);
+    assert.equal(lines[0].slice(titleColumn), 'Fix the flaky login test');
+    assert.match(lines[0], /^k3x9q2w7ab\s+awaiting_review\s+claude\s+\S+\s+Fix the flaky/);
+    assert.doesNotMatch(lines[0], /retry|asking/);
+    assert.match(lines[1], /^\s+review: Should the retry stay at 3\?$/);
+  });
+
+  it('puts the latest progress of a running agent on its own line under the row', () => {
+    const lines = formatAgentRow(
+      agent({ lastProgress: 'running the test suite\nstep 2 of 3' }),
+      createdAt + 5_000,
+    );
+
+    assert.equal(lines[0].slice(titleColumn), 'Fix the flaky login test');
+    assert.equal(lines[1].trim(), 'progress: running the test suite step 2 of 3');
+  });
+
+  it('prints one line for an agent that has said nothing yet', () => {
+    const lines = formatAgentRow(agent({ state: 'queued' }), createdAt);
+
+    assert.equal(lines.length, 1);
+    assert.equal(lines[0].slice(titleColumn), 'Fix the flaky login test');
+  });
+
+  it('measures the age of an ended agent up to its end, not up to now', () => {
+    const ended = agent({ state: 'done', endedAt: createdAt + 90_000 });
+
+    const soon = formatAgentRow(ended, createdAt + 100_000)[0];
+    const later = formatAgentRow(ended, createdAt + 9_000_000)[0];
+
+    assert.equal(soon, later);
+  });
+});
