@@ -23,7 +23,12 @@ async function main(): Promise<void> {
   });
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'agentvm-pause-'));
   const driver = new QemuDriver({ logger: silentLogger });
-  const egress = { guestAddress: GUEST_PROXY_ADDRESS, guestPort: GUEST_PROXY_PORT, hostPort: 9 };
+  // Nothing listens on the egress socket: the bench's guests never reach out.
+  const egress = {
+    guestAddress: GUEST_PROXY_ADDRESS,
+    guestPort: GUEST_PROXY_PORT,
+    socketPath: path.join(root, 'no-egress.sock'),
+  };
   const spec: VmSpec = {
     id: 'pause-steps',
     vmDir: path.join(root, 'vm'),

@@ -70,7 +70,12 @@ async function main(): Promise<void> {
   const driver = new QemuDriver({ logger: silentLogger });
   const templates = new TemplateManager({ dataDir: root, driver, logger: silentLogger });
   const live = new Set<Vm>();
-  const egress = { guestAddress: GUEST_PROXY_ADDRESS, guestPort: GUEST_PROXY_PORT, hostPort: 9 };
+  // Nothing listens on the egress socket: the bench's guests never reach out.
+  const egress = {
+    guestAddress: GUEST_PROXY_ADDRESS,
+    guestPort: GUEST_PROXY_PORT,
+    socketPath: path.join(root, 'no-egress.sock'),
+  };
   let serial = 0;
   const spec = (memoryMiB: number): VmSpec => {
     serial++;

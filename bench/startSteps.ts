@@ -29,7 +29,12 @@ async function main(): Promise<void> {
     helloIntervalMs: Number(process.env.BENCH_HELLO_MS ?? 300),
   });
   const templates = new TemplateManager({ dataDir: templateRoot, driver, logger: silentLogger });
-  const egress = { guestAddress: GUEST_PROXY_ADDRESS, guestPort: GUEST_PROXY_PORT, hostPort: 9 };
+  // Nothing listens on the egress socket: the bench's guests never reach out.
+  const egress = {
+    guestAddress: GUEST_PROXY_ADDRESS,
+    guestPort: GUEST_PROXY_PORT,
+    socketPath: path.join(root, 'no-egress.sock'),
+  };
   const task = await benchTask(root);
   const live = new Set<QemuVm>();
   try {

@@ -5,6 +5,8 @@ import path from 'node:path';
 import type { GuestEvent } from '../protocol/control';
 import { LineReader } from '../protocol/LineReader';
 import {
+  MAX_AGENTCTL_LINE_CHARS,
+  agentctlMessageTooLong,
   agentctlRequestSchema,
   type AgentctlRequest,
   type AgentctlResponse,
@@ -68,12 +70,28 @@ export class AgentctlServer {
 
   private accept(socket: net.Socket): void {
     let handled = false;
-    const reader = new LineReader((line) => {
-      if (handled) return;
+    const reader = new LineReader(
+      (line) => {
+        if (handled) return;
 
-      handled = true;
-      this.handle(socket, line);
-    });
+        handled = true;
+        this.handle(socket, line);
+      },
+      {
+        // Something other than agentctl may write here; it must not fill the guest agent's memory.
+        maxLineChars: MAX_AGENTCTL_LINE_CHARS,
+        onOverflow: (chars) => {
+          if (handled) return;
+
+          handled = true;
+          this.log('warn', `agentctl request over ${MAX_AGENTCTL_LINE_CHARS} characters refused`);
+          this.reply(socket, {
+            type: 'error',
+            message: `request is over ${chars} characters; the limit is ${MAX_AGENTCTL_LINE_CHARS}`,
+          });
+        },
+      },
+    );
 
     socket.on('data', (chunk: Buffer) => reader.push(chunk));
     socket.on('error', () => socket.destroy());
@@ -92,9 +110,9 @@ export class AgentctlServer {
   private handle(socket: net.Socket, line: string): void {
     let request: AgentctlRequest;
     try {
-      request = agentctlRequestSchema.parse(JSON.parse(line));
+      request = parseRequest(line);
     } catch (error) {
-      this.reply(socket, { type: 'error', message: `bad agentctl request: ${String(error)}` });
+      this.reply(socket, { type: 'error', message: (error as Error).message });
       return;
     }
 
@@ -120,4 +138,22 @@ export class AgentctlServer {
   private reply(socket: net.Socket, response: AgentctlResponse): void {
     socket.end(JSON.stringify(response) + '\n');
   }
+}
+
+/** The request on `line`; throws with a sentence for agentctl when it is malformed or too long. */
+function parseRequest(line: string): AgentctlRequest {
+  let json: unknown;
+  try {
+    json = JSON.parse(line);
+  } catch (error) {
+    throw new Error(`bad agentctl request: ${String(error)}`);
+  }
+
+  const parsed = agentctlRequestSchema.safeParse(json);
+  if (parsed.success) return parsed.data;
+
+  const { type, message } = (json ?? {}) as { type?: unknown; message?: unknown };
+  const known = type === 'progress' || type === 'review' || type === 'done';
+  const tooLong = known && typeof message === 'string' && agentctlMessageTooLong(type, message);
+  throw new Error(tooLong || `bad agentctl request: ${parsed.error.message}`);
 }

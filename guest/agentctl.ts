@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 import net from 'node:net';
-import { AGENTCTL_SOCKET_PATH } from '../protocol/control';
+import { AGENTCTL_MESSAGE_LIMITS, AGENTCTL_SOCKET_PATH } from '../protocol/control';
 import { LineReader } from '../protocol/LineReader';
 import {
+  agentctlMessageTooLong,
   agentctlResponseSchema,
   type AgentctlRequest,
   type AgentctlResponse,
@@ -21,6 +22,10 @@ Commands:
 Options:
   -h, --help         Show this help.
 
+Limits: a progress or done MESSAGE may be at most ${AGENTCTL_MESSAGE_LIMITS.progress} characters, a review
+MESSAGE ${AGENTCTL_MESSAGE_LIMITS.review}; a longer one is a usage error. The broker keeps only the latest
+progress messages when more than a few arrive per second.
+
 Exit status: 0 on success, 1 when the guest agent cannot be reached, 2 on a usage error.
 `;
 
@@ -36,12 +41,17 @@ export function parseAgentctlArgs(args: string[]): AgentctlRequest | 'help' | { 
     case 'progress':
     case 'review':
       if (message.trim() === '') return { usage: `agentctl ${command} needs a MESSAGE` };
-      return { type: command, message };
+      return withinLimit({ type: command, message });
     case 'done':
-      return { type: 'done', message };
+      return withinLimit({ type: 'done', message });
     default:
       return { usage: `unknown command '${command}'` };
   }
+}
+
+function withinLimit(request: AgentctlRequest): AgentctlRequest | { usage: string } {
+  const tooLong = agentctlMessageTooLong(request.type, request.message);
+  return tooLong ? { usage: tooLong } : request;
 }
 
 /** Sends one request to the guest agent and waits for its single answer. */

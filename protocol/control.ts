@@ -21,6 +21,19 @@ export const AGENTCTL_SOCKET_PATH = '/run/agentvm/agentctl.sock';
 /** Where the guest agent checks out the repository inside the VM. */
 export const GUEST_WORKSPACE_DIR = '/workspace';
 
+/**
+ * Longest texts agentctl carries, in characters. agentctl refuses longer ones (exit 2), the guest
+ * agent's socket refuses them too, and the broker cuts anything longer a guest still sends.
+ */
+export const AGENTCTL_MESSAGE_LIMITS = { progress: 4 * 1024, review: 16 * 1024, done: 4 * 1024 };
+
+/**
+ * Longest line the broker reads from a guest, in characters. The largest legitimate message is an
+ * `fs.readFile` response: 64 MiB of file as base64 is about 85.4 Mi characters. A longer line is
+ * dropped and logged, and no more than this is ever buffered for it.
+ */
+export const MAX_GUEST_LINE_CHARS = 128 * 1024 * 1024;
+
 const base64 = z.string();
 
 /**

@@ -15,6 +15,29 @@ export const secretSourceSchema = z.union([
 ]);
 export type SecretSource = z.infer<typeof secretSourceSchema>;
 
+/** Headers a secret may never be injected into: routing, framing, or stripped by the proxy. */
+export const unnamableSecretHeaders = [
+  'host',
+  'content-length',
+  'transfer-encoding',
+  'connection',
+  'keep-alive',
+  'proxy-authorization',
+  'proxy-authenticate',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'upgrade',
+] as const;
+
+/** A request header a secret binding names, e.g. `X-Api-Key`. */
+export const secretHeaderNameSchema = z
+  .string()
+  .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'a header name is an HTTP token such as X-Api-Key')
+  .refine((name) => !(unnamableSecretHeaders as readonly string[]).includes(name.toLowerCase()), {
+    message: `a secret cannot be sent in ${unnamableSecretHeaders.join(', ')}`,
+  });
+
 /** One secret of a profile: where its value comes from and which hosts may receive it. */
 export const profileSecretSchema = z.object({
   source: secretSourceSchema,
@@ -25,6 +48,16 @@ export const profileSecretSchema = z.object({
     .string()
     .regex(/^[A-Za-z_][A-Za-z0-9_]*$/)
     .optional(),
+  /**
+   * Request headers (case-insensitive) where the placeholder is swapped for the value; default
+   * `["authorization"]`. A placeholder anywhere else is sent unchanged and audited as withheld.
+   */
+  headers: z.array(secretHeaderNameSchema).min(1).optional(),
+  /**
+   * Inject over cleartext HTTP too (loopback test servers). Without it the value is sent only on
+   * connections the proxy makes with TLS.
+   */
+  allowPlainHttp: z.boolean().optional(),
 });
 export type ProfileSecret = z.infer<typeof profileSecretSchema>;
 
@@ -56,6 +89,8 @@ export const githubGrantSchema = z.object({
   token: secretSourceSchema,
   /** API host (with optional :port); tests point it at a local server. */
   apiHost: z.string().default('api.github.com'),
+  /** Send the token over cleartext HTTP too (a loopback test server); TLS only otherwise. */
+  allowPlainHttp: z.boolean().optional(),
 });
 export type GithubGrant = z.infer<typeof githubGrantSchema>;
 
@@ -105,6 +140,11 @@ export const auditVerifyResultSchema = z.object({
   /** Id of the first row whose hash does not match; null when the chain is intact. */
   firstBadRowId: z.number().int().nullable(),
   reason: z.string().nullable(),
+  /**
+   * Rows written before the broker had its audit key (older agentvm): chained with plain sha256,
+   * so they prove order but not that nobody rewrote them. Absent from older brokers' answers.
+   */
+  unkeyedRows: z.number().int().optional(),
 });
 export type AuditVerifyResult = z.infer<typeof auditVerifyResultSchema>;
 
@@ -121,7 +161,7 @@ export const egressPolicySchema = z.object({
   allowedHosts: z.array(z.string()),
   /** Names of the secrets bound for this agent (never their values). */
   secrets: z.array(z.string()),
-  /** Host port of the agent's proxy listener; null while the agent has none. */
-  hostPort: z.number().int().nullable(),
+  /** Unix socket of the agent's proxy listener (only the broker's user may connect); null while the agent has none. */
+  socketPath: z.string().nullable(),
 });
 export type EgressPolicy = z.infer<typeof egressPolicySchema>;

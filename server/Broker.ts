@@ -7,7 +7,7 @@ import { AgentvmError } from '../protocol/errors';
 import { AgentManager } from './agents/AgentManager';
 import { AgentPolicy, type AgentPolicyOptions } from './agents/AgentPolicy';
 import { DataDirLock } from './config/dataDirLock';
-import { dataDir as defaultDataDir, storePath, tokenPath } from './config/paths';
+import { dataDir as defaultDataDir, secureDataDir, storePath, tokenPath } from './config/paths';
 import { answerClientError } from './http/answerClientError';
 import { createApp } from './http/createApp';
 import { EventStreamServer } from './http/eventStream';
@@ -52,7 +52,13 @@ export class Broker {
 
   constructor(private readonly options: BrokerOptions) {
     this.dataDir = options.dataDir ?? defaultDataDir();
-    fs.mkdirSync(this.dataDir, { recursive: true, mode: 0o700 });
+    const looserMode = secureDataDir(this.dataDir);
+    if (looserMode !== null)
+      options.logger.warn('store.data_dir_tightened', {
+        dataDir: this.dataDir,
+        from: looserMode.toString(8),
+        to: '700',
+      });
     this.store = new Store(storePath(this.dataDir));
     this.profiles = options.profiles ?? new ProfileRegistry();
     this.policy = new AgentPolicy({
@@ -151,10 +157,8 @@ export class Broker {
     }
 
     await this.manager.shutdown({ stopVms: this.options.stopVmsOnShutdown });
+    // Logs the audit head a last time (see AuditHeadRecorder), after the last rows were written.
     await this.policy.close();
-    // The head hash lets an operator notice deleted trailing rows, which the chain alone cannot.
-    const head = this.policy.audit.list({ limit: 1 })[0];
-    this.options.logger.info('audit.head', { id: head?.id ?? 0, hash: head?.hash ?? null });
     this.store.close();
     this.lock?.release();
     this.options.logger.info('broker.stopped', {});

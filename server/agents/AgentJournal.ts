@@ -3,6 +3,7 @@ import type { Agent, AgentEvent, AgentState } from '../../protocol/api';
 import { terminalStates } from '../../protocol/api';
 import { AgentvmError } from '../../protocol/errors';
 import type { Logger } from '../log';
+import { redactKnownValues } from '../policy/redactSecrets';
 import { publicAgent, type AgentRecord, type NewEvent, type Store } from '../store/Store';
 
 export type ManagerEvents = {
@@ -24,7 +25,17 @@ export class AgentJournal {
     private readonly log: Logger,
     /** Called once when an agent reaches a terminal state (policy releases its egress listener). */
     private readonly onTerminal: (agentId: string) => void = () => undefined,
+    /** Real values of the agent's secrets, which nothing stored or shown may contain. */
+    private readonly knownSecrets: (agentId: string) => readonly string[] = () => [],
   ) {}
+
+  /**
+   * `value` with the agent's real secret values replaced by `[redacted]`: for anything that came
+   * from the guest (or its console) before it is stored or shown.
+   */
+  redact<T>(agentId: string, value: T): T {
+    return redactKnownValues(value, this.knownSecrets(agentId));
+  }
 
   /** The agent's record; AGENT_NOT_FOUND when it does not exist (any more). */
   record(id: string): AgentRecord {
@@ -34,8 +45,13 @@ export class AgentJournal {
     return record;
   }
 
-  transition(id: string, to: AgentState, changes: Partial<AgentRecord>): AgentRecord {
+  transition(id: string, to: AgentState, rawChanges: Partial<AgentRecord>): AgentRecord {
     const from = this.record(id).state;
+    // Before onTerminal: releasing the agent's policy forgets its secret values.
+    const changes =
+      typeof rawChanges.stateReason === 'string'
+        ? { ...rawChanges, stateReason: this.redact(id, rawChanges.stateReason) }
+        : rawChanges;
     const record = this.store.updateAgent(id, { ...changes, state: to });
     if (terminalStates.includes(to)) this.onTerminal(id);
 
@@ -56,7 +72,7 @@ export class AgentJournal {
   }
 
   append(id: string, event: NewEvent): void {
-    this.events.emit('event', this.store.appendEvent(id, event));
+    this.events.emit('event', this.store.appendEvent(id, this.redact(id, event)));
   }
 
   publish(id: string): void {

@@ -74,6 +74,7 @@ export class AgentManager {
       options.store,
       options.logger,
       (id) => void options.policy?.release(id),
+      (id) => options.policy?.secretValues(id) ?? [],
     );
     const mode = process.env.AGENTVM_TEMPLATES ?? 'auto';
     this.templates =
@@ -314,6 +315,7 @@ export class AgentManager {
 
     await this.templates?.close();
     this.limits.clearAll();
+    this.guest.flushProgress();
     for (const id of this.vms.agentIds()) {
       if (options.stopVms) await this.vms.stop(id).catch(() => undefined);
       else this.vms.detach(id);

@@ -12,6 +12,7 @@ import {
 } from '../../protocol/policy';
 import { agentDir } from '../config/paths';
 import { registerSecret, type Logger } from '../log';
+import { AuditHeadRecorder } from '../policy/audit/AuditHeadRecorder';
 import { AuditLog, type AuditQuery } from '../policy/audit/AuditLog';
 import { CertificateAuthority } from '../policy/egress/CertificateAuthority';
 import {
@@ -21,6 +22,7 @@ import {
   type GithubEgress,
 } from '../policy/egress/EgressProxy';
 import {
+  egressSocketPath,
   GUEST_CA_PATH,
   GUEST_PROXY_ADDRESS,
   GUEST_PROXY_PORT,
@@ -62,8 +64,6 @@ interface PersistedPolicy {
   placeholders: Record<string, string>;
   /** The allowlist, as changed at run time; the profile's until then. */
   allowedHosts?: string[];
-  /** Last proxy port: a VM that outlived the broker still forwards there. */
-  hostPort?: number;
   /** VM-seconds already charged when the cost budget was last granted again (after a cost pause). */
   costBaselineSeconds?: number;
 }
@@ -82,6 +82,7 @@ const GITHUB_SECRET = 'GITHUB_TOKEN';
  */
 export class AgentPolicy {
   readonly audit: AuditLog;
+  private readonly auditHead: AuditHeadRecorder;
   private ca?: CertificateAuthority;
   private proxy?: EgressProxy;
   private readonly bindings = new Map<string, LiveBindings>();
@@ -89,13 +90,15 @@ export class AgentPolicy {
   private readonly provided = new Map<string, Record<string, string>>();
 
   constructor(private readonly options: AgentPolicyOptions) {
-    this.audit = new AuditLog(options.db, () => this.secretValues());
+    this.audit = new AuditLog(options.db, () => this.secretValues(), { keyDir: options.dataDir });
+    this.auditHead = new AuditHeadRecorder(this.audit, options.logger);
   }
 
   /** Load (or create) the broker's CA and start the proxy; call before any agent boots. */
   async start(): Promise<void> {
     if (this.proxy) return;
 
+    this.auditHead.start();
     this.ca = await CertificateAuthority.loadOrCreate(path.join(this.options.dataDir, 'egress-ca'));
     this.proxy = new EgressProxy({
       ca: this.ca,
@@ -108,6 +111,7 @@ export class AgentPolicy {
   /** Close every agent's listener. Safe to call twice. */
   async close(): Promise<void> {
     await this.proxy?.close();
+    this.auditHead.stop();
     this.bindings.clear();
   }
 
@@ -156,7 +160,7 @@ export class AgentPolicy {
   async prepare(record: AgentRecord): Promise<NonNullable<VmSpec['egress']>> {
     const proxy = this.requireProxy();
     const existing = proxy.endpoint(record.id);
-    if (existing) return egressSpec(existing.hostPort);
+    if (existing) return egressSpec(existing.socketPath);
 
     const saved = this.load(record.id);
     const live = this.resolve(
@@ -173,20 +177,22 @@ export class AgentPolicy {
       secrets: live.secrets,
       github: live.github,
     };
-    const { hostPort } = await proxy.addAgent(record.id, policy, saved.hostPort ?? 0);
+    // A stable path per agent: a VM that outlived a broker restart still relays to it.
+    const socketPath = egressSocketPath(agentDir(record.id, this.options.dataDir));
+    await proxy.addAgent(record.id, policy, socketPath);
     this.bindings.set(record.id, live);
     const placeholders = Object.fromEntries(
       allBindings(live).map((binding) => [binding.name, binding.placeholder]),
     );
-    this.save(record.id, { ...saved, placeholders, hostPort });
-    this.options.logger.info('egress.listening', { agentId: record.id, hostPort });
-    return egressSpec(hostPort);
+    this.save(record.id, { ...saved, placeholders });
+    this.options.logger.info('egress.listening', { agentId: record.id, socketPath });
+    return egressSpec(socketPath);
   }
 
   /** The VM spec's egress part for an agent whose listener is open; undefined otherwise. */
   egress(agentId: string): VmSpec['egress'] {
     const endpoint = this.proxy?.endpoint(agentId);
-    return endpoint ? egressSpec(endpoint.hostPort) : undefined;
+    return endpoint ? egressSpec(endpoint.socketPath) : undefined;
   }
 
   /** Guest environment: proxy variables plus a placeholder for every secret (never a value). */
@@ -234,7 +240,7 @@ export class AgentPolicy {
       agentId: record.id,
       allowedHosts: saved.allowedHosts ?? record.profileSpec.allowedHosts,
       secrets: Object.keys(profilePolicySchema.parse(record.profileSpec).secrets),
-      hostPort: this.proxy?.endpoint(record.id)?.hostPort ?? null,
+      socketPath: this.proxy?.endpoint(record.id)?.socketPath ?? null,
     };
   }
 
@@ -335,6 +341,7 @@ export class AgentPolicy {
         value: readSecretSource('github.token', grant.token, sourceOptions),
         hosts: new HostAllowlist([grant.apiHost]),
         guestEnv: ['GH_TOKEN', 'GITHUB_TOKEN'],
+        allowPlainHttp: grant.allowPlainHttp ?? false,
       };
       const github = {
         apiHost: grant.apiHost,
@@ -365,10 +372,11 @@ export class AgentPolicy {
     return Math.max(0, (record.vmSeconds - baseline) * 1000 + liveMs);
   }
 
-  private secretValues(): string[] {
-    return [...this.bindings.values()].flatMap((live) =>
-      allBindings(live).map((binding) => binding.value),
-    );
+  /** Real secret values of one live agent, or of every live agent when `agentId` is absent. */
+  secretValues(agentId?: string): string[] {
+    const lives =
+      agentId === undefined ? [...this.bindings.values()] : [this.bindings.get(agentId)];
+    return lives.flatMap((live) => (live ? allBindings(live).map((binding) => binding.value) : []));
   }
 
   private requireProxy(): EgressProxy {
@@ -402,6 +410,6 @@ function allBindings(live: LiveBindings): SecretBinding[] {
   return live.github ? [...live.secrets, live.github.token] : live.secrets;
 }
 
-function egressSpec(hostPort: number): NonNullable<VmSpec['egress']> {
-  return { guestAddress: GUEST_PROXY_ADDRESS, guestPort: GUEST_PROXY_PORT, hostPort };
+function egressSpec(socketPath: string): NonNullable<VmSpec['egress']> {
+  return { guestAddress: GUEST_PROXY_ADDRESS, guestPort: GUEST_PROXY_PORT, socketPath };
 }

@@ -2,8 +2,10 @@ import fs from 'node:fs';
 import type { GuestEvent, GuestMessage } from '../../protocol/control';
 import type { AgentRecord } from '../store/Store';
 import type { AgentContext } from './AgentContext';
+import { capGuestEvent } from './capGuestEvent';
 import { appendOutput, timelineEntry } from './guestEvents';
 import type { LiveVms } from './LiveVms';
+import { ProgressThrottle } from './ProgressThrottle';
 import type { ReviewSnapshots } from './ReviewSnapshots';
 
 /**
@@ -12,6 +14,11 @@ import type { ReviewSnapshots } from './ReviewSnapshots';
  * acted on: a review request pauses the agent, a result finishes it.
  */
 export class GuestMessageHandler {
+  /** Coalesces progress floods (see {@link ProgressThrottle}); held messages are stored later. */
+  private readonly progress = new ProgressThrottle({
+    flush: (agentId, message, dropped) => this.storeHeldProgress(agentId, message, dropped),
+  });
+
   constructor(
     private readonly context: AgentContext,
     private readonly vms: LiveVms,
@@ -36,18 +43,20 @@ export class GuestMessageHandler {
 
     if (message.type !== 'event') return;
 
+    const capped = capGuestEvent(message.event);
+    // A result carries the agent's commits; rewriting them would corrupt the bundle.
+    const event = capped.kind === 'result' ? capped : journal.redact(id, capped);
     const accepted = store.transaction(() => {
       const record = journal.record(id);
       if (message.seq <= record.guestSeq) return false;
 
-      this.persist(record, message.seq, message.event);
+      this.persist(record, message.seq, event);
       return true;
     });
     this.vms.get(id)?.vm.channel.send({ type: 'ack', seq: message.seq });
     if (!accepted) return;
 
     journal.publish(id);
-    const event = message.event;
     if (event.kind === 'review') {
       void locks.run(id, () => this.reviews.pause(id, event.requestId, event.message));
     } else if (event.kind === 'result') {
@@ -55,13 +64,43 @@ export class GuestMessageHandler {
     }
   }
 
+  /** Stores held progress now and forgets every agent's window (broker shutdown). */
+  flushProgress(): void {
+    this.progress.flushAll();
+  }
+
   private persist(record: AgentRecord, seq: number, event: GuestEvent): void {
+    if (event.kind === 'progress' && !this.progress.offer(record.id, event.message)) {
+      // Held for the end of the window; the seq is still taken, so a replay cannot store it twice.
+      this.context.store.updateAgent(record.id, { guestSeq: seq });
+      return;
+    }
+
     const changes: Partial<AgentRecord> = { guestSeq: seq };
     if (event.kind === 'output') changes.lastOutput = appendOutput(record.lastOutput, event.text);
     if (event.kind === 'progress') changes.lastProgress = event.message;
     if (event.kind === 'exit') changes.exitCode = event.code;
     this.context.store.updateAgent(record.id, changes);
     this.context.journal.append(record.id, timelineEntry(event));
+  }
+
+  private storeHeldProgress(agentId: string, message: string, dropped: number): void {
+    const { journal, store, log } = this.context;
+    try {
+      if (!store.getAgent(agentId)) return;
+
+      store.updateAgent(agentId, { lastProgress: message });
+      journal.append(agentId, {
+        kind: 'progress',
+        message,
+        data: dropped > 0 ? { coalesced: dropped } : undefined,
+      });
+      journal.publish(agentId);
+      if (dropped > 0) log.info('agent.progress_coalesced', { agentId, dropped });
+    } catch (error) {
+      // The store may be closing; a held progress line is not worth failing shutdown over.
+      log.warn('agent.progress_flush_failed', { agentId, error });
+    }
   }
 
   private async finish(id: string, result: Extract<GuestEvent, { kind: 'result' }>): Promise<void> {

@@ -1,5 +1,6 @@
 import type { AgentContext } from './AgentContext';
 import type { LiveVms } from './LiveVms';
+import { formatDuration } from '../policy/limits/formatDuration';
 
 /** Pauses an agent for review (see {@link ReviewSnapshots.pause}). */
 export type PauseForReview = (agentId: string, requestId: string, message: string) => Promise<void>;
@@ -55,8 +56,7 @@ export class TimeLimits {
     );
     if (options.policy && !hit) return this.arm(id);
 
-    const minutes = Math.round(limitMs / 6000) / 10;
-    const message = hit?.message ?? `time limit of ${minutes} min reached`;
+    const message = hit?.message ?? `time limit of ${formatDuration(limitMs)} reached`;
     if (hit) options.policy?.limitHit(record, hit, this.vms.liveMs(id));
     journal.append(id, {
       kind: 'limit',

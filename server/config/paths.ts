@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -16,6 +17,21 @@ export function dataDir(env: NodeJS.ProcessEnv = process.env): string {
 
   const xdg = env.XDG_DATA_HOME || path.join(os.homedir(), '.local', 'share');
   return path.join(xdg, 'agentvm');
+}
+
+/**
+ * Creates the data directory with mode 0700, or takes group and other access away from an existing
+ * one (it holds the store, the token, the egress CA and every agent's sockets). Returns the mode it
+ * had when it had to be tightened, null otherwise, so the caller can log the change.
+ */
+export function secureDataDir(root = dataDir()): number | null {
+  fs.mkdirSync(root, { recursive: true, mode: 0o700 });
+
+  const mode = fs.statSync(root).mode & 0o777;
+  if ((mode & 0o077) === 0) return null;
+
+  fs.chmodSync(root, mode & 0o700);
+  return mode;
 }
 
 export function imagesDir(root = dataDir()): string {

@@ -22,6 +22,8 @@ export const requiredPrograms: ReadonlyArray<{ program: string; package: string 
   { program: 'mke2fs', package: 'e2fsprogs' },
   { program: 'cpio', package: 'cpio' },
   { program: 'git', package: 'git' },
+  // Relays each guest connection to the agent's egress socket (guestEgress.ts).
+  { program: 'socat', package: 'socat' },
 ];
 
 /**

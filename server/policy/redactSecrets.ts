@@ -50,3 +50,31 @@ export function redactSecrets(value: unknown, knownSecrets: Iterable<string> = [
 
   return walk(value, null, 0);
 }
+
+/**
+ * Return a copy of `value` with every occurrence of a known secret value replaced by
+ * {@link REDACTED}, in strings and nested objects/arrays, and nothing else changed: for what an
+ * agent says (its output, progress, questions, errors), where masking anything that merely looks
+ * like a token would garble the text and hide the placeholders the agent is meant to use.
+ */
+export function redactKnownValues<T>(value: T, knownSecrets: Iterable<string>): T {
+  const secrets = [...knownSecrets]
+    .filter((secret) => secret.length >= 4)
+    .sort((a, b) => b.length - a.length);
+  if (secrets.length === 0) return value;
+
+  const walk = (item: unknown, depth: number): unknown => {
+    if (typeof item === 'string') {
+      let result = item;
+      for (const secret of secrets) result = result.split(secret).join(REDACTED);
+      return result;
+    }
+    if (item === null || typeof item !== 'object' || depth > 20) return item;
+    if (Array.isArray(item)) return item.map((element) => walk(element, depth + 1));
+
+    const copy: Record<string, unknown> = {};
+    for (const [key, child] of Object.entries(item)) copy[key] = walk(child, depth + 1);
+    return copy;
+  };
+  return walk(value, 0) as T;
+}

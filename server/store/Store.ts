@@ -34,7 +34,8 @@ export class Store {
   readonly db: Database.Database;
 
   constructor(file: string) {
-    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    restrictToOwner(file);
     this.db = new Database(file);
     try {
       this.db.pragma('journal_mode = WAL');
@@ -269,4 +270,16 @@ export function publicAgent(record: AgentRecord): Agent {
     record;
   (void profileSpec, vmPid, guestSeq, snapshot, exitCode, issueRef, vmSeconds);
   return agent;
+}
+
+/**
+ * Creates the database file 0600 before SQLite opens it (SQLite gives its -wal and -shm files the
+ * database file's mode) and takes group and other access away from files an older broker left.
+ */
+function restrictToOwner(file: string): void {
+  fs.closeSync(fs.openSync(file, 'a', 0o600));
+  for (const candidate of [file, `${file}-wal`, `${file}-shm`]) {
+    const stat = fs.statSync(candidate, { throwIfNoEntry: false });
+    if (stat && (stat.mode & 0o077) !== 0) fs.chmodSync(candidate, stat.mode & 0o600);
+  }
 }

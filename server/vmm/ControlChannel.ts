@@ -1,5 +1,6 @@
 import net from 'node:net';
 import {
+  MAX_GUEST_LINE_CHARS,
   guestMessageSchema,
   hostMessageSchema,
   type GuestMessage,
@@ -22,6 +23,8 @@ export interface ControlChannelOptions {
   requestTimeoutMs?: number;
   /** Most messages kept for a listener that has not subscribed yet; the oldest are dropped. */
   maxQueuedMessages?: number;
+  /** Longest line read from the guest, in characters; {@link MAX_GUEST_LINE_CHARS} by default. */
+  maxLineChars?: number;
   /** Stops the connect retries early (the VM process ended). */
   signal?: AbortSignal;
   logger?: Logger;
@@ -47,7 +50,7 @@ const CONNECT_RETRY_MS = 10;
  * {@link guestMessageSchema} are logged and skipped.
  */
 export class ControlChannel {
-  private readonly lines = new LineReader((line) => this.handleLine(line));
+  private readonly lines: LineReader;
   private readonly listeners = new Set<MessageListener>();
   private readonly queue: GuestMessage[] = [];
   private draining = false;
@@ -63,6 +66,13 @@ export class ControlChannel {
     private readonly options: ControlChannelOptions,
   ) {
     this.logger = options.logger ?? silentLogger;
+    const maxLineChars = options.maxLineChars ?? MAX_GUEST_LINE_CHARS;
+    // A guest that sends more than any real message is misbehaving: its line is dropped, not kept.
+    this.lines = new LineReader((line) => this.handleLine(line), {
+      maxLineChars,
+      onOverflow: (chars) =>
+        this.logger.warn('control.line_too_long', { chars, limit: maxLineChars }),
+    });
     socket.on('data', (chunk: Buffer) => this.lines.push(chunk));
     socket.on('error', (error) => this.logger.debug('control.socket_error', { error }));
     socket.on('close', () => this.close());

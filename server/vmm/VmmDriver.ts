@@ -26,7 +26,8 @@ export interface VmSpec {
   /** Highest guest event seq the broker has stored; sent in `hello` so the guest re-sends the rest. */
   lastSeq?: number;
   /** Egress: the guest-side address forwarded to the broker's proxy (policy layer fills this). */
-  egress?: { guestAddress: string; guestPort: number; hostPort: number };
+  /** `socketPath`: the agent's egress listener (a unix socket) that each guest connection is relayed to. */
+  egress?: { guestAddress: string; guestPort: number; socketPath: string };
 }
 
 /** A snapshot of a paused VM: device + memory state; the disk is the VM's overlay, left in place. */
@@ -45,11 +46,6 @@ export interface SnapshotInfo {
    * such a VM's snapshot). A restore must name its RAM the same way: migration matches RAM by name.
    */
   namedMemoryBackend?: boolean;
-  /**
-   * Guest RAM kept apart from the state file, page for page at its guest address (a sparse file):
-   * a restore maps it copy-on-write instead of loading it, as a clone maps its template's memory.
-   */
-  memoryPath?: string;
 }
 
 /**

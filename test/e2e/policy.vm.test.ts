@@ -96,12 +96,18 @@ describe('per-agent permissions, enforced on a real microVM (vm)', function () {
       files: { '/opt/probe/probe.js': 'probe.js' },
       allowedHosts: [`127.0.0.1:${upstreamPort}`],
       secrets: {
-        API_KEY: { source: { env: 'PROBE_API_KEY' }, hosts: [`127.0.0.1:${upstreamPort}`] },
+        // The loopback upstreams speak plain HTTP, which a secret is sent over only when allowed.
+        API_KEY: {
+          source: { env: 'PROBE_API_KEY' },
+          hosts: [`127.0.0.1:${upstreamPort}`],
+          allowPlainHttp: true,
+        },
       },
       github: {
         scopes: ['issues:read'],
         token: { env: 'PROBE_GH_TOKEN' },
         apiHost: `127.0.0.1:${githubPort}`,
+        allowPlainHttp: true,
       },
     };
     fs.writeFileSync(path.join(profilesDir, 'policy-probe.json'), JSON.stringify(profile));

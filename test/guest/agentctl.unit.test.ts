@@ -48,6 +48,28 @@ describe('agentctl (unit)', function () {
     }
   });
 
+  it('refuses a progress message over 4096 characters and a review over 16384 with exit 2', () => {
+    assert.deepEqual(parseAgentctlArgs(['progress', 'p'.repeat(4096)]), {
+      type: 'progress',
+      message: 'p'.repeat(4096),
+    });
+    assert.deepEqual(parseAgentctlArgs(['review', 'r'.repeat(16384)]), {
+      type: 'review',
+      message: 'r'.repeat(16384),
+    });
+
+    const progress = run('progress', 'p'.repeat(4097));
+    assert.equal(progress.status, 2);
+    assert.match(progress.stderr, /MESSAGE is 4097 characters; the limit is 4096/);
+
+    const review = run('review', 'r'.repeat(16385));
+    assert.equal(review.status, 2);
+    assert.match(review.stderr, /MESSAGE is 16385 characters; the limit is 16384/);
+
+    const done = run('done', 'd'.repeat(4097));
+    assert.equal(done.status, 2);
+  });
+
   it('exits 1 and names the socket when the guest agent is not there', () => {
     const result = run('progress', 'hi');
     assert.equal(result.status, 1);

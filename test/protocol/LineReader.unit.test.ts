@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
-import { LineReader } from '../../protocol/LineReader';
+import { LineReader, type LineReaderOptions } from '../../protocol/LineReader';
 
-function reader(): { lines: string[]; push(...chunks: (string | Buffer)[]): void } {
+function reader(options: LineReaderOptions = {}): {
+  lines: string[];
+  push(...chunks: (string | Buffer)[]): void;
+} {
   const lines: string[] = [];
-  const lineReader = new LineReader((line) => lines.push(line));
+  const lineReader = new LineReader((line) => lines.push(line), options);
   return {
     lines,
     push: (...chunks) => {
@@ -39,5 +42,36 @@ describe('LineReader (unit)', () => {
     assert.equal(lines.length, 2);
     assert.equal(lines[0].length, big.length);
     assert.equal(lines[1], 'next');
+  });
+
+  it('drops a line over maxLineChars whole, reports it once, and delivers the next line', () => {
+    const overflows: number[] = [];
+    const { lines, push } = reader({
+      maxLineChars: 10,
+      onOverflow: (chars) => overflows.push(chars),
+    });
+    push('short\n', 'x'.repeat(8), 'y'.repeat(8), 'z'.repeat(30), 'tail\nafter\n');
+
+    assert.deepEqual(lines, ['short', 'after']);
+    assert.equal(overflows.length, 1);
+    assert.equal(overflows[0], 16);
+  });
+
+  it('drops a too-long line that arrives in one chunk with its newline', () => {
+    const overflows: number[] = [];
+    const { lines, push } = reader({
+      maxLineChars: 4,
+      onOverflow: (chars) => overflows.push(chars),
+    });
+    push('abcdefgh\nok\n');
+
+    assert.deepEqual(lines, ['ok']);
+    assert.deepEqual(overflows, [8]);
+  });
+
+  it('keeps a line of exactly maxLineChars', () => {
+    const { lines, push } = reader({ maxLineChars: 4 });
+    push('ab', 'cd\n');
+    assert.deepEqual(lines, ['abcd']);
   });
 });

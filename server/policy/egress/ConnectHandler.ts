@@ -6,6 +6,7 @@ import {
   decideHost,
   mustInspect,
   trackSocket,
+  trackTarget,
   type EgressAgent,
   type EgressAuditor,
 } from './EgressAgent';
@@ -54,6 +55,7 @@ export class ConnectHandler {
       return refuseSocket(socket, 403, decision.reason);
     }
 
+    trackTarget(agent, socket, { host, port, kind: 'tunnel' });
     if (mustInspect(agent, host, port)) return this.terminateTls(agent, socket, head, host, port);
 
     this.audit(agent, 'egress.connect', 'allow', { host, port, inspected: false });

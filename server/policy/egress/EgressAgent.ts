@@ -14,6 +14,16 @@ export interface EgressAgent {
   /** Serves requests read from TLS connections the proxy terminated. */
   inner: http.Server;
   sockets: Set<Duplex>;
+  /** Guest connections by where they lead, so a narrower policy can close them. */
+  targets: Map<Duplex, EgressTarget>;
+}
+
+/** Where one guest connection to the proxy leads. */
+export interface EgressTarget {
+  host: string;
+  port: number;
+  /** A CONNECT tunnel (spliced or inspected), or a connection carrying plain proxy requests. */
+  kind: 'tunnel' | 'request';
 }
 
 /** Whether an agent may reach a host, and why, for the audit log and the refusal. */
@@ -83,4 +93,10 @@ export function mustInspect(agent: EgressAgent, host: string, port: number): boo
 export function trackSocket(sockets: Set<Duplex>, socket: Duplex): void {
   sockets.add(socket);
   socket.once('close', () => sockets.delete(socket));
+}
+
+/** Records where a guest connection leads (the latest request's host) until it closes. */
+export function trackTarget(agent: EgressAgent, socket: Duplex, target: EgressTarget): void {
+  if (!agent.targets.has(socket)) socket.once('close', () => agent.targets.delete(socket));
+  agent.targets.set(socket, target);
 }

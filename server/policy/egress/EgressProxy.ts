@@ -1,12 +1,20 @@
+import fs from 'node:fs';
 import http from 'node:http';
-import type net from 'node:net';
+import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../../log';
 import type { AuditSink } from '../audit/AuditLog';
 import type { SecretBinding } from '../secrets/SecretBindings';
 import type { CertificateAuthority } from './CertificateAuthority';
 import { ConnectHandler } from './ConnectHandler';
-import { compileEgressPolicy, trackSocket, type EgressAgent } from './EgressAgent';
+import {
+  compileEgressPolicy,
+  decideHost,
+  trackSocket,
+  trackTarget,
+  type EgressAgent,
+} from './EgressAgent';
+import { normalizeHost } from './HostAllowlist';
 import { HttpForwarder } from './HttpForwarder';
 
 /** GitHub access through the proxy: calls to `apiHost` are checked against `scopes`. */
@@ -40,12 +48,14 @@ export interface EgressProxyOptions {
 
 /** Where an agent's proxy listens on the host; the VMM forwards the guest's proxy address here. */
 export interface EgressEndpoint {
-  hostPort: number;
+  /** The listener's unix socket, in a directory only the broker's user may enter. */
+  socketPath: string;
 }
 
 /**
- * The broker's egress proxy: an HTTP forward proxy with CONNECT, one loopback listener per agent
- * (the listener an agent's connection arrives on is its identity). It applies the agent's host
+ * The broker's egress proxy: an HTTP forward proxy with CONNECT, one unix-socket listener per agent
+ * in a 0700 directory (the listener an agent's connection arrives on is its identity, and only the
+ * broker's user, which runs the VMs' relays, can connect to it). It applies the agent's host
  * allowlist, swaps secret placeholders for real values in headers sent to the hosts each secret is
  * bound to, checks GitHub API calls against the agent's scopes, and audits every decision.
  *
@@ -70,27 +80,31 @@ export class EgressProxy {
   }
 
   /**
-   * Start an agent's listener on 127.0.0.1 with its policy. `preferredPort` (a VM that outlived a
-   * broker restart still forwards to its old port) is tried first; a random port otherwise.
+   * Start an agent's listener on the unix socket `socketPath` with its policy. The socket's
+   * directory is created (or tightened) to mode 0700 and must belong to the broker's user; a
+   * socket left there by an earlier broker is replaced, so a VM that outlived it finds the new one.
    */
   async addAgent(
     agentId: string,
     policy: AgentEgressPolicy,
-    preferredPort = 0,
+    socketPath: string,
   ): Promise<EgressEndpoint> {
     if (this.agents.has(agentId))
       throw new Error(`agent ${agentId} already has an egress listener`);
 
+    prepareSocketPath(socketPath);
     const state: EgressAgent = {
       id: agentId,
       ...compileEgressPolicy(policy),
       listener: http.createServer(),
       inner: http.createServer(),
       sockets: new Set(),
+      targets: new Map(),
     };
-    state.listener.on('request', (request, response) =>
-      this.forwarder.onPlainRequest(state, request, response),
-    );
+    state.listener.on('request', (request, response) => {
+      this.rememberPlainTarget(state, request);
+      this.forwarder.onPlainRequest(state, request, response);
+    });
     state.listener.on(
       'connect',
       (request, socket, head) => void this.tunnels.onConnect(state, request, socket, head),
@@ -106,28 +120,27 @@ export class EgressProxy {
       server.on('clientError', (_error, socket) => socket.destroy());
     }
 
-    const listen = (port: number) =>
-      new Promise<void>((resolve, reject) => {
-        state.listener.once('error', reject);
-        state.listener.listen(port, '127.0.0.1', () => resolve());
-      });
-    await listen(preferredPort).catch((error: NodeJS.ErrnoException) => {
-      if (preferredPort === 0 || error.code !== 'EADDRINUSE') throw error;
-      return listen(0);
+    await new Promise<void>((resolve, reject) => {
+      state.listener.once('error', reject);
+      state.listener.listen(socketPath, () => resolve());
     });
     this.agents.set(agentId, state);
-    return { hostPort: (state.listener.address() as net.AddressInfo).port };
+    return { socketPath };
   }
 
-  /** Replace a running agent's policy; connections opened afterwards see the new one. */
+  /**
+   * Replace a running agent's policy. Connections opened afterwards see the new one; open tunnels
+   * and keep-alive connections to hosts it no longer allows are closed at once, and audited.
+   */
   updateAgent(agentId: string, policy: AgentEgressPolicy): void {
     const state = this.agents.get(agentId);
     if (!state) throw new Error(`agent ${agentId} has no egress listener`);
 
     Object.assign(state, compileEgressPolicy(policy));
+    this.closeDisallowed(state);
   }
 
-  /** Change only the allowlist of a running agent. */
+  /** Change only the allowlist of a running agent (closing what it no longer allows). */
   setAllowedHosts(agentId: string, allowedHosts: readonly string[]): void {
     const state = this.agents.get(agentId);
     if (!state) throw new Error(`agent ${agentId} has no egress listener`);
@@ -135,10 +148,10 @@ export class EgressProxy {
     this.updateAgent(agentId, { ...state.policy, allowedHosts });
   }
 
-  /** The port of an agent's listener, or `null` when it has none. */
+  /** The socket of an agent's listener, or `null` when it has none. */
   endpoint(agentId: string): EgressEndpoint | null {
     const state = this.agents.get(agentId);
-    return state ? { hostPort: (state.listener.address() as net.AddressInfo).port } : null;
+    return state ? { socketPath: String(state.listener.address()) } : null;
   }
 
   /** Close an agent's listener and every connection it carries. Safe to call twice. */
@@ -147,13 +160,66 @@ export class EgressProxy {
     if (!state) return;
 
     this.agents.delete(agentId);
+    const socketPath = String(state.listener.address());
     for (const socket of state.sockets) socket.destroy();
     await new Promise<void>((resolve) => state.listener.close(() => resolve()));
+    try {
+      fs.rmdirSync(path.dirname(socketPath));
+    } catch {
+      // Not empty, or already gone: the next start recreates and tightens it anyway.
+    }
   }
 
   /** Close every listener. Safe to call twice. */
   async close(): Promise<void> {
     await Promise.all([...this.agents.keys()].map((agentId) => this.removeAgent(agentId)));
+  }
+
+  /**
+   * Notes which host a plain proxy request on this connection goes to, when the policy allows it,
+   * so a later policy change can close the connection (it may be kept alive, or still streaming).
+   */
+  private rememberPlainTarget(agent: EgressAgent, request: http.IncomingMessage): void {
+    let url: URL;
+    try {
+      url = new URL(request.url ?? '');
+    } catch {
+      return;
+    }
+    if (url.protocol !== 'http:') return;
+
+    const host = normalizeHost(url.hostname);
+    const port = Number(url.port || 80);
+    if (decideHost(agent, host, port).allowed)
+      trackTarget(agent, request.socket, { host, port, kind: 'request' });
+  }
+
+  /** Ends every tunnel and proxy connection whose host the agent's policy no longer allows. */
+  private closeDisallowed(agent: EgressAgent): void {
+    const closed = new Map<
+      string,
+      { host: string; port: number; tunnels: number; connections: number; reason: string }
+    >();
+    for (const [socket, target] of agent.targets) {
+      const decision = decideHost(agent, target.host, target.port);
+      if (decision.allowed) continue;
+
+      agent.targets.delete(socket);
+      socket.destroy();
+      const key = `${target.host}:${target.port}`;
+      const entry = closed.get(key) ?? {
+        host: target.host,
+        port: target.port,
+        tunnels: 0,
+        connections: 0,
+        reason: decision.reason,
+      };
+      if (target.kind === 'tunnel') entry.tunnels++;
+      else entry.connections++;
+      closed.set(key, entry);
+    }
+
+    for (const entry of closed.values()) this.audit(agent, 'egress.closed', 'deny', entry);
   }
 
   private audit(
@@ -171,4 +237,24 @@ export class EgressProxy {
     });
     this.options.log?.debug(action, { agentId: agent.id, decision, ...details });
   }
+}
+
+/**
+ * Makes the socket's directory 0700 and owned by this process's user (refusing one that another
+ * user owns or that is a symlink), and removes a stale socket left in it.
+ */
+function prepareSocketPath(socketPath: string): void {
+  const dir = path.dirname(socketPath);
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+
+  const stat = fs.lstatSync(dir);
+  if (!stat.isDirectory()) throw new Error(`${dir} is not a directory`);
+  if (process.getuid && stat.uid !== process.getuid())
+    throw new Error(`${dir} belongs to uid ${stat.uid}, not to the broker's user`);
+  fs.chmodSync(dir, 0o700);
+
+  const existing = fs.lstatSync(socketPath, { throwIfNoEntry: false });
+  if (!existing) return;
+  if (!existing.isSocket()) throw new Error(`${socketPath} exists and is not a socket`);
+  fs.unlinkSync(socketPath);
 }

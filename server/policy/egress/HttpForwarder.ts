@@ -1,11 +1,14 @@
 import type http from 'node:http';
 import { decideGithubCall } from '../github/githubPermission';
-import { substituteSecrets } from '../secrets/SecretBindings';
+import type { SecretBinding } from '../secrets/SecretBindings';
+import { substituteSecrets } from '../secrets/substituteSecrets';
 import { decideHost, isGithubHost, type EgressAgent, type EgressAuditor } from './EgressAgent';
 import type { EgressProxyOptions } from './EgressProxy';
 import { endToEndHeaders, forwardRequest, type UpstreamTarget } from './forwardRequest';
-import { normalizeHost } from './HostAllowlist';
+import { GUEST_PROXY_ADDRESS, GUEST_PROXY_PORT } from './guestEgress';
+import { HostAllowlist, normalizeHost } from './HostAllowlist';
 import { refuse } from './refuse';
+import { hostHeaderMismatch, targetAuthority } from './targetAuthority';
 
 /** Where a request read from a terminated TLS connection was headed (its CONNECT target). */
 export interface TlsOrigin {
@@ -16,7 +19,9 @@ export interface TlsOrigin {
 /**
  * The request-level half of the egress proxy: absolute-URL plain-HTTP proxy requests and the
  * requests read off TLS connections the proxy terminated. Each is checked against the agent's
- * allowlist (and GitHub scopes), has secret placeholders swapped, is audited and sent upstream.
+ * allowlist (and GitHub scopes) and its Host header against its target, has secret placeholders
+ * swapped where the bindings allow (see {@link substituteSecrets}), is audited and sent upstream;
+ * the answer comes back with every real secret value replaced by its placeholder.
  */
 export class HttpForwarder {
   constructor(
@@ -92,7 +97,25 @@ export class HttpForwarder {
       tls: true,
       allowLocal: decision.allowLocal,
     };
-    this.forward(agent, target, request, response, request.url ?? '/');
+    let path = request.url ?? '/';
+    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(path)) {
+      // Absolute form inside the tunnel: its authority must be the tunnel's, like a Host header.
+      const url = parseUrl(path);
+      const mismatch = url
+        ? hostHeaderMismatch(url.host, target)
+        : 'the request URL does not parse';
+      if (mismatch) {
+        this.audit(agent, 'egress.request', 'deny', {
+          host: origin.host,
+          port: origin.port,
+          method: request.method,
+          reason: mismatch,
+        });
+        return refuse(response, 400, mismatch);
+      }
+      path = url!.pathname + url!.search;
+    }
+    this.forward(agent, target, request, response, path);
   }
 
   private forward(
@@ -105,7 +128,6 @@ export class HttpForwarder {
     const method = request.method ?? 'GET';
     const pathname = path.split('?')[0];
     const github = isGithubHost(agent, target.host, target.port);
-    const bindings = [...(agent.policy.secrets ?? [])];
     const facts: Record<string, unknown> = {
       host: target.host,
       port: target.port,
@@ -114,6 +136,18 @@ export class HttpForwarder {
       tls: target.tls,
     };
 
+    const mismatch = hostHeaderMismatch(guestHostHeader(request, target), target);
+    if (mismatch) {
+      this.audit(agent, 'egress.request', 'deny', {
+        ...facts,
+        hostHeader: String(request.headers.host).slice(0, 200),
+        reason: mismatch,
+      });
+      return refuse(response, 400, mismatch);
+    }
+
+    const known = knownSecrets(agent);
+    const bindings = [...(agent.policy.secrets ?? [])];
     if (github && agent.policy.github) {
       const grant = agent.policy.github;
       const verdict = decideGithubCall(grant, method, path);
@@ -123,23 +157,41 @@ export class HttpForwarder {
       }
       bindings.push(grant.token);
       facts.reason = verdict.reason;
+    } else if (agent.policy.github) {
+      // Bound to nothing here, so a stray token placeholder is reported withheld.
+      bindings.push({ ...agent.policy.github.token, hosts: new HostAllowlist([]) });
     }
 
-    const { headers, injected, withheld } = substituteSecrets(
-      endToEndHeaders(request.headers),
-      target.host,
-      target.port,
+    const outgoing = endToEndHeaders(request.headers);
+    delete outgoing.host;
+    const { headers, injected, withheld, withheldReasons } = substituteSecrets(
+      outgoing,
+      target,
       bindings,
+      path,
     );
+    headers.host = targetAuthority(target);
+    // An upstream that may hold a value answers uncompressed, so its answer can be scrubbed.
+    const exposed = known.some((binding) => binding.hosts.allows(target.host, target.port));
+    if (exposed) headers['accept-encoding'] = 'identity';
+
     this.audit(agent, github ? 'github.call' : 'egress.request', 'allow', {
       ...facts,
       injected,
       withheld,
+      ...(withheld.length > 0 ? { withheldReasons } : {}),
     });
 
     const options = {
       upstreamCa: this.options.upstreamCa,
       upstreamTimeoutMs: this.options.upstreamTimeoutMs ?? 30_000,
+      scrub:
+        known.length > 0
+          ? {
+              secrets: known.map(({ value, placeholder }) => ({ value, placeholder })),
+              decode: exposed,
+            }
+          : undefined,
     };
     forwardRequest(request, response, target, path, headers, options, (error) =>
       this.options.log?.warn('egress.upstream_failed', {
@@ -149,5 +201,33 @@ export class HttpForwarder {
         error: error.message,
       }),
     );
+  }
+}
+
+/**
+ * The Host header that must match the target. Clients that send an absolute URL but fill Host in
+ * from the address they connected to (Node's http module does) name the proxy itself: that names
+ * no other server, so it is replaced like a missing one rather than refused.
+ */
+function guestHostHeader(
+  request: http.IncomingMessage,
+  target: UpstreamTarget,
+): string | string[] | undefined {
+  const header = request.headers.host;
+  const proxy = `${GUEST_PROXY_ADDRESS}:${GUEST_PROXY_PORT}`;
+  return !target.tls && header?.trim() === proxy ? undefined : header;
+}
+
+/** Every secret bound to the agent, its GitHub token included: none may reach the guest. */
+function knownSecrets(agent: EgressAgent): SecretBinding[] {
+  const github = agent.policy.github ? [agent.policy.github.token] : [];
+  return [...(agent.policy.secrets ?? []), ...github];
+}
+
+function parseUrl(text: string): URL | null {
+  try {
+    return new URL(text);
+  } catch {
+    return null;
   }
 }

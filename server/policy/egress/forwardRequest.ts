@@ -1,8 +1,12 @@
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
+import { pipeline, type Readable } from 'node:stream';
 import tls from 'node:tls';
+import zlib from 'node:zlib';
+import { scrubHeaders, SecretScrubber, type ScrubbedSecret } from '../secrets/SecretScrubber';
 import { guardedLookup } from './guardedLookup';
+import { refuse } from './refuse';
 
 /** Where a request goes: the upstream server, and whether the proxy speaks TLS to it. */
 export interface UpstreamTarget {
@@ -18,6 +22,19 @@ export interface ForwardOptions {
   upstreamCa?: string[];
   /** Give up on an upstream that has not answered within this many milliseconds. */
   upstreamTimeoutMs: number;
+  /** Replace these secrets' real values in the answer; the answer passes untouched when absent. */
+  scrub?: ResponseScrub;
+}
+
+/** How an answer is cleaned of real secret values before the guest sees it. */
+export interface ResponseScrub {
+  secrets: readonly ScrubbedSecret[];
+  /**
+   * Decode compressed bodies (gzip, deflate, br) so they can be scrubbed, and refuse any other
+   * encoding: set for upstreams that may have received a value. Otherwise a compressed body
+   * passes as it is (its headers are still scrubbed).
+   */
+  decode: boolean;
 }
 
 const hopByHop = new Set([
@@ -83,6 +100,9 @@ export function forwardRequest(
     : http.request(common);
 
   upstream.on('response', (answer) => {
+    if (options.scrub && options.scrub.secrets.length > 0) {
+      return relayScrubbed(request, answer, response, options.scrub);
+    }
     response.writeHead(
       answer.statusCode ?? 502,
       answer.statusMessage,
@@ -111,5 +131,58 @@ export function forwardRequest(
   // A guest that stops sending after a complete request still wants the answer.
   request.on('error', () => {
     if (!request.complete) upstream.destroy();
+  });
+}
+
+const decoders: Record<string, () => zlib.Gunzip | zlib.Inflate | zlib.BrotliDecompress> = {
+  gzip: () => zlib.createGunzip(),
+  'x-gzip': () => zlib.createGunzip(),
+  deflate: () => zlib.createInflate(),
+  br: () => zlib.createBrotliDecompress(),
+};
+
+/**
+ * Hands an answer to the guest with every real secret value replaced by its placeholder, in the
+ * headers and (streaming, through {@link SecretScrubber}) in the body. The body's length changes
+ * when a value is replaced, so Content-Length is dropped and the answer goes chunked.
+ */
+function relayScrubbed(
+  request: http.IncomingMessage,
+  answer: http.IncomingMessage,
+  response: http.ServerResponse,
+  scrub: ResponseScrub,
+): void {
+  const status = answer.statusCode ?? 502;
+  const headers = scrubHeaders(endToEndHeaders(answer.headers), scrub.secrets);
+  const bodiless = request.method === 'HEAD' || status === 204 || status === 304 || status < 200;
+  const encodings = String(answer.headers['content-encoding'] ?? '')
+    .split(',')
+    .map((name) => name.trim().toLowerCase())
+    .filter((name) => name !== '' && name !== 'identity');
+
+  if (bodiless || (encodings.length > 0 && !scrub.decode)) {
+    response.writeHead(status, answer.statusMessage, headers);
+    answer.pipe(response);
+    answer.on('error', () => response.destroy());
+    return;
+  }
+
+  const unknown = encodings.find((name) => !(name in decoders));
+  if (unknown) {
+    answer.destroy();
+    return refuse(
+      response,
+      502,
+      `the upstream answered with content-encoding ${unknown}, which the proxy cannot check for secret values`,
+    );
+  }
+
+  const stages: NodeJS.ReadWriteStream[] = encodings.reverse().map((name) => decoders[name]());
+  delete headers['content-encoding'];
+  delete headers['content-length'];
+  response.writeHead(status, answer.statusMessage, headers);
+  const source: Readable = answer;
+  pipeline([source, ...stages, new SecretScrubber(scrub.secrets), response], (error) => {
+    if (error) response.destroy();
   });
 }

@@ -1,4 +1,7 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 
 /** The address the guest uses as its HTTP(S) proxy; QEMU forwards it to the agent's listener. */
 export const GUEST_PROXY_ADDRESS = '10.0.2.100';
@@ -7,22 +10,63 @@ export const GUEST_PROXY_PORT = 3128;
 /** Where the guest keeps the broker's CA certificate (Debian's local CA directory). */
 export const GUEST_CA_PATH = '/usr/local/share/ca-certificates/agentvm-egress.crt';
 
-/** Candidates for the per-connection relay QEMU runs; busybox-static is already a host requirement. */
-const relayCandidates = ['/usr/bin/busybox', '/bin/busybox'];
+/** Candidates for the per-connection relay QEMU runs (Debian's `socat`). */
+const relayCandidates = ['/usr/bin/socat', '/bin/socat'];
+
+/** Seconds socat keeps a half-closed connection open for the other direction to finish. */
+const RELAY_LINGER_SECONDS = 3600;
+
+/** The longest unix socket path the kernel accepts (`sun_path` is 108 bytes with its NUL). */
+const MAX_SOCKET_PATH_BYTES = 107;
+
+/**
+ * Characters a socket path may hold: it passes through QEMU's option parser, glib's argv splitting
+ * and socat's address syntax, which give `,` `:` `!` quotes and spaces meanings.
+ */
+const SAFE_SOCKET_PATH = /^[A-Za-z0-9._/+-]+$/;
+
+/**
+ * Where an agent's egress listener (a unix socket) lives: `<agentDir>/egress/proxy.sock`, or, when
+ * that path is too long for a socket or holds characters the relay command cannot carry,
+ * `<tmpDir>/agentvm-egress-<hash of agentDir>/proxy.sock`, which is stable across broker restarts.
+ * The directory is made 0700 by {@link EgressProxy.addAgent}: only the broker's user can connect.
+ */
+export function egressSocketPath(agentDirectory: string, tmpDir = os.tmpdir()): string {
+  const resolved = path.resolve(agentDirectory);
+  const preferred = path.join(resolved, 'egress', 'proxy.sock');
+  if (usableSocketPath(preferred)) return preferred;
+
+  const hash = crypto.createHash('sha256').update(resolved).digest('hex').slice(0, 16);
+  const fallback = path.join(path.resolve(tmpDir), `agentvm-egress-${hash}`, 'proxy.sock');
+  if (usableSocketPath(fallback)) return fallback;
+
+  throw new Error(
+    `no usable path for the egress socket of ${resolved}: ${fallback} is too long or holds characters other than letters, digits and ._/+- (set TMPDIR to a short plain directory)`,
+  );
+}
+
+function usableSocketPath(candidate: string): boolean {
+  return SAFE_SOCKET_PATH.test(candidate) && Buffer.byteLength(candidate) <= MAX_SOCKET_PATH_BYTES;
+}
 
 /**
  * The QEMU user-network arguments that give a guest exactly one way out: `restrict=on` cuts it
  * off from the host and the outside, and `guestfwd` turns each guest connection to
- * {@link GUEST_PROXY_ADDRESS}:{@link GUEST_PROXY_PORT} into a `busybox nc` process connected to the
- * agent's proxy listener on the host. (`guestfwd` to a chardev instead of `cmd:` would carry only one
- * guest connection at a time.)
+ * {@link GUEST_PROXY_ADDRESS}:{@link GUEST_PROXY_PORT} into a `socat` process connected to the
+ * agent's proxy listener, the unix socket at `socketPath` (see {@link egressSocketPath}).
+ * (`guestfwd` to a chardev instead of `cmd:` would carry only one guest connection at a time.)
  */
 export function egressNetdevArgs(
-  hostPort: number,
+  socketPath: string,
   netdevId = 'net0',
   relay = findRelay(),
 ): string[] {
-  const command = `${relay} nc 127.0.0.1 ${hostPort}`;
+  if (!SAFE_SOCKET_PATH.test(socketPath) || !SAFE_SOCKET_PATH.test(relay))
+    throw new Error(`cannot pass ${socketPath} (or ${relay}) through QEMU's guestfwd command`);
+
+  // -t: after one side ends, socat waits this long for the other; a client that half-closes after
+  // its request still wants the whole answer, so the default half second is far too short.
+  const command = `${relay} -t ${RELAY_LINGER_SECONDS} STDIO UNIX-CONNECT:${socketPath}`;
   const netdev = [
     'user',
     `id=${netdevId}`,
@@ -32,13 +76,11 @@ export function egressNetdevArgs(
   return ['-netdev', netdev, '-device', `virtio-net-device,netdev=${netdevId}`];
 }
 
-/** The busybox binary QEMU runs per connection; throws with the package to install when missing. */
+/** The socat binary QEMU runs per connection; throws with the package to install when missing. */
 export function findRelay(): string {
   const found = relayCandidates.find((candidate) => fs.existsSync(candidate));
   if (!found)
-    throw new Error(
-      'busybox is missing on the host; install busybox-static (`agentvm doctor --fix`)',
-    );
+    throw new Error('socat is missing on the host; install socat (`agentvm doctor --fix`)');
   return found;
 }
 

@@ -8,6 +8,11 @@ export interface GithubPermission {
   resource: GithubResource;
   access: GithubAccess;
   repository: string | null;
+  /**
+   * Further permissions the call needs, all of them: merging a pull request or updating its branch
+   * writes the base or head branch, so GitHub wants contents:write next to pulls:write.
+   */
+  alsoNeeds?: Array<{ resource: GithubResource; access: GithubAccess }>;
 }
 
 export interface GithubDecision {
@@ -39,6 +44,9 @@ const repoRoutes: Array<[RegExp, GithubResource]> = [
   [/^\/(languages|topics|contributors)(\/|$)/, 'metadata'],
 ];
 
+/** Pull request calls that write a branch: GitHub gates them on contents:write too. */
+const branchWritingPullRoutes = /^\/pulls\/\d+\/(merge|update-branch)$/;
+
 /**
  * The permission a GitHub REST call needs, from its method and path (query string ignored; a GitHub
  * Enterprise `/api/v3` prefix is stripped). Returns `null` for calls this table does not know,
@@ -57,7 +65,12 @@ export function requiredGithubPermission(method: string, rawPath: string): Githu
     const route = repoRoutes.find(([pattern]) => pattern.test(rest));
     // Writing repository metadata (rename, delete) is administration, which no scope grants.
     if (!route || (route[1] === 'metadata' && access === 'write')) return null;
-    return { resource: route[1], access, repository };
+
+    const permission: GithubPermission = { resource: route[1], access, repository };
+    if (access === 'write' && branchWritingPullRoutes.test(rest)) {
+      permission.alsoNeeds = [{ resource: 'contents', access: 'write' }];
+    }
+    return permission;
   }
 
   if (access === 'read' && /^\/search\/(issues)$/.test(path)) {
@@ -109,12 +122,14 @@ export function decideGithubCall(
     };
   }
 
-  const wanted = `${needed.resource}:${needed.access}`;
-  if (!grantCovers(grant.scopes, needed)) {
+  const missing = [needed, ...(needed.alsoNeeds ?? [])]
+    .filter((permission) => grantingScope(grant.scopes, permission) === null)
+    .map((permission) => `${permission.resource}:${permission.access}`);
+  if (missing.length > 0) {
     return {
       allowed: false,
       needed,
-      reason: `${method.toUpperCase()} ${path} needs ${wanted}, which the profile does not grant`,
+      reason: `${method.toUpperCase()} ${path} needs ${missing.join(' and ')}, which the profile does not grant`,
     };
   }
 
@@ -126,20 +141,23 @@ export function decideGithubCall(
       reason: `repository ${needed.repository} is not among the profile's GitHub repositories`,
     };
   }
-  return { allowed: true, needed, reason: `granted by ${grantingScope(grant.scopes, needed)}` };
+  const granting = [needed, ...(needed.alsoNeeds ?? [])].map((permission) =>
+    grantingScope(grant.scopes, permission),
+  );
+  return { allowed: true, needed, reason: `granted by ${granting.join(' and ')}` };
 }
 
-function grantCovers(scopes: readonly string[], needed: GithubPermission): boolean {
-  return grantingScope(scopes, needed) !== null;
-}
-
-function grantingScope(scopes: readonly string[], needed: GithubPermission): string | null {
+function grantingScope(
+  scopes: readonly string[],
+  needed: Pick<GithubPermission, 'resource' | 'access'>,
+): string | null {
   const candidates = [`${needed.resource}:write`];
   if (needed.access === 'read') candidates.push(`${needed.resource}:read`);
+  // The repository object (GET /repos/o/r: default branch, visibility, topics...) is what a reader
+  // of its code sees anyway; scopes on issues or pulls alone do not reveal it here, though GitHub
+  // implies metadata for any scope. Grant metadata:read for such profiles (docs/permissions.md).
+  if (needed.resource === 'metadata') candidates.push('contents:read', 'contents:write');
 
-  // Any repository grant lets a client read the repository's basic metadata, as on GitHub itself.
-  if (needed.resource === 'metadata' && needed.access === 'read' && scopes.length > 0)
-    return scopes[0];
   return scopes.find((scope) => candidates.includes(scope)) ?? null;
 }
 

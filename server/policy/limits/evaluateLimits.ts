@@ -1,4 +1,5 @@
 import type { ResourceLimits } from '../../../protocol/policy';
+import { formatDuration } from './formatDuration';
 
 /** The limits that can stop an agent. */
 export type LimitName = 'time' | 'memory' | 'vcpus' | 'cost';
@@ -150,10 +151,4 @@ function hit(
     allowed,
     message: `${limit} limit reached: the agent ${detail}; ${verb}`,
   };
-}
-
-function formatDuration(ms: number): string {
-  const seconds = Math.round(ms / 1000);
-  if (seconds < 120) return `${seconds} s`;
-  return `${Math.round(seconds / 60)} min`;
 }

@@ -14,7 +14,14 @@ export interface SecretBinding {
   hosts: HostAllowlist;
   /** Guest environment variables that hold the placeholder. */
   guestEnv: string[];
+  /** Lower-case request headers the value may be put in; `authorization` when absent. */
+  headers?: readonly string[];
+  /** Put the value in over cleartext HTTP too; only on TLS connections when absent. */
+  allowPlainHttp?: boolean;
 }
+
+/** Where a binding may put its value when it names no headers. */
+export const DEFAULT_SECRET_HEADERS: readonly string[] = ['authorization'];
 
 export interface ResolveSecretsOptions {
   /** Host environment to read `{ env }` sources from; process.env by default. */
@@ -44,6 +51,8 @@ export function resolveSecrets(
     value: readSecretSource(name, secret.source, options),
     hosts: new HostAllowlist(secret.hosts),
     guestEnv: [secret.guestEnv ?? name],
+    headers: (secret.headers ?? DEFAULT_SECRET_HEADERS).map((header) => header.toLowerCase()),
+    allowPlainHttp: secret.allowPlainHttp ?? false,
   }));
 }
 
@@ -79,67 +88,4 @@ export function guestEnvironment(bindings: readonly SecretBinding[]): Record<str
     for (const variable of binding.guestEnv) env[variable] = binding.placeholder;
   }
   return env;
-}
-
-export interface SubstitutionResult {
-  headers: Record<string, string | string[]>;
-  /** Secrets whose real value was put in. */
-  injected: string[];
-  /** Secrets whose placeholder appeared but whose value was withheld: the host is not bound. */
-  withheld: string[];
-}
-
-/**
- * Replace placeholders in request headers with real values, only for the bindings bound to
- * `host`:`port`. Placeholders inside `Basic` credentials (git over HTTPS) are found too. Bodies
- * and URLs are never touched: a secret is a credential and travels in headers only.
- */
-export function substituteSecrets(
-  headers: Record<string, string | string[] | undefined>,
-  host: string,
-  port: number,
-  bindings: readonly SecretBinding[],
-): SubstitutionResult {
-  const injected = new Set<string>();
-  const withheld = new Set<string>();
-
-  const swap = (text: string): string => {
-    let result = text;
-    for (const binding of bindings) {
-      if (!result.includes(binding.placeholder)) continue;
-
-      if (!binding.hosts.allows(host, port)) {
-        withheld.add(binding.name);
-        continue;
-      }
-      result = result.split(binding.placeholder).join(binding.value);
-      injected.add(binding.name);
-    }
-    return result;
-  };
-
-  const swapHeader = (name: string, value: string): string => {
-    const basic = /^(basic\s+)([A-Za-z0-9+/=]+)\s*$/i.exec(value);
-    if (name === 'authorization' || name === 'proxy-authorization') {
-      if (basic) {
-        const decoded = Buffer.from(basic[2], 'base64').toString('utf8');
-        const swapped = swap(decoded);
-        return swapped === decoded
-          ? value
-          : basic[1] + Buffer.from(swapped, 'utf8').toString('base64');
-      }
-    }
-    return swap(value);
-  };
-
-  const result: Record<string, string | string[]> = {};
-  for (const [rawName, value] of Object.entries(headers)) {
-    if (value === undefined) continue;
-
-    const name = rawName.toLowerCase();
-    result[rawName] = Array.isArray(value)
-      ? value.map((item) => swapHeader(name, item))
-      : swapHeader(name, value);
-  }
-  return { headers: result, injected: [...injected], withheld: [...withheld] };
 }

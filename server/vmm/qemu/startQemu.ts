@@ -170,7 +170,7 @@ function launchPlan(spec: VmSpec, paths: VmPaths, accel: Accelerator): QemuLaunc
     memoryMiB: spec.memoryMiB,
     vcpus: spec.vcpus,
     kernelArgs: tscKhz ? [`tsc_early_khz=${tscKhz}`] : [],
-    // The guest-side proxy address is the egress policy's constant; only the host port varies.
-    networkArgs: spec.egress ? egressNetdevArgs(spec.egress.hostPort) : [],
+    // The guest-side proxy address is the egress policy's constant; only the host socket varies.
+    networkArgs: spec.egress ? egressNetdevArgs(spec.egress.socketPath) : [],
   };
 }

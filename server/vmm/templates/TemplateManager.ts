@@ -205,13 +205,13 @@ export class TemplateManager {
           memoryMiB: shape.memoryMiB,
           vcpus: shape.vcpus,
           bootTimeoutMs: this.options.bootTimeoutMs ?? 180_000,
-          // The host port only names the relay QEMU runs per connection; nothing connects here.
+          // The socket only names the relay QEMU runs per connection; nothing can listen under /dev/null.
           ...(shape.egress
             ? {
                 egress: {
                   guestAddress: GUEST_PROXY_ADDRESS,
                   guestPort: GUEST_PROXY_PORT,
-                  hostPort: 9,
+                  socketPath: '/dev/null/agentvm-template-egress.sock',
                 },
               }
             : {}),

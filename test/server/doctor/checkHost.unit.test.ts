@@ -48,6 +48,7 @@ describe('checkHost (unit)', () => {
       'e2fsprogs',
       'cpio',
       'git',
+      'socat',
       'linux-image-cloud-amd64',
       'busybox-static',
     ]);
@@ -102,7 +103,7 @@ describe('checkHost (unit)', () => {
     assert.equal(
       fix.command,
       'sudo apt-get update && sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ' +
-        'qemu-system-x86 qemu-utils debootstrap e2fsprogs cpio git linux-image-cloud-amd64 busybox-static',
+        'qemu-system-x86 qemu-utils debootstrap e2fsprogs cpio git socat linux-image-cloud-amd64 busybox-static',
     );
   });
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { redactSecrets } from '../../../server/policy/redactSecrets';
+import { redactKnownValues, redactSecrets } from '../../../server/policy/redactSecrets';
 
 describe('redactSecrets (unit)', () => {
   it('replaces known secret values anywhere in nested strings', () => {
@@ -35,5 +35,18 @@ describe('redactSecrets (unit)', () => {
 
   it('passes numbers, booleans and null through unchanged', () => {
     assert.deepEqual(redactSecrets({ n: 1, b: true, z: null }), { n: 1, b: true, z: null });
+  });
+
+  it('replaces only known values when asked to, keeping keys, placeholders and token-like text', () => {
+    const placeholder = 'agentvm-secret-K-' + 'a'.repeat(32);
+    const event = {
+      message: `Bearer my-secret-value and ${placeholder}`,
+      data: { authorization: 'not known', nested: ['my-secret-value'], n: 3 },
+    };
+
+    assert.deepEqual(redactKnownValues(event, ['my-secret-value']), {
+      message: `Bearer [redacted] and ${placeholder}`,
+      data: { authorization: 'not known', nested: ['[redacted]'], n: 3 },
+    });
   });
 });

@@ -117,6 +117,28 @@ describe('ControlChannel (unit)', () => {
     assert.deepEqual(received, [{ type: 'log', level: 'info', message: 'héllo ✓' }]);
   });
 
+  it('drops a guest line over maxLineChars, logs control.line_too_long, and reads the next one', async () => {
+    const logged: string[] = [];
+    const logger = createLogger({ write: (line) => logged.push(line), pretty: false });
+    channel = await ControlChannel.connect(guest.socketPath, { logger, maxLineChars: 1024 });
+    const received: unknown[] = [];
+    channel.onMessage((message) => received.push(message));
+
+    const huge = JSON.stringify({
+      type: 'event',
+      seq: 1,
+      event: { kind: 'progress', message: 'x'.repeat(64 * 1024) },
+    });
+    guest.write(huge + '\n');
+    guest.write(
+      JSON.stringify({ type: 'event', seq: 2, event: { kind: 'progress', message: 'y' } }) + '\n',
+    );
+    await waitUntil(() => received.length === 1);
+
+    assert.equal((received[0] as { seq: number }).seq, 2);
+    assert.equal(logged.filter((line) => line.includes('control.line_too_long')).length, 1);
+  });
+
   it('skips invalid lines, logs them, and keeps delivering the next ones', async () => {
     const logged: string[] = [];
     const logger = createLogger({

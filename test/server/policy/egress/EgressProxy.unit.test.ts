@@ -6,6 +6,7 @@ import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import tls from 'node:tls';
 import type { AuditRecord } from '../../../../server/policy/audit/AuditLog';
 import { CertificateAuthority } from '../../../../server/policy/egress/CertificateAuthority';
@@ -48,14 +49,15 @@ async function startUpstream(cert?: { certPem: string; keyPem: string }) {
 
 /** A plain-HTTP proxy request: absolute URL to the proxy. */
 function viaProxy(
-  proxyPort: number,
+  proxySocket: string,
   url: string,
   headers: Record<string, string> = {},
 ): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const request = http.request({
-      host: '127.0.0.1',
-      port: proxyPort,
+      socketPath: proxySocket,
+      // One connection per request: a policy change closes kept-alive connections (tested apart).
+      agent: false,
       path: url,
       headers: { host: new URL(url).host, ...headers },
     });
@@ -67,15 +69,14 @@ function viaProxy(
 
 /** CONNECT through the proxy, then TLS trusting `ca`, then one request. */
 function viaConnect(
-  proxyPort: number,
+  proxySocket: string,
   target: string,
   ca: string,
   request: { method?: string; path?: string; headers?: Record<string, string> } = {},
 ): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const connect = http.request({
-      host: '127.0.0.1',
-      port: proxyPort,
+      socketPath: proxySocket,
       method: 'CONNECT',
       path: target,
     });
@@ -178,6 +179,8 @@ describe('EgressProxy (unit)', function () {
 
   afterEach(() => proxy.close());
 
+  const socketFor = (agentId: string) => path.join(dir, 'sockets', agentId, 'proxy.sock');
+
   const policy = (
     allowedHosts: string[],
     extra: Partial<AgentEgressPolicy> = {},
@@ -193,9 +196,13 @@ describe('EgressProxy (unit)', function () {
   });
 
   it('forwards a plain HTTP request to an allowed host and audits it', async () => {
-    const { hostPort } = await proxy.addAgent('a1', policy([`127.0.0.1:${plain.port}`]));
+    const { socketPath } = await proxy.addAgent(
+      'a1',
+      policy([`127.0.0.1:${plain.port}`]),
+      socketFor('a1'),
+    );
 
-    const answer = await viaProxy(hostPort, `http://127.0.0.1:${plain.port}/hello?x=1`);
+    const answer = await viaProxy(socketPath, `http://127.0.0.1:${plain.port}/hello?x=1`);
 
     assert.equal(answer.status, 200);
     assert.equal(plain.received[0].url, '/hello?x=1');
@@ -206,9 +213,9 @@ describe('EgressProxy (unit)', function () {
   });
 
   it('refuses a plain HTTP request to a host not on the list with a readable 403', async () => {
-    const { hostPort } = await proxy.addAgent('a1', policy(['example.com']));
+    const { socketPath } = await proxy.addAgent('a1', policy(['example.com']), socketFor('a1'));
 
-    const answer = await viaProxy(hostPort, `http://127.0.0.1:${plain.port}/`);
+    const answer = await viaProxy(socketPath, `http://127.0.0.1:${plain.port}/`);
 
     assert.equal(answer.status, 403);
     assert.match(
@@ -220,9 +227,13 @@ describe('EgressProxy (unit)', function () {
   });
 
   it('tunnels CONNECT to an allowed HTTPS host untouched', async () => {
-    const { hostPort } = await proxy.addAgent('a1', policy([`127.0.0.1:${secure.port}`]));
+    const { socketPath } = await proxy.addAgent(
+      'a1',
+      policy([`127.0.0.1:${secure.port}`]),
+      socketFor('a1'),
+    );
 
-    const answer = await viaConnect(hostPort, `127.0.0.1:${secure.port}`, testCa.certPem, {
+    const answer = await viaConnect(socketPath, `127.0.0.1:${secure.port}`, testCa.certPem, {
       path: '/tunnel',
     });
 
@@ -236,9 +247,9 @@ describe('EgressProxy (unit)', function () {
   });
 
   it('refuses CONNECT to a host not on the list, and the reason reaches the client', async () => {
-    const { hostPort } = await proxy.addAgent('a1', policy(['example.com']));
+    const { socketPath } = await proxy.addAgent('a1', policy(['example.com']), socketFor('a1'));
 
-    const answer = await viaConnect(hostPort, `127.0.0.1:${secure.port}`, testCa.certPem);
+    const answer = await viaConnect(socketPath, `127.0.0.1:${secure.port}`, testCa.certPem);
 
     assert.equal(answer.status, 403);
     assert.match(String(answer.headers['x-agentvm-egress']), /not in this agent's allowedHosts/);
@@ -247,9 +258,13 @@ describe('EgressProxy (unit)', function () {
   });
 
   it('refuses a listed name that resolves to the host loopback', async () => {
-    const { hostPort } = await proxy.addAgent('a1', policy([`localhost:${plain.port}`]));
+    const { socketPath } = await proxy.addAgent(
+      'a1',
+      policy([`localhost:${plain.port}`]),
+      socketFor('a1'),
+    );
 
-    const answer = await viaProxy(hostPort, `http://localhost:${plain.port}/`);
+    const answer = await viaProxy(socketPath, `http://localhost:${plain.port}/`);
 
     assert.equal(answer.status, 502);
     assert.match(answer.body, /host-local address/);
@@ -257,20 +272,27 @@ describe('EgressProxy (unit)', function () {
   });
 
   it('applies an allowlist change to a running agent', async () => {
-    const { hostPort } = await proxy.addAgent('a1', policy([`127.0.0.1:${plain.port}`]));
-    assert.equal((await viaProxy(hostPort, `http://127.0.0.1:${plain.port}/`)).status, 200);
+    const { socketPath } = await proxy.addAgent(
+      'a1',
+      policy([`127.0.0.1:${plain.port}`]),
+      socketFor('a1'),
+    );
+    assert.equal((await viaProxy(socketPath, `http://127.0.0.1:${plain.port}/`)).status, 200);
 
     proxy.setAllowedHosts('a1', []);
 
-    assert.equal((await viaProxy(hostPort, `http://127.0.0.1:${plain.port}/`)).status, 403);
+    assert.equal((await viaProxy(socketPath, `http://127.0.0.1:${plain.port}/`)).status, 403);
   });
 
   it('keeps agents apart: each listener applies its own agent policy', async () => {
-    const first = await proxy.addAgent('a1', policy([`127.0.0.1:${plain.port}`]));
-    const second = await proxy.addAgent('a2', policy([]));
+    const first = await proxy.addAgent('a1', policy([`127.0.0.1:${plain.port}`]), socketFor('a1'));
+    const second = await proxy.addAgent('a2', policy([]), socketFor('a2'));
 
-    assert.equal((await viaProxy(first.hostPort, `http://127.0.0.1:${plain.port}/`)).status, 200);
-    assert.equal((await viaProxy(second.hostPort, `http://127.0.0.1:${plain.port}/`)).status, 403);
+    assert.equal((await viaProxy(first.socketPath, `http://127.0.0.1:${plain.port}/`)).status, 200);
+    assert.equal(
+      (await viaProxy(second.socketPath, `http://127.0.0.1:${plain.port}/`)).status,
+      403,
+    );
     assert.deepEqual(
       audit.map((row) => row.agentId),
       ['a1', 'a2'],
@@ -282,16 +304,19 @@ describe('EgressProxy (unit)', function () {
       { API_KEY: { source: { env: 'K' }, hosts: [`127.0.0.1:${secure.port}`] } },
       { env: { K: 'real-api-key-value' } },
     );
-    const { hostPort } = await proxy.addAgent(
+    const { socketPath } = await proxy.addAgent(
       'a1',
       policy([`127.0.0.1:${secure.port}`, `127.0.0.1:${plain.port}`], { secrets: [secret] }),
+      socketFor('a1'),
     );
     const authorization = `Bearer ${secret.placeholder}`;
 
-    const bound = await viaConnect(hostPort, `127.0.0.1:${secure.port}`, brokerCa.certPem, {
+    const bound = await viaConnect(socketPath, `127.0.0.1:${secure.port}`, brokerCa.certPem, {
       headers: { authorization },
     });
-    const unbound = await viaProxy(hostPort, `http://127.0.0.1:${plain.port}/`, { authorization });
+    const unbound = await viaProxy(socketPath, `http://127.0.0.1:${plain.port}/`, {
+      authorization,
+    });
 
     assert.equal(bound.status, 200);
     assert.match(bound.issuer!, /agentvm egress proxy CA/);
@@ -315,12 +340,13 @@ describe('EgressProxy (unit)', function () {
       { env: { K: 'v-value' } },
     );
     try {
-      const { hostPort } = await strict.addAgent(
+      const { socketPath } = await strict.addAgent(
         'a1',
         policy([`127.0.0.1:${secure.port}`], { secrets: [secret] }),
+        socketFor('a1'),
       );
 
-      const answer = await viaConnect(hostPort, `127.0.0.1:${secure.port}`, brokerCa.certPem);
+      const answer = await viaConnect(socketPath, `127.0.0.1:${secure.port}`, brokerCa.certPem);
 
       assert.equal(answer.status, 502);
       assert.match(answer.body, /cannot reach 127\.0\.0\.1:\d+: .*certificate/i);
@@ -330,21 +356,107 @@ describe('EgressProxy (unit)', function () {
     }
   });
 
-  it('swaps a secret into a plain HTTP request to its bound host', async () => {
+  it('swaps a secret into the header it names in a plain HTTP request when the binding allows plain HTTP', async () => {
     const [secret] = resolveSecrets(
-      { T: { source: { env: 'K' }, hosts: [`127.0.0.1:${plain.port}`] } },
+      {
+        T: {
+          source: { env: 'K' },
+          hosts: [`127.0.0.1:${plain.port}`],
+          headers: ['X-Api-Key'],
+          allowPlainHttp: true,
+        },
+      },
       { env: { K: 'plain-real' } },
     );
-    const { hostPort } = await proxy.addAgent(
+    const { socketPath } = await proxy.addAgent(
       'a1',
       policy([`127.0.0.1:${plain.port}`], { secrets: [secret] }),
+      socketFor('a1'),
     );
 
-    await viaProxy(hostPort, `http://127.0.0.1:${plain.port}/`, {
+    await viaProxy(socketPath, `http://127.0.0.1:${plain.port}/`, {
       'x-api-key': secret.placeholder,
     });
 
     assert.equal(plain.received[0].headers['x-api-key'], 'plain-real');
+  });
+
+  describe('who can reach the listener', () => {
+    /** Connects to the unix socket from a child process, as `uid` when given; prints the outcome. */
+    const connectAs = (socketPath: string, user?: string) => {
+      const script = `require('net').connect(${JSON.stringify(socketPath)}).on('connect', () => { console.log('connected'); process.exit(0); }).on('error', (e) => { console.log(e.code); process.exit(0); })`;
+      const command = user
+        ? [
+            'setpriv',
+            [
+              '--reuid',
+              user,
+              '--regid',
+              user === 'nobody' ? 'nogroup' : user,
+              '--clear-groups',
+              process.execPath,
+              '-e',
+              script,
+            ],
+          ]
+        : [process.execPath, ['-e', script]];
+      const result = spawnSync(command[0] as string, command[1] as string[], {
+        encoding: 'utf8',
+        timeout: 10_000,
+      });
+      return `${result.stdout}${result.stderr}`.trim();
+    };
+
+    it('puts the listener in a 0700 directory that another uid cannot connect through (red-team finding 2)', async function () {
+      const socketPath = socketFor('a1');
+      await proxy.addAgent('a1', policy([`127.0.0.1:${plain.port}`]), socketPath);
+
+      assert.equal(fs.statSync(path.dirname(socketPath)).mode & 0o777, 0o700);
+      assert.equal(connectAs(socketPath), 'connected');
+      if (process.getuid?.() !== 0) this.skip();
+
+      // Only the listener's own directory may stand in the way: open up the test's parents.
+      fs.chmodSync(dir, 0o711);
+      fs.chmodSync(path.dirname(path.dirname(socketPath)), 0o711);
+      assert.equal(connectAs(socketPath, 'nobody'), 'EACCES');
+
+      // The same probe does get through once the directory and socket are opened to everyone.
+      fs.chmodSync(path.dirname(socketPath), 0o755);
+      fs.chmodSync(socketPath, 0o777);
+      assert.equal(connectAs(socketPath, 'nobody'), 'connected');
+    });
+
+    it('tightens a loose existing directory and replaces a stale socket left by an earlier broker', async () => {
+      const socketPath = socketFor('a1');
+      fs.mkdirSync(path.dirname(socketPath), { recursive: true, mode: 0o755 });
+      fs.chmodSync(path.dirname(socketPath), 0o755);
+      // A listener killed outright leaves its socket file behind, as a killed broker would.
+      const script = `require('net').createServer().listen(${JSON.stringify(socketPath)}, () => process.kill(process.pid, 'SIGKILL'))`;
+      spawnSync(process.execPath, ['-e', script], { timeout: 10_000 });
+      assert.ok(fs.lstatSync(socketPath).isSocket());
+
+      await proxy.addAgent('a1', policy([`127.0.0.1:${plain.port}`]), socketPath);
+
+      assert.equal(fs.statSync(path.dirname(socketPath)).mode & 0o777, 0o700);
+      const answer = await viaProxy(socketPath, `http://127.0.0.1:${plain.port}/again`);
+      assert.equal(answer.status, 200);
+    });
+
+    it('refuses a socket directory that belongs to another user', async function () {
+      if (process.getuid?.() !== 0) this.skip();
+
+      const socketPath = socketFor('a1');
+      fs.mkdirSync(path.dirname(socketPath), { recursive: true });
+      fs.chownSync(path.dirname(socketPath), 65534, 65534);
+      try {
+        await assert.rejects(
+          proxy.addAgent('a1', policy([]), socketPath),
+          /belongs to uid 65534, not to the broker's user/,
+        );
+      } finally {
+        fs.rmSync(path.dirname(socketPath), { recursive: true, force: true });
+      }
+    });
   });
 
   describe('GitHub scopes', () => {
@@ -358,14 +470,18 @@ describe('EgressProxy (unit)', function () {
 
     it('lets issues:read read an issue with the real token and refuses creating a label', async () => {
       const { token, grant } = github(['issues:read']);
-      const { hostPort } = await proxy.addAgent('a1', policy([], { github: grant }));
+      const { socketPath } = await proxy.addAgent(
+        'a1',
+        policy([], { github: grant }),
+        socketFor('a1'),
+      );
       const headers = { authorization: `token ${token.placeholder}` };
 
-      const read = await viaConnect(hostPort, `127.0.0.1:${secure.port}`, brokerCa.certPem, {
+      const read = await viaConnect(socketPath, `127.0.0.1:${secure.port}`, brokerCa.certPem, {
         path: '/repos/octo/app/issues/1',
         headers,
       });
-      const label = await viaConnect(hostPort, `127.0.0.1:${secure.port}`, brokerCa.certPem, {
+      const label = await viaConnect(socketPath, `127.0.0.1:${secure.port}`, brokerCa.certPem, {
         method: 'POST',
         path: '/repos/octo/app/labels',
         headers,
@@ -392,9 +508,13 @@ describe('EgressProxy (unit)', function () {
 
     it('lets labels:write create a label', async () => {
       const { token, grant } = github(['labels:write']);
-      const { hostPort } = await proxy.addAgent('a1', policy([], { github: grant }));
+      const { socketPath } = await proxy.addAgent(
+        'a1',
+        policy([], { github: grant }),
+        socketFor('a1'),
+      );
 
-      const label = await viaConnect(hostPort, `127.0.0.1:${secure.port}`, brokerCa.certPem, {
+      const label = await viaConnect(socketPath, `127.0.0.1:${secure.port}`, brokerCa.certPem, {
         method: 'POST',
         path: '/repos/octo/app/labels',
         headers: { authorization: `token ${token.placeholder}` },

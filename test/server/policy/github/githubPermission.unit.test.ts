@@ -45,7 +45,17 @@ describe('githubPermission (unit)', () => {
     [['labels:write'], 'POST', '/repos/octo/app/issues/7/labels', true],
     [['contents:read'], 'PUT', '/repos/octo/app/contents/a.txt', false],
     [['contents:read'], 'GET', '/repos/octo/app', true],
+    [['metadata:read'], 'GET', '/repos/octo/app', true],
+    [['issues:write'], 'GET', '/repos/octo/app', false],
+    [['pulls:write', 'statuses:read'], 'GET', '/repos/octo/app/topics', false],
     [[], 'GET', '/repos/octo/app', false],
+    [['pulls:write'], 'PUT', '/repos/octo/app/pulls/1/merge', false],
+    [['pulls:write'], 'PUT', '/repos/octo/app/pulls/1/update-branch', false],
+    [['contents:write'], 'PUT', '/repos/octo/app/pulls/1/merge', false],
+    [['pulls:write', 'contents:write'], 'PUT', '/repos/octo/app/pulls/1/merge', true],
+    [['pulls:write', 'contents:write'], 'PUT', '/repos/octo/app/pulls/1/update-branch', true],
+    [['pulls:read'], 'GET', '/repos/octo/app/pulls/1/merge', true],
+    [['pulls:write'], 'PATCH', '/repos/octo/app/pulls/1', true],
     [[], 'GET', '/rate_limit', true],
     [['issues:write', 'pulls:write', 'contents:write'], 'POST', '/graphql', false],
     [['issues:read'], 'GET', '/repos/octo/app/issues/../labels', false],
@@ -74,5 +84,17 @@ describe('githubPermission (unit)', () => {
 
     assert.equal(decideGithubCall(grant, 'GET', '/repos/octo/app/issues/1').allowed, true);
     assert.equal(decideGithubCall(grant, 'GET', '/repos/octo/other/issues/1').allowed, false);
+  });
+
+  it('says a merge with only pulls:write also needs contents:write', () => {
+    const decision = decideGithubCall(
+      { scopes: ['pulls:write'] },
+      'PUT',
+      '/repos/o/r/pulls/9/merge',
+    );
+
+    assert.equal(decision.allowed, false);
+    assert.match(decision.reason, /needs contents:write, which the profile does not grant/);
+    assert.deepEqual(decision.needed?.alsoNeeds, [{ resource: 'contents', access: 'write' }]);
   });
 });

@@ -32,6 +32,15 @@ describe('evaluateLimits (unit)', () => {
     assert.match(hit!.message, /time limit reached.*paused for review/);
   });
 
+  it('reports a 150 s limit as 2 min 30 s, not rounded to 3 min', () => {
+    const hit = evaluateLimits(
+      { ...small, runningMs: 150_000 },
+      { ...limits, timeLimitMs: 150_000, costBudgetUnitSeconds: 0 },
+    );
+
+    assert.match(hit!.message, /the agent ran for 2 min 30 s; the limit is 2 min 30 s/);
+  });
+
   it('stops on the cost budget when the profile says stop', () => {
     // 1 vCPU + 1 GiB = 2 units; 20 s × 2 = 40 unit-seconds.
     const hit = evaluateLimits({ ...small, runningMs: 20_000 }, { ...limits, onLimit: 'stop' });

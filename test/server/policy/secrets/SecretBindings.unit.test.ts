@@ -2,11 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import {
-  guestEnvironment,
-  resolveSecrets,
-  substituteSecrets,
-} from '../../../../server/policy/secrets/SecretBindings';
+import { guestEnvironment, resolveSecrets } from '../../../../server/policy/secrets/SecretBindings';
 
 describe('SecretBindings (unit)', () => {
   let dir: string;
@@ -50,6 +46,24 @@ describe('SecretBindings (unit)', () => {
     assert.ok(!binding.placeholder.includes('value-123456'));
   });
 
+  it('binds a secret to the Authorization header over TLS unless the profile says otherwise', () => {
+    const [plain, named] = resolveSecrets(
+      {
+        A: { source: { env: 'V' }, hosts: ['a.example'] },
+        B: {
+          source: { env: 'V' },
+          hosts: ['b.example'],
+          headers: ['X-Api-Key', 'Cookie'],
+          allowPlainHttp: true,
+        },
+      },
+      { env: { V: 'value-123456' } },
+    );
+
+    assert.deepEqual([plain.headers, plain.allowPlainHttp], [['authorization'], false]);
+    assert.deepEqual([named.headers, named.allowPlainHttp], [['x-api-key', 'cookie'], true]);
+  });
+
   it('names the missing source but not any value when a secret cannot be read', () => {
     assert.throws(
       () =>
@@ -59,37 +73,5 @@ describe('SecretBindings (unit)', () => {
         ),
       /secret K: environment variable NOT_SET_ANYWHERE is missing/,
     );
-  });
-
-  it('swaps the placeholder only for a bound host and reports it withheld elsewhere', () => {
-    const [binding] = resolveSecrets(
-      { K: { source: { env: 'V' }, hosts: ['api.example.com'] } },
-      { env: { V: 'the-real-value' } },
-    );
-    const headers = { authorization: `Bearer ${binding.placeholder}`, 'x-other': 'plain' };
-
-    const bound = substituteSecrets(headers, 'api.example.com', 443, [binding]);
-    const unbound = substituteSecrets(headers, 'evil.example.net', 443, [binding]);
-
-    assert.equal(bound.headers.authorization, 'Bearer the-real-value');
-    assert.deepEqual(bound.injected, ['K']);
-    assert.equal(unbound.headers.authorization, `Bearer ${binding.placeholder}`);
-    assert.deepEqual(unbound.withheld, ['K']);
-  });
-
-  it('swaps a placeholder inside Basic credentials, as git sends them', () => {
-    const [binding] = resolveSecrets(
-      { K: { source: { env: 'V' }, hosts: ['git.example.com'] } },
-      { env: { V: 'pat-value' } },
-    );
-    const basic =
-      'Basic ' + Buffer.from(`x-access-token:${binding.placeholder}`).toString('base64');
-
-    const { headers } = substituteSecrets({ authorization: basic }, 'git.example.com', 443, [
-      binding,
-    ]);
-    const decoded = Buffer.from(String(headers.authorization).slice(6), 'base64').toString();
-
-    assert.equal(decoded, 'x-access-token:pat-value');
   });
 });
