@@ -13,6 +13,7 @@ import type { QemuVm } from '../server/vmm/qemu/QemuVm';
 import type { GuestImage, Vm, VmSpec } from '../server/vmm/VmmDriver';
 import type { GuestTask } from '../protocol/control';
 import { benchTask, untilMilestones } from './agentTask';
+import { reviewCycles, reviewingTask, type ReviewCycle } from './reviewCycles';
 import { describeMs, median, memoryKiB } from './stats';
 
 // Counts are bounded and can be lowered on a slow machine; every VM is stopped in `finally`.
@@ -177,11 +178,34 @@ async function main(): Promise<void> {
       const booted = (await track(() => driver.boot(vmSpec))).vm;
       await pauseAndResume(`${String(memoryMiB).padStart(4)} MiB`, vmSpec, booted);
     }
-    // Agents normally run in a template clone (after its task ran): its RAM is a private mapping of
-    // the template file until the first snapshot; restored, it is ordinary anonymous memory.
+    // Agents run in a template clone and pause where they ask for review: the snapshot is taken on
+    // the `review` event, while `agentctl review` blocks in the guest. The first snapshot saves RAM
+    // that was a private mapping of the template file; restored, it is ordinary anonymous memory.
     const cloneSpec = spec(demo.memoryMiB);
-    const clone = (await track(() => driver.clone!(cloneSpec, template), true)).vm;
-    await pauseAndResume(` ${demo.memoryMiB} MiB clone`, cloneSpec, clone);
+    const clone = await driver.clone!(cloneSpec, template);
+    live.add(clone);
+    const cycles = await reviewCycles(
+      driver,
+      cloneSpec,
+      clone,
+      reviewingTask(task, snapshotRuns),
+      snapshotRuns,
+      (next, previous) => {
+        live.delete(previous);
+        if (next) live.add(next);
+      },
+    );
+    await stop(cycles[cycles.length - 1]!.vm);
+    const each = (pick: (cycle: ReviewCycle) => number) =>
+      cycles.map((cycle) => Math.round(pick(cycle))).join(' / ');
+    const stateKiB = (median(cycles.map((c) => c.stateBytes)) / 1024).toFixed(0);
+    const memoryMiB = (median(cycles.map((c) => c.memoryBytes)) / 2 ** 20).toFixed(0);
+    out(
+      `  ${demo.memoryMiB} MiB clone, paused by agentctl review, ${cycles.length} cycles (ms, in order): pause ${each((c) => c.pauseMs)} (${stateKiB} KiB state, ${memoryMiB} MiB of RAM pages); resume to synced ${each((c) => c.syncedMs)}; to the agent running again after the answer ${each((c) => c.runningAgainMs)}`,
+    );
+    out(
+      `            resume medians: synced ${describeMs(cycles.map((c) => c.syncedMs))}; agent running again ${describeMs(cycles.map((c) => c.runningAgainMs))}`,
+    );
 
     // 3. Resident memory of idle clones.
     const idle: Vm[] = [];

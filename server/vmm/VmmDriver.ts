@@ -46,6 +46,22 @@ export interface SnapshotInfo {
    * such a VM's snapshot). A restore must name its RAM the same way: migration matches RAM by name.
    */
   namedMemoryBackend?: boolean;
+  /**
+   * Guest RAM kept apart from the state file, page for page at its guest offset: a restore maps it
+   * copy-on-write instead of loading it, as a clone maps its template's memory.
+   */
+  memory?: SnapshotMemory;
+}
+
+/** A snapshot's RAM as a sparse file (see server/vmm/qemu/SparseMemoryFile.ts). */
+export interface SnapshotMemory {
+  path: string;
+  /** The guest RAM size; the file's length. */
+  sizeBytes: number;
+  /** `algorithm:hex` over the pages of `runs`, in order, then the run list. */
+  checksum: string;
+  /** `[offset, bytes]` of what was written, in write order; the rest is holes (zero). */
+  runs: Array<[offset: number, bytes: number]>;
 }
 
 /**

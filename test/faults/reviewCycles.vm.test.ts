@@ -2,27 +2,39 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { bundleRepository } from '../../client/repoBundle';
+import type { SnapshotInfo } from '../../server/vmm/VmmDriver';
 import { makeTempRepo } from '../helpers/repos';
-import { qemuPidsMentioning, VmBroker } from '../helpers/vmBroker';
-import { faultProfilesDir, waitForState } from './faultAgents';
+import { qemuPidsMentioning, sharedImage, VmBroker } from '../helpers/vmBroker';
+import { faultProfilesDir, storedAgent, waitForState } from './faultAgents';
 
 const CYCLES = 10;
 
 /**
  * Issue 6, item 7: one agent through ten pause → snapshot → restore → resume cycles. Its files and
- * a background process it started must come through every one of them.
+ * a background process it started must come through every one of them. The agent is a template
+ * clone, as agents normally are, so every snapshot keeps guest RAM in its own sparse file: the
+ * first from the template's mapping, the rest from the previous snapshot's.
  */
 describe('one agent through ten review cycles (vm)', function () {
   this.timeout(30 * 60_000);
   const harness = new VmBroker();
   let repoDir = '';
   let agentId = '';
+  const savedTemplates = process.env.AGENTVM_TEMPLATES;
 
   before(async function () {
     this.timeout(40 * 60_000);
     process.env.AGENTVM_PROFILES_DIR = faultProfilesDir;
+    process.env.AGENTVM_TEMPLATES = 'manual';
     await harness.start();
     repoDir = makeTempRepo({ 'README.md': '# cycles\n' });
+    const image = await sharedImage();
+    await harness.broker.manager.templates!.ensure({
+      image,
+      memoryMiB: 256,
+      vcpus: 1,
+      egress: true,
+    });
   });
 
   afterEach(async function () {
@@ -32,6 +44,8 @@ describe('one agent through ten review cycles (vm)', function () {
 
   after(async () => {
     delete process.env.AGENTVM_PROFILES_DIR;
+    if (savedTemplates === undefined) delete process.env.AGENTVM_TEMPLATES;
+    else process.env.AGENTVM_TEMPLATES = savedTemplates;
     await harness.stop();
     if (repoDir) fs.rmSync(repoDir, { recursive: true, force: true });
   });
@@ -50,6 +64,14 @@ describe('one agent through ten review cycles (vm)', function () {
         [],
         `cycle ${cycle}: no QEMU while awaiting review`,
       );
+      if (cycle === 1) assert.equal(paused.bootPath, 'template');
+      const snapshot = storedAgent(harness.dataDir, agentId).snapshot as SnapshotInfo;
+      assert.ok(snapshot.memory, `cycle ${cycle}: guest RAM is in its own file`);
+      assert.ok(snapshot.sizeBytes < 2 ** 20, `cycle ${cycle}: ${snapshot.sizeBytes}-byte state`);
+      const written = snapshot.memory.runs.reduce((sum, [, bytes]) => sum + bytes, 0);
+      const allocated = fs.statSync(snapshot.memory.path).blocks * 512;
+      assert.ok(allocated < snapshot.memory.sizeBytes, `cycle ${cycle}: the memory file is sparse`);
+      assert.ok(written <= allocated, `cycle ${cycle}: every written page is on disk`);
 
       await harness.client.review(agentId);
       const exec = async (command: string) =>

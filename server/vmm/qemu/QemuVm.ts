@@ -13,6 +13,7 @@ import {
   writeSnapshotSidecar,
   type WrittenFile,
 } from './snapshotFile';
+import { IGNORE_SHARED } from './StartMode';
 import { removeSockets, type VmPaths } from './vmPaths';
 import { waitForMigration } from './waitForMigration';
 
@@ -36,6 +37,12 @@ export interface QemuVmParts {
   migrationCapabilities: string[];
   /** Guest RAM is the backend `mem` (see {@link SnapshotInfo.namedMemoryBackend}). */
   namedMemoryBackend?: boolean;
+  /**
+   * Guest RAM is private to this VM (a clone's copy-on-write mapping, or anonymous): a snapshot
+   * writes it to its own sparse file (see {@link SnapshotInfo.memory}). A template's shared RAM
+   * file is its memory already, and an unnamed RAM block cannot be restored into a mapped file.
+   */
+  splitMemory?: boolean;
   logger: Logger;
   stopGraceMs: number;
   migrationTimeoutMs: number;
@@ -113,6 +120,7 @@ export class QemuVm implements Vm {
     const steps: Record<string, number> = {};
     this.snapshotSteps = steps;
     const mark = (name: string) => (steps[name] = Math.round(performance.now() - startedAt));
+    let replacedMemory: ReturnType<typeof replaceFile> | undefined;
 
     // Pause first so the memory image and the disk overlay describe the same instant.
     await this.qmp('stop');
@@ -120,9 +128,17 @@ export class QemuVm implements Vm {
 
     let sink: MigrationSink | undefined;
     let written: WrittenFile;
+    const split = this.parts.splitMemory
+      ? {
+          memoryPath: paths.snapshotMemoryTemp,
+          blockName: 'mem',
+          blockBytes: this.parts.spec.memoryMiB * 2 ** 20,
+          blockAddresses: migrationCapabilities.includes(IGNORE_SHARED),
+        }
+      : undefined;
     try {
       fs.rmSync(paths.snapshotTemp, { force: true });
-      sink = await MigrationSink.listen(paths.migrationSocket, paths.snapshotTemp);
+      sink = await MigrationSink.listen(paths.migrationSocket, paths.snapshotTemp, split);
       if (migrationCapabilities.length > 0) {
         const capabilities = migrationCapabilities.map((capability) => ({
           capability,
@@ -145,6 +161,12 @@ export class QemuVm implements Vm {
       ]);
       written = file;
       mark('completed');
+      // The memory file is named before the sidecar and the state file: a state file in place
+      // means the whole snapshot is.
+      if (written.memory) {
+        replacedMemory = replaceFile(paths.snapshotMemoryTemp, paths.snapshotMemory);
+        written = { ...written, memory: { ...written.memory, path: paths.snapshotMemory } };
+      }
       // Named before the state file, so a recovery that finds snapshot.state can verify it even
       // if the broker died before the store recorded it. Its durationMs stops here, not at exit.
       await writeSnapshotSidecar(
@@ -156,6 +178,7 @@ export class QemuVm implements Vm {
       await this.parts.qmp.execute('migrate_cancel').catch(() => undefined);
       sink?.close();
       fs.rmSync(paths.snapshotTemp, { recursive: true, force: true });
+      fs.rmSync(paths.snapshotMemoryTemp, { force: true });
       // The host-side write error (a full disk) says more than QEMU's "connection reset".
       const cause = sink?.failure ?? (error as Error);
       throw new AgentvmError(
@@ -176,6 +199,7 @@ export class QemuVm implements Vm {
     mark('exited');
     // Freeing the replaced snapshot's blocks is nobody's wait.
     void replaced.discard().catch(() => undefined);
+    void replacedMemory?.discard().catch(() => undefined);
     return this.snapshotInfo(written, durationMs);
   }
 
@@ -188,6 +212,7 @@ export class QemuVm implements Vm {
       durationMs,
       ...(migrationCapabilities.length > 0 ? { migrationCapabilities } : {}),
       ...(this.parts.namedMemoryBackend ? { namedMemoryBackend: true } : {}),
+      ...(written.memory ? { memory: written.memory } : {}),
     };
   }
 

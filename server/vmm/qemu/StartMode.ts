@@ -33,9 +33,10 @@ export function migrationCapabilities(mode: StartMode): string[] {
 
 /**
  * How guest RAM is backed. A template shares its file so clones can map it; a clone maps it
- * privately, so its writes stay its own; a clone's review snapshot holds all of its RAM (private
- * RAM is not "shared", so `x-ignore-shared` skips none of it) and restores into anonymous RAM that
- * carries the same backend name.
+ * privately, so its writes stay its own. A clone's review snapshot holds all of its RAM (private
+ * RAM is not "shared", so `x-ignore-shared` skips none of it); the driver writes that RAM to a file
+ * of its own, which the restore maps privately in the same way. Snapshots from before that
+ * (RAM inside the state stream) restore into anonymous RAM that carries the same backend name.
  */
 export function memoryPlan(mode: StartMode): Pick<QemuLaunchPlan, 'memoryFile' | 'namedRam'> {
   if (mode.kind === 'boot' && mode.templateMemory) {
@@ -43,6 +44,8 @@ export function memoryPlan(mode: StartMode): Pick<QemuLaunchPlan, 'memoryFile' |
   }
   if (mode.kind === 'clone')
     return { memoryFile: { path: mode.template.memoryPath, share: false } };
+  if (mode.kind === 'restore' && mode.snapshot.memory)
+    return { memoryFile: { path: mode.snapshot.memory.path, share: false } };
   if (mode.kind === 'restore' && mode.snapshot.namedMemoryBackend) return { namedRam: true };
   return {};
 }

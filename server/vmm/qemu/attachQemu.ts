@@ -70,6 +70,11 @@ export async function attachQemu(
         .filter((entry) => entry.state && entry.capability === IGNORE_SHARED)
         .map((entry) => entry.capability),
       namedMemoryBackend: args.some((arg) => arg.includes('memory-backend=mem')),
+      splitMemory: args.some(
+        (arg) =>
+          arg.startsWith('memory-backend-ram,id=mem,') ||
+          (arg.startsWith('memory-backend-file,id=mem,') && arg.endsWith(',share=off')),
+      ),
     });
   } catch (error) {
     channel?.close();

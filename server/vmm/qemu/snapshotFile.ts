@@ -3,7 +3,10 @@ import net from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
 import { AgentvmError } from '../../../protocol/errors';
-import type { SnapshotInfo } from '../VmmDriver';
+import type { SnapshotInfo, SnapshotMemory } from '../VmmDriver';
+import { MigrationStreamSplitter } from './MigrationStreamSplitter';
+import { requireFileSize } from './requireFileSize';
+import { checkMemoryFileSize, SparseMemoryWriter, verifyMemoryFile } from './SparseMemoryFile';
 import {
   checksumAlgorithm,
   checksumFile,
@@ -26,7 +29,26 @@ export interface WrittenFile {
   sizeBytes: number;
   /** `algorithm:hex`, see stateChecksum.ts. */
   checksum: string;
+  /** The RAM block written apart, when the sink split the stream. */
+  memory?: SnapshotMemory;
 }
+
+/** Write one RAM block of the stream to its own sparse file (see MigrationStreamSplitter). */
+export interface MemorySplit {
+  /** Where the block's pages go (created or truncated). */
+  memoryPath: string;
+  /** The block's name in the stream (`mem`) and its size. */
+  blockName: string;
+  blockBytes: number;
+  /** The stream carries block addresses (`x-ignore-shared` was set). */
+  blockAddresses: boolean;
+}
+
+/** Device state is small (≈100 KiB); a split stream whose state outgrows this is refused. */
+const MAX_SPLIT_STATE_BYTES = 64 * 2 ** 20;
+
+/** The socket pauses while this much of the memory file waits for the disk. */
+const MEMORY_HIGH_WATER_BYTES = 32 * 2 ** 20;
 
 /**
  * Receives a migration stream on a unix socket and writes it to a file, hashing on the way.
@@ -45,12 +67,16 @@ export class MigrationSink {
     readonly socketPath: string,
     filePath: string,
     checksum: StreamChecksum,
+    split: MemorySplit | undefined,
   ) {
     this.result = new Promise<WrittenFile>((resolve, reject) => {
       server.once('connection', (socket) => {
         this.connection = socket;
         server.close();
-        writeStream(socket, filePath, checksum).then(resolve, reject);
+        const writing = split
+          ? writeSplitStream(socket, filePath, checksum, split)
+          : writeStream(socket, filePath, checksum);
+        writing.then(resolve, reject);
       });
       server.once('error', reject);
     });
@@ -62,8 +88,15 @@ export class MigrationSink {
   /** Why writing the file failed (e.g. ENOSPC), once it has; QEMU then only sees a reset socket. */
   failure: Error | undefined;
 
-  /** Listen on `socketPath`; the stream will be written to `filePath` (truncated). */
-  static async listen(socketPath: string, filePath: string): Promise<MigrationSink> {
+  /**
+   * Listen on `socketPath`; the stream will be written to `filePath` (truncated), with `split`'s
+   * RAM block apart in its own file.
+   */
+  static async listen(
+    socketPath: string,
+    filePath: string,
+    split?: MemorySplit,
+  ): Promise<MigrationSink> {
     const checksum = await createChecksum();
     fs.rmSync(socketPath, { force: true });
     const server = net.createServer();
@@ -74,7 +107,7 @@ export class MigrationSink {
         resolve();
       });
     });
-    return new MigrationSink(server, socketPath, filePath, checksum);
+    return new MigrationSink(server, socketPath, filePath, checksum, split);
   }
 
   /** The URI to give QMP `migrate`. */
@@ -144,6 +177,82 @@ function writeStream(
   });
 }
 
+/**
+ * Split the stream as it arrives: the RAM block's pages to a sparse file, the rest (kept in memory,
+ * it is small) to `filePath` once the stream ended. The socket pauses while the disk lags.
+ */
+async function writeSplitStream(
+  socket: net.Socket,
+  filePath: string,
+  checksum: StreamChecksum,
+  split: MemorySplit,
+): Promise<WrittenFile> {
+  let memory: SparseMemoryWriter;
+  try {
+    memory = await SparseMemoryWriter.create(split.memoryPath, split.blockBytes);
+  } catch (error) {
+    socket.destroy();
+    throw error;
+  }
+
+  const state: Buffer[] = [];
+  let stateBytes = 0;
+  const splitter = new MigrationStreamSplitter(split, {
+    state: (bytes) => {
+      state.push(bytes);
+      stateBytes += bytes.length;
+      if (stateBytes > MAX_SPLIT_STATE_BYTES) throw new Error('device state is too large');
+    },
+    page: (offset, data) => memory.page(offset, data),
+  });
+
+  try {
+    await new Promise<void>((resolve, reject) => {
+      socket.on('data', (chunk: Buffer) => {
+        try {
+          splitter.push(chunk);
+        } catch (error) {
+          socket.destroy();
+          reject(error as Error);
+          return;
+        }
+        if (memory.pendingBytes > MEMORY_HIGH_WATER_BYTES) {
+          socket.pause();
+          void memory.drained().then(() => socket.resume());
+        }
+      });
+      socket.once('end', () => {
+        try {
+          splitter.end();
+          if (splitter.blockBytes !== split.blockBytes) {
+            throw new Error(
+              `RAM block ${split.blockName} has ${splitter.blockBytes ?? 'no'} bytes, expected ${split.blockBytes}`,
+            );
+          }
+          resolve();
+        } catch (error) {
+          reject(error as Error);
+        }
+      });
+      socket.once('error', reject);
+    });
+  } catch (error) {
+    await memory.abort();
+    throw error;
+  }
+
+  const written = await memory.finish();
+  const file = await fs.promises.open(filePath, 'w', 0o600);
+  try {
+    await file.writev(state);
+    await file.datasync();
+  } finally {
+    await file.close();
+  }
+  for (const part of state) checksum.update(part);
+  return { sizeBytes: stateBytes, checksum: checksum.digest(), memory: written };
+}
+
 /** Flushes a file while it is written, so that the fsync at the end has little left to do. */
 class Flusher {
   private flushedBytes = 0;
@@ -192,9 +301,13 @@ class Flusher {
   }
 }
 
-/** Throw SNAPSHOT_CORRUPT unless the state file has the recorded size and checksum. */
+/**
+ * Throw SNAPSHOT_CORRUPT unless the state file (and the memory file, when there is one) has the
+ * recorded size and checksum.
+ */
 export async function verifySnapshot(snapshot: SnapshotInfo): Promise<void> {
   checkSnapshotSize(snapshot);
+  if (snapshot.memory) await verifyMemoryFile(snapshot.memory);
   const algorithm = checksumAlgorithm(snapshot.checksum);
   if ((await checksumFile(snapshot.statePath, algorithm)) !== snapshot.checksum) {
     throw new AgentvmError(
@@ -204,21 +317,10 @@ export async function verifySnapshot(snapshot: SnapshotInfo): Promise<void> {
   }
 }
 
-/** The cheap part of {@link verifySnapshot}: throw SNAPSHOT_CORRUPT unless the file has its size. */
+/** The cheap part of {@link verifySnapshot}: throw SNAPSHOT_CORRUPT unless the files have their size. */
 export function checkSnapshotSize(snapshot: SnapshotInfo): void {
-  let sizeBytes: number;
-  try {
-    sizeBytes = fs.statSync(snapshot.statePath).size;
-  } catch {
-    throw new AgentvmError('SNAPSHOT_CORRUPT', `snapshot file ${snapshot.statePath} is missing`);
-  }
-
-  if (sizeBytes !== snapshot.sizeBytes) {
-    throw new AgentvmError(
-      'SNAPSHOT_CORRUPT',
-      `snapshot file ${snapshot.statePath} has ${sizeBytes} bytes, expected ${snapshot.sizeBytes}`,
-    );
-  }
+  if (snapshot.memory) checkMemoryFileSize(snapshot.memory);
+  requireFileSize(snapshot.statePath, snapshot.sizeBytes, 'snapshot file');
 }
 
 /**
@@ -264,6 +366,14 @@ export const snapshotInfoSchema = z.preprocess(
     durationMs: z.number().nonnegative(),
     migrationCapabilities: z.array(z.string()).optional(),
     namedMemoryBackend: z.boolean().optional(),
+    memory: z
+      .object({
+        path: z.string(),
+        sizeBytes: z.number().int().positive(),
+        checksum: z.string().regex(checksumPattern),
+        runs: z.array(z.tuple([z.number().int().nonnegative(), z.number().int().positive()])),
+      })
+      .optional(),
   }),
 );
 
@@ -313,8 +423,17 @@ export function readSnapshotSidecar(vmDir: string): SnapshotInfo | undefined {
   }
 }
 
-/** Delete a snapshot's state file and its sidecar. */
+/** Where a snapshot keeps its RAM when split from the state: `snapshot.memory` beside it. */
+export function snapshotMemoryPath(statePath: string): string {
+  return path.join(path.dirname(statePath), 'snapshot.memory');
+}
+
+/**
+ * Delete a snapshot's state file, memory file and sidecar. A VM restored from them may still map
+ * the memory file; unlinked, it stays readable to that VM until it exits.
+ */
 export function removeSnapshotFiles(statePath: string): void {
   fs.rmSync(statePath, { force: true });
+  fs.rmSync(snapshotMemoryPath(statePath), { force: true });
   fs.rmSync(snapshotSidecarPath(statePath), { force: true });
 }

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import { AgentvmError } from '../../../protocol/errors';
+import type { Logger } from '../../log';
 import { egressNetdevArgs } from '../../policy/egress/guestEgress';
 import { detectAccelerator } from '../accelerator';
 import { ControlChannel } from '../ControlChannel';
@@ -8,6 +9,7 @@ import { asAgentvmError } from './asAgentvmError';
 import { buildQemuArgs, type QemuLaunchPlan } from './buildQemuArgs';
 import { hostTscKhz } from './hostTscKhz';
 import { loadSnapshot } from './loadSnapshot';
+import { warmMemoryFile } from './SparseMemoryFile';
 import { createOverlay, prepareVmDirectory } from './prepareVmDirectory';
 import type { QemuDriverContext } from './QemuDriver';
 import { QemuProcess } from './QemuProcess';
@@ -47,7 +49,7 @@ export async function startQemu(
   if (incoming) checkSnapshotSize(incoming);
   const verification = incoming
     ? verifySnapshot(incoming).then(
-        () => undefined,
+        () => void mark('verified'),
         (error: unknown) => asAgentvmError(error, `snapshot of VM ${spec.id}`),
       )
     : Promise.resolve(undefined);
@@ -129,6 +131,7 @@ export async function startQemu(
     const ready = await step('waiting for the guest agent', handshake);
     mark('ready');
     logger.debug('vm.startup_steps', { vmId: spec.id, mode: mode.kind, steps });
+    if (incoming?.memory) await warmInBackground(incoming.memory.path, spec.id, logger);
 
     return new QemuVm({
       ...context.vmOptions,
@@ -143,6 +146,7 @@ export async function startQemu(
       startupSteps: steps,
       migrationCapabilities: capabilities,
       namedMemoryBackend: plan.memoryFile !== undefined || plan.namedRam === true,
+      splitMemory: plan.memoryFile ? !plan.memoryFile.share : plan.namedRam === true,
     });
   } catch (error) {
     channel?.close();
@@ -158,6 +162,19 @@ export async function startQemu(
     // A corrupt snapshot often makes QEMU fail first; the checksum says why.
     throw (await verification) ?? asAgentvmError(error, `VM ${spec.id} did not start`);
   }
+}
+
+/** Start {@link warmMemoryFile} on a restored VM's memory file, which nobody waits for. */
+async function warmInBackground(memoryPath: string, vmId: string, logger: Logger): Promise<void> {
+  // Opened now, before the caller unlinks the used snapshot.
+  const file = await fs.promises.open(memoryPath, 'r').catch(() => undefined);
+  if (!file) return;
+
+  const startedAt = performance.now();
+  void warmMemoryFile(file).then(
+    () => logger.debug('vm.memory_warmed', { vmId, ms: Math.round(performance.now() - startedAt) }),
+    (error: Error) => logger.warn('vm.memory_warm_failed', { vmId, error: error.message }),
+  );
 }
 
 function launchPlan(spec: VmSpec, paths: VmPaths, accel: Accelerator): QemuLaunchPlan {

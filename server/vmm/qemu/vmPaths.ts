@@ -18,6 +18,9 @@ export interface VmPaths {
   pidFile: string;
   snapshotState: string;
   snapshotTemp: string;
+  /** The snapshot's RAM, when it is kept apart from the state (see SparseMemoryFile.ts). */
+  snapshotMemory: string;
+  snapshotMemoryTemp: string;
   /** Where the sockets live: vmDir, or a short directory under the OS temp dir. */
   socketDir: string;
   qmpSocket: string;
@@ -48,6 +51,8 @@ export function vmPaths(vmDir: string, tmpDir: string = os.tmpdir()): VmPaths {
     pidFile: path.join(resolved, 'qemu.pid'),
     snapshotState: path.join(resolved, 'snapshot.state'),
     snapshotTemp: path.join(resolved, 'snapshot.state.tmp'),
+    snapshotMemory: path.join(resolved, 'snapshot.memory'),
+    snapshotMemoryTemp: path.join(resolved, 'snapshot.memory.tmp'),
     socketDir,
     qmpSocket: path.join(socketDir, socketNames.qmp),
     controlSocket: path.join(socketDir, socketNames.control),

@@ -3,7 +3,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { bundleRepository } from '../../../../client/repoBundle';
-import { makeDemoRepo, sharedImage, VmBroker } from '../../../helpers/vmBroker';
+import type { AgentvmError } from '../../../../protocol/errors';
+import { readSnapshotSidecar } from '../../../../server/vmm/qemu/snapshotFile';
+import { makeDemoRepo, qemuPidsMentioning, sharedImage, VmBroker } from '../../../helpers/vmBroker';
 
 /** Records, as the very first thing the agent command does, its clock and 16 random bytes. */
 const recordStart =
@@ -156,6 +158,33 @@ describe('template clones and clone safety (vm)', function () {
   });
 
   // Ten review cycles on one agent (issue 7's test too) live in test/faults/reviewCycles.vm.test.ts.
+
+  it('refuses to resume a clone whose snapshot memory file was damaged: the agent fails, nothing runs', async () => {
+    const id = agentIds[1];
+    await harness.client.resume(id, 'go on');
+    await exec(id, 'nohup agentctl review "look again" >/dev/null 2>&1 &');
+    await harness.waitFor(id, ['awaiting_review']);
+    const agentDir = path.join(harness.dataDir, 'agents', id);
+    const memory = readSnapshotSidecar(agentDir)?.memory;
+    assert.ok(memory, 'the clone’s snapshot keeps its RAM in a file of its own');
+
+    const [offset] = memory.runs[Math.floor(memory.runs.length / 2)]!;
+    const fd = fs.openSync(memory.path, 'r+');
+    const byte = Buffer.alloc(1);
+    fs.readSync(fd, byte, 0, 1, offset + 100);
+    byte[0] ^= 0x04;
+    fs.writeSync(fd, byte, 0, 1, offset + 100);
+    fs.closeSync(fd);
+
+    await assert.rejects(
+      harness.client.review(id),
+      (error: AgentvmError) => error.code === 'SNAPSHOT_CORRUPT',
+    );
+    const agent = await harness.client.getAgent(id);
+    assert.equal(agent.state, 'failed');
+    assert.match(agent.stateReason ?? '', /memory file .* fails its checksum/);
+    assert.deepEqual(qemuPidsMentioning(agentDir), []);
+  });
 
   it('does not use a template built for another image: the agent cold-boots and says why', async () => {
     harness.imageOverride = (image) => ({ ...image, key: `${image.key}-rebuilt` });
