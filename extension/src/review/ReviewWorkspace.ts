@@ -6,15 +6,13 @@ import { AGENT_BASE_SCHEME, AGENT_SCHEME } from './agentUri';
 import { AgentTerminal } from './AgentTerminal';
 import type { GuestApi } from './GuestApi';
 import type { WorkspaceChange } from './guestResults';
+import { WorkspaceFolderQueue } from './WorkspaceFolderQueue';
 
 /** At most this many changed files open as diff editors at once; the rest are in the webview. */
 const maxDiffsOpened = 3;
 
-/** How long to wait for VS Code to report the added workspace folder. */
+/** How long one workspace folder change waits for VS Code's confirmation, in milliseconds. */
 const folderChangeTimeoutMs = 10_000;
-
-/** How long closing a review waits for VS Code to drop the folder, in milliseconds. */
-const folderRemovalTimeoutMs = 10_000;
 
 /**
  * The reviewer's view of paused agents: a workspace folder per reviewing agent, a terminal into
@@ -23,7 +21,7 @@ const folderRemovalTimeoutMs = 10_000;
  */
 export class ReviewWorkspace implements vscode.Disposable {
   private readonly terminals = new Map<string, vscode.Terminal>();
-  private readonly removals = new Map<string, Promise<void>>();
+  private readonly folders: WorkspaceFolderQueue<vscode.Uri>;
   private readonly subscription: vscode.Disposable;
 
   constructor(
@@ -31,6 +29,10 @@ export class ReviewWorkspace implements vscode.Disposable {
     private readonly guest: GuestApi,
     private readonly log: ComponentLog,
   ) {
+    this.folders = new WorkspaceFolderQueue(vscode.workspace, log, {
+      timeoutMs: folderChangeTimeoutMs,
+      warn: (message) => void vscode.window.showWarningMessage(message),
+    });
     this.subscription = store.onDidChangeAgent(({ agent }) => {
       if (agent.state !== 'reviewing') void this.close(agent.id);
     });
@@ -41,28 +43,13 @@ export class ReviewWorkspace implements vscode.Disposable {
     return vscode.Uri.from({ scheme: AGENT_SCHEME, authority: agentId, path: '/' });
   }
 
-  /** Adds the workspace folder, opens the terminal and the first diffs; returns the changes. */
+  /**
+   * Adds the workspace folder (once every folder change asked for earlier is confirmed), opens the
+   * terminal and the first diffs; returns the changes.
+   */
   async open(agent: Agent): Promise<WorkspaceChange[]> {
-    const root = ReviewWorkspace.rootUri(agent.id);
-    const folders = vscode.workspace.workspaceFolders ?? [];
-    if (!folders.some((folder) => folder.uri.toString() === root.toString())) {
-      const changed = new Promise<void>((resolve) => {
-        const timer = setTimeout(done, folderChangeTimeoutMs);
-        const subscription = vscode.workspace.onDidChangeWorkspaceFolders(done);
-        function done() {
-          clearTimeout(timer);
-          subscription.dispose();
-          resolve();
-        }
-      });
-      // Appending (never replacing the first folder) keeps the extension host running.
-      const added = vscode.workspace.updateWorkspaceFolders(folders.length, 0, {
-        uri: root,
-        name: `agent: ${agent.title}`,
-      });
-      if (added) await changed;
-      else this.log.warn(`could not add workspace folder for ${agent.id}`);
-    }
+    // Appending (never replacing the first folder) keeps the extension host running.
+    await this.folders.add(ReviewWorkspace.rootUri(agent.id), `agent: ${agent.title}`);
 
     this.openTerminal(agent);
     const changes = await this.guest.changes(agent.id);
@@ -105,61 +92,15 @@ export class ReviewWorkspace implements vscode.Disposable {
   /**
    * Removes the agent's folder, closes its editors and its terminal. Resolves once VS Code has
    * confirmed the folder gone (it applies the removal asynchronously), or after
-   * `folderRemovalTimeoutMs` at the latest.
+   * `folderChangeTimeoutMs` at the latest.
    */
   async close(agentId: string): Promise<void> {
     this.terminals.get(agentId)?.dispose();
     this.terminals.delete(agentId);
-    await Promise.all([this.removeFolder(agentId), this.closeEditors(agentId)]);
-  }
-
-  /**
-   * One removal per folder, shared by every caller: until VS Code confirms it, `workspaceFolders`
-   * already shows the folder gone, so a second caller that looked there would return early, and
-   * a confirmation of an earlier change can still show it again.
-   */
-  private removeFolder(agentId: string): Promise<void> {
-    const pending = this.removals.get(agentId);
-    if (pending) return pending;
-
-    const root = ReviewWorkspace.rootUri(agentId).toString();
-    const indexOfFolder = () =>
-      (vscode.workspace.workspaceFolders ?? []).findIndex(
-        (folder) => folder.uri.toString() === root,
-      );
-    // Index 0 is never ours to remove: changing the first folder restarts the extension host.
-    if (indexOfFolder() <= 0) return Promise.resolve();
-
-    let settled = false;
-    const removal = new Promise<void>((resolve) => {
-      let requested = false;
-      const finish = () => {
-        settled = true;
-        clearTimeout(timer);
-        listener.dispose();
-        this.removals.delete(agentId);
-        resolve();
-      };
-      // VS Code refuses an update while another one is unconfirmed; ours is asked again after the
-      // next change, and never twice (a repeated index could name another folder by then).
-      const request = () => {
-        const at = indexOfFolder();
-        if (at <= 0) return finish();
-        requested = vscode.workspace.updateWorkspaceFolders(at, 1);
-        if (requested) this.log.info(`${agentId}: removing the review workspace folder`);
-      };
-      const timer = setTimeout(finish, folderRemovalTimeoutMs);
-      // Inside this event `workspaceFolders` is the state VS Code confirmed.
-      const listener = vscode.workspace.onDidChangeWorkspaceFolders(() => {
-        if (indexOfFolder() < 0) finish();
-        else if (!requested) request();
-      });
-      request();
-    });
-    if (settled) return removal;
-
-    this.removals.set(agentId, removal);
-    return removal;
+    await Promise.all([
+      this.folders.remove(ReviewWorkspace.rootUri(agentId)),
+      this.closeEditors(agentId),
+    ]);
   }
 
   private async closeEditors(agentId: string): Promise<void> {
@@ -183,6 +124,7 @@ export class ReviewWorkspace implements vscode.Disposable {
 
   dispose(): void {
     this.subscription.dispose();
+    this.folders.dispose();
     for (const terminal of this.terminals.values()) terminal.dispose();
   }
 }
