@@ -101,7 +101,12 @@ export const guestEventSchema = z.discriminatedUnion('kind', [
     /** `git format-patch --stdout baseCommit..headCommit`. */
     patch: z.string(),
   }),
-  z.object({ kind: z.literal('error'), message: z.string() }),
+  z.object({
+    kind: z.literal('error'),
+    message: z.string(),
+    /** The task cannot go on and no result follows: the broker ends the agent `failed` with it. */
+    fatal: z.boolean().optional(),
+  }),
 ]);
 export type GuestEvent = z.infer<typeof guestEventSchema>;
 

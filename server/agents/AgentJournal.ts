@@ -19,6 +19,7 @@ export type ManagerEvents = {
  */
 export class AgentJournal {
   readonly events = new EventEmitter<ManagerEvents>();
+  private readonly endListeners: Array<(agentId: string) => void> = [];
 
   constructor(
     private readonly store: Store,
@@ -37,6 +38,31 @@ export class AgentJournal {
     return redactKnownValues(value, this.knownSecrets(agentId));
   }
 
+  /**
+   * Redacts output that arrives in pieces. `text` is what was held back last time followed by the
+   * new output; `ready` is what may be stored now, redacted, and `held` is the end of it that could
+   * be the start of a secret value (at most the longest value's length - 1 characters, usually
+   * none), to put in front of the stream's next output, or store as it is once the stream ends.
+   */
+  redactOutput(agentId: string, text: string): { ready: string; held: string } {
+    const secrets = this.knownSecrets(agentId);
+    const redacted = redactKnownValues(text, secrets);
+    const keep = secretStartAtEnd(redacted, secrets);
+    return {
+      ready: redacted.slice(0, redacted.length - keep),
+      held: redacted.slice(redacted.length - keep),
+    };
+  }
+
+  /**
+   * Calls `listener` when an agent ends, before its terminal state is stored (and while its secret
+   * values are still known), and when it is removed: for parts that hold something of the agent's
+   * back, to store it or let it go.
+   */
+  onAgentEnd(listener: (agentId: string) => void): void {
+    this.endListeners.push(listener);
+  }
+
   /** The agent's record; AGENT_NOT_FOUND when it does not exist (any more). */
   record(id: string): AgentRecord {
     const record = this.store.getAgent(id);
@@ -47,6 +73,9 @@ export class AgentJournal {
 
   transition(id: string, to: AgentState, rawChanges: Partial<AgentRecord>): AgentRecord {
     const from = this.record(id).state;
+    if (terminalStates.includes(to) && !terminalStates.includes(from)) {
+      for (const listener of this.endListeners) listener(id);
+    }
     // Before onTerminal: releasing the agent's policy forgets its secret values.
     const changes =
       typeof rawChanges.stateReason === 'string'
@@ -81,6 +110,7 @@ export class AgentJournal {
   }
 
   removed(id: string): void {
+    for (const listener of this.endListeners) listener(id);
     this.events.emit('removed', id);
   }
 
@@ -93,4 +123,21 @@ export class AgentJournal {
       `cannot ${action} agent ${record.id}: it is ${record.state} (needs ${allowed.join(' or ')})`,
     );
   }
+}
+
+/**
+ * Length of the longest end of `text` that is the start (not the whole) of one of `secrets`: what
+ * must wait for more text before anyone can tell whether it is a secret value. Values shorter
+ * than 4 characters are not redacted (see redactKnownValues), so none is held for them either.
+ */
+function secretStartAtEnd(text: string, secrets: readonly string[]): number {
+  const candidates = secrets.filter((secret) => secret.length >= 4);
+  const longest = Math.max(0, ...candidates.map((secret) => secret.length));
+  for (let length = Math.min(text.length, longest - 1); length > 0; length--) {
+    const end = text.slice(text.length - length);
+    if (candidates.some((secret) => secret.length > length && secret.startsWith(end))) {
+      return length;
+    }
+  }
+  return 0;
 }

@@ -315,7 +315,7 @@ export class AgentManager {
 
     await this.templates?.close();
     this.limits.clearAll();
-    this.guest.flushProgress();
+    this.guest.flushHeld();
     for (const id of this.vms.agentIds()) {
       if (options.stopVms) await this.vms.stop(id).catch(() => undefined);
       else this.vms.detach(id);

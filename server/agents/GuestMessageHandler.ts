@@ -8,6 +8,8 @@ import type { LiveVms } from './LiveVms';
 import { ProgressThrottle } from './ProgressThrottle';
 import type { ReviewSnapshots } from './ReviewSnapshots';
 
+type OutputEvent = Extract<GuestEvent, { kind: 'output' }>;
+
 /**
  * What the broker does with messages from an agent's guest: logs, clock-sync reports, and the
  * sequenced events, each stored once (a replay after a restore is acknowledged and dropped), then
@@ -19,12 +21,20 @@ export class GuestMessageHandler {
     flush: (agentId, message, dropped) => this.storeHeldProgress(agentId, message, dropped),
   });
 
+  /**
+   * Per agent and stream, the end of the last output that could begin a secret value (see
+   * {@link AgentJournal.redactOutput}): stored with the stream's next output, or when it ends.
+   */
+  private readonly heldOutput = new Map<string, Map<OutputEvent['stream'], string>>();
+
   constructor(
     private readonly context: AgentContext,
     private readonly vms: LiveVms,
     private readonly reviews: ReviewSnapshots,
     private readonly resultFiles: (agentId: string) => { bundle: string; patch: string },
-  ) {}
+  ) {
+    context.journal.onAgentEnd((agentId) => this.agentEnded(agentId));
+  }
 
   handle(id: string, message: GuestMessage): void {
     const { journal, store, locks, log } = this.context;
@@ -44,8 +54,10 @@ export class GuestMessageHandler {
     if (message.type !== 'event') return;
 
     const capped = capGuestEvent(message.event);
-    // A result carries the agent's commits; rewriting them would corrupt the bundle.
-    const event = capped.kind === 'result' ? capped : journal.redact(id, capped);
+    // A result carries the agent's commits; rewriting them would corrupt the bundle. Output is
+    // redacted as it is stored, together with what the stream held back.
+    const event =
+      capped.kind === 'result' || capped.kind === 'output' ? capped : journal.redact(id, capped);
     const accepted = store.transaction(() => {
       const record = journal.record(id);
       if (message.seq <= record.guestSeq) return false;
@@ -61,20 +73,36 @@ export class GuestMessageHandler {
       void locks.run(id, () => this.reviews.pause(id, event.requestId, event.message));
     } else if (event.kind === 'result') {
       void locks.run(id, () => this.finish(id, event));
+    } else if (event.kind === 'error' && event.fatal) {
+      void locks.run(id, () => this.failed(id, event.message));
     }
   }
 
-  /** Stores held progress now and forgets every agent's window (broker shutdown). */
-  flushProgress(): void {
+  /** Stores held progress and output now and forgets them (broker shutdown). */
+  flushHeld(): void {
+    for (const agentId of [...this.heldOutput.keys()]) this.flushOutput(agentId);
     this.progress.flushAll();
   }
 
-  private persist(record: AgentRecord, seq: number, event: GuestEvent): void {
+  private persist(record: AgentRecord, seq: number, raw: GuestEvent): void {
+    let event = raw;
+    if (event.kind === 'output') {
+      const text = this.passOutput(record.id, event);
+      // Nothing to store yet; the seq is still taken, so a replay cannot hold it twice.
+      if (text === '') {
+        this.context.store.updateAgent(record.id, { guestSeq: seq });
+        return;
+      }
+
+      event = { ...event, text };
+    }
     if (event.kind === 'progress' && !this.progress.offer(record.id, event.message)) {
       // Held for the end of the window; the seq is still taken, so a replay cannot store it twice.
       this.context.store.updateAgent(record.id, { guestSeq: seq });
       return;
     }
+    // The command exited: its streams are over, and what they held back is output like the rest.
+    if (event.kind === 'exit') this.flushOutput(record.id);
 
     const changes: Partial<AgentRecord> = { guestSeq: seq };
     if (event.kind === 'output') changes.lastOutput = appendOutput(record.lastOutput, event.text);
@@ -82,6 +110,53 @@ export class GuestMessageHandler {
     if (event.kind === 'exit') changes.exitCode = event.code;
     this.context.store.updateAgent(record.id, changes);
     this.context.journal.append(record.id, timelineEntry(event));
+  }
+
+  /** The redacted part of `event`'s text (after what its stream held) that may be stored now. */
+  private passOutput(agentId: string, event: OutputEvent): string {
+    const streams = this.heldOutput.get(agentId) ?? new Map<OutputEvent['stream'], string>();
+    const { ready, held } = this.context.journal.redactOutput(
+      agentId,
+      (streams.get(event.stream) ?? '') + event.text,
+    );
+    if (held !== '') streams.set(event.stream, held);
+    else streams.delete(event.stream);
+    if (streams.size > 0) this.heldOutput.set(agentId, streams);
+    else this.heldOutput.delete(agentId);
+    return ready;
+  }
+
+  /** Stores what the agent's streams held back as output and forgets it. */
+  private flushOutput(agentId: string): void {
+    const streams = this.heldOutput.get(agentId);
+    if (!streams) return;
+
+    this.heldOutput.delete(agentId);
+    const { journal, store } = this.context;
+    const record = store.getAgent(agentId);
+    if (!record) return;
+
+    let lastOutput = record.lastOutput;
+    for (const [stream, text] of streams) {
+      lastOutput = appendOutput(lastOutput, text);
+      journal.append(agentId, timelineEntry({ kind: 'output', stream, text }));
+    }
+    store.updateAgent(agentId, { lastOutput });
+  }
+
+  /** The agent ends or is removed: what it held back is stored (when it still exists). */
+  private agentEnded(agentId: string): void {
+    this.flushOutput(agentId);
+    this.progress.forget(agentId);
+  }
+
+  /** The guest gave up on the task (a fatal `error`): no result follows, so the agent fails. */
+  private async failed(id: string, reason: string): Promise<void> {
+    await this.vms.stop(id);
+    if (!this.context.store.getAgent(id)) return;
+
+    this.context.store.updateAgent(id, { vmPid: null });
+    this.context.journal.fail(id, reason);
   }
 
   private storeHeldProgress(agentId: string, message: string, dropped: number): void {

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { AuditEntry } from '../../../protocol/policy';
+import type { AuditEntry, AuditVerifyResult } from '../../../protocol/policy';
 import { action, connect, out, printJson, type GlobalOptions } from '../context';
 import { exitCodes } from '../exitCodes';
 
@@ -19,8 +19,7 @@ export function registerAuditCommand(program: Command): void {
           if (options.verify) {
             const result = await client.verifyAudit();
             if (options.json) printJson(result);
-            else if (result.ok) out(`audit log intact: ${result.rowsChecked} rows checked`);
-            else out(`audit log BROKEN at row ${result.firstBadRowId}: ${result.reason}`);
+            else out(formatVerifyResult(result));
             return result.ok ? exitCodes.ok : exitCodes.failure;
           }
 
@@ -32,6 +31,20 @@ export function registerAuditCommand(program: Command): void {
         },
       ),
     );
+}
+
+/**
+ * The one-line text answer of `audit --verify`. Rows from before the keyed chain are counted apart:
+ * their plain sha256 links prove order, not that nobody rewrote them.
+ */
+export function formatVerifyResult(result: AuditVerifyResult): string {
+  if (!result.ok) return `audit log BROKEN at row ${result.firstBadRowId}: ${result.reason}`;
+
+  const rows = `${result.rowsChecked} ${result.rowsChecked === 1 ? 'row' : 'rows'} checked`;
+  const unkeyed = result.unkeyedRows ?? 0;
+  if (unkeyed === 0) return `audit log intact: ${rows}`;
+
+  return `audit log intact: ${rows} (${unkeyed} from before the keyed chain, checked with sha256)`;
 }
 
 function formatRow(row: AuditEntry): string {

@@ -115,7 +115,10 @@ export function forwardRequest(
   upstream.on('timeout', () =>
     upstream.destroy(new Error(`upstream ${target.host}:${target.port} did not answer in time`)),
   );
+  let guestGone = false;
   upstream.on('error', (error) => {
+    if (guestGone) return;
+
     onUpstreamError(error);
     if (response.headersSent) return response.destroy();
 
@@ -131,6 +134,14 @@ export function forwardRequest(
   // A guest that stops sending after a complete request still wants the answer.
   request.on('error', () => {
     if (!request.complete) upstream.destroy();
+  });
+  // 'close' also follows a normal end, when there is nothing left to cut. Otherwise the guest's
+  // side went away (it hung up, or `agentvm deny` cut it): the upstream would wait out its timeout.
+  response.on('close', () => {
+    if (response.writableFinished) return;
+
+    guestGone = true;
+    upstream.destroy();
   });
 }
 

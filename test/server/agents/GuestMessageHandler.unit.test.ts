@@ -56,6 +56,8 @@ describe('GuestMessageHandler (unit)', () => {
   let store: Store;
   let journal: AgentJournal;
   let handler: GuestMessageHandler;
+  let locks: AgentLocks;
+  let stoppedVms: string[];
   let seq = 0;
 
   beforeEach(() => {
@@ -65,13 +67,13 @@ describe('GuestMessageHandler (unit)', () => {
     journal = new AgentJournal(store, silentLogger, undefined, (id) =>
       id === 'a1' ? [VALUE] : [],
     );
-    const context = {
-      store,
-      log: silentLogger,
-      journal,
-      locks: new AgentLocks(),
-    } as unknown as AgentContext;
-    const vms = { get: () => undefined } as unknown as LiveVms;
+    locks = new AgentLocks();
+    const context = { store, log: silentLogger, journal, locks } as unknown as AgentContext;
+    stoppedVms = [];
+    const vms = {
+      get: () => undefined,
+      stop: async (id: string) => void stoppedVms.push(id),
+    } as unknown as LiveVms;
     handler = new GuestMessageHandler(context, vms, {} as ReviewSnapshots, () => ({
       bundle: '',
       patch: '',
@@ -86,6 +88,13 @@ describe('GuestMessageHandler (unit)', () => {
 
   const send = (event: GuestEvent) => handler.handle('a1', { type: 'event', seq: ++seq, event });
   const stored = () => JSON.stringify([store.events('a1'), store.getAgent('a1')]);
+  const outputs = (stream = 'stdout') =>
+    store
+      .events('a1')
+      .filter((event) => event.kind === 'output' && event.data?.stream === stream)
+      .map((event) => event.message);
+  /** Resolves once what the handler queued on the agent's lock has run. */
+  const settled = () => locks.run('a1', async () => undefined);
 
   it('stores an output line that contains a secret value redacted, in the timeline and the record', () => {
     send({ kind: 'output', stream: 'stdout', text: `token is ${VALUE}\n` });
@@ -115,5 +124,78 @@ describe('GuestMessageHandler (unit)', () => {
 
     assert.equal(store.getAgent('a1')?.stateReason, 'VM died; console: export K=[redacted]');
     assert.ok(!stored().includes(VALUE));
+  });
+
+  it('stores no secret value split across two output events, nor its first half, and loses no output', () => {
+    send({ kind: 'output', stream: 'stdout', text: `token is ${VALUE.slice(0, 9)}` });
+    send({ kind: 'output', stream: 'stderr', text: 'warning: something\n' });
+    send({ kind: 'output', stream: 'stdout', text: `${VALUE.slice(9)} and more\n` });
+
+    assert.equal(outputs().join(''), 'token is [redacted] and more\n');
+    assert.deepEqual(outputs('stderr'), ['warning: something\n']);
+    assert.ok(!stored().includes(VALUE.slice(0, 9)), 'the first half was stored in clear');
+    assert.ok(!stored().includes(VALUE.slice(9)), 'the second half was stored in clear');
+  });
+
+  it('stores output that cannot begin a secret value at once', () => {
+    send({ kind: 'output', stream: 'stdout', text: 'building step 1 of 3' });
+
+    assert.deepEqual(outputs(), ['building step 1 of 3']);
+  });
+
+  it('stores what a stream held back when the command exits, before the exit', () => {
+    send({ kind: 'output', stream: 'stdout', text: 'cut short: RTREAL' });
+    assert.deepEqual(outputs(), ['cut short: ']);
+
+    send({ kind: 'exit', code: 1, signal: null });
+
+    assert.deepEqual(outputs(), ['cut short: ', 'RTREAL']);
+    assert.deepEqual(
+      store.events('a1').map((event) => event.kind),
+      ['output', 'output', 'exit'],
+    );
+  });
+
+  it('stores held output and held progress when the agent ends, before its state, and forgets it', () => {
+    send({ kind: 'output', stream: 'stdout', text: 'last words RTRE' });
+    for (let index = 1; index <= 8; index++) send({ kind: 'progress', message: `step ${index}` });
+
+    journal.transition('a1', 'done', { endedAt: Date.now() });
+
+    const kinds = store.events('a1').map((event) => `${event.kind} ${event.message}`);
+    assert.deepEqual(kinds.slice(-3), ['output RTRE', 'progress step 8', 'state done']);
+    assert.equal(store.getAgent('a1')?.lastProgress, 'step 8');
+    const throttle = (handler as unknown as { progress: { windows: Map<string, unknown> } })
+      .progress;
+    assert.equal(throttle.windows.size, 0, 'the ended agent still has a progress window');
+  });
+
+  it("forgets a removed agent's held progress", () => {
+    for (let index = 1; index <= 8; index++) send({ kind: 'progress', message: `step ${index}` });
+    store.deleteAgent('a1');
+
+    journal.removed('a1');
+
+    const throttle = (handler as unknown as { progress: { windows: Map<string, unknown> } })
+      .progress;
+    assert.equal(throttle.windows.size, 0);
+  });
+
+  it("fails the agent with the guest's reason on a fatal error and stops its VM", async () => {
+    send({ kind: 'error', message: 'the result is too large to send to the host', fatal: true });
+    await settled();
+
+    const record = store.getAgent('a1');
+    assert.equal(record?.state, 'failed');
+    assert.equal(record?.stateReason, 'the result is too large to send to the host');
+    assert.deepEqual(stoppedVms, ['a1']);
+  });
+
+  it('keeps the agent running after an error that is not fatal', async () => {
+    send({ kind: 'error', message: 'time limit reached; stopping the command' });
+    await settled();
+
+    assert.equal(store.getAgent('a1')?.state, 'running');
+    assert.deepEqual(stoppedVms, []);
   });
 });

@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { AgentvmError } from '../../../../protocol/errors';
 import { Broker } from '../../../../server/Broker';
+import { formatVerifyResult } from '../../../../server/cli/commands/audit';
 import { packageRoot } from '../../../../server/config/paths';
 import { silentLogger } from '../../../../server/log';
 import { canonicalJson } from '../../../../server/policy/audit/AuditLog';
@@ -112,5 +113,40 @@ describe('agentvm audit --verify (unit)', function () {
 
     assert.equal(result.status, 1, result.stdout + result.stderr);
     assert.match(result.stdout, /audit log BROKEN at row 1/);
+  });
+});
+
+describe('formatVerifyResult (unit)', () => {
+  const intact = { ok: true, firstBadRowId: null, reason: null };
+
+  it('says how many rows predate the keyed chain when some do', () => {
+    assert.equal(
+      formatVerifyResult({ ...intact, rowsChecked: 32, unkeyedRows: 5 }),
+      'audit log intact: 32 rows checked (5 from before the keyed chain, checked with sha256)',
+    );
+  });
+
+  it('says nothing of the keyed chain when every row is keyed or an older broker did not count', () => {
+    assert.equal(
+      formatVerifyResult({ ...intact, rowsChecked: 32, unkeyedRows: 0 }),
+      'audit log intact: 32 rows checked',
+    );
+    assert.equal(
+      formatVerifyResult({ ...intact, rowsChecked: 1 }),
+      'audit log intact: 1 row checked',
+    );
+  });
+
+  it('names the first bad row of a broken chain', () => {
+    assert.equal(
+      formatVerifyResult({
+        ok: false,
+        rowsChecked: 3,
+        firstBadRowId: 2,
+        reason: 'hash mismatch',
+        unkeyedRows: 1,
+      }),
+      'audit log BROKEN at row 2: hash mismatch',
+    );
   });
 });
