@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import { AgentvmError } from '../../../protocol/errors';
+import type { Logger } from '../../log';
 import type { SnapshotMemory } from '../VmmDriver';
 import { requireFileSize } from './requireFileSize';
 import { checksumAlgorithm, createChecksum, type StreamChecksum } from './stateChecksum';
@@ -190,6 +191,28 @@ export async function warmMemoryFile(file: fs.promises.FileHandle): Promise<void
  * while the caller handles the current one. A few buffers serve every piece: a fresh 4 MiB buffer
  * per read cost a page fault per 4 KiB, which made reading slower than hashing.
  */
+/**
+ * Open `memoryPath` now and {@link warmMemoryFile} it in the background; nobody waits for the
+ * reading, and a file that cannot be opened is only logged.
+ */
+export async function warmInBackground(memoryPath: string, logger: Logger): Promise<void> {
+  const file = await fs.promises.open(memoryPath, 'r').catch((error: Error) => {
+    logger.warn('vm.memory_warm_failed', { memoryPath, error: error.message });
+    return undefined;
+  });
+  if (!file) return;
+
+  const startedAt = performance.now();
+  void warmMemoryFile(file).then(
+    () =>
+      logger.debug('vm.memory_warmed', {
+        memoryPath,
+        ms: Math.round(performance.now() - startedAt),
+      }),
+    (error: Error) => logger.warn('vm.memory_warm_failed', { memoryPath, error: error.message }),
+  );
+}
+
 async function readRanges(
   file: fs.promises.FileHandle,
   ranges: ReadonlyArray<readonly [number, number]>,

@@ -1,6 +1,5 @@
 import fs from 'node:fs';
 import { AgentvmError } from '../../../protocol/errors';
-import type { Logger } from '../../log';
 import { egressNetdevArgs } from '../../policy/egress/guestEgress';
 import { detectAccelerator } from '../accelerator';
 import { ControlChannel } from '../ControlChannel';
@@ -9,7 +8,7 @@ import { asAgentvmError } from './asAgentvmError';
 import { buildQemuArgs, type QemuLaunchPlan } from './buildQemuArgs';
 import { hostTscKhz } from './hostTscKhz';
 import { loadSnapshot } from './loadSnapshot';
-import { warmMemoryFile } from './SparseMemoryFile';
+import { warmInBackground } from './SparseMemoryFile';
 import { createOverlay, prepareVmDirectory } from './prepareVmDirectory';
 import type { QemuDriverContext } from './QemuDriver';
 import { QemuProcess } from './QemuProcess';
@@ -131,7 +130,8 @@ export async function startQemu(
     const ready = await step('waiting for the guest agent', handshake);
     mark('ready');
     logger.debug('vm.startup_steps', { vmId: spec.id, mode: mode.kind, steps });
-    if (incoming?.memory) await warmInBackground(incoming.memory.path, spec.id, logger);
+    // Opened before the caller unlinks the used snapshot; read while the reviewer looks.
+    if (incoming?.memory) await warmInBackground(incoming.memory.path, logger);
 
     return new QemuVm({
       ...context.vmOptions,
@@ -162,19 +162,6 @@ export async function startQemu(
     // A corrupt snapshot often makes QEMU fail first; the checksum says why.
     throw (await verification) ?? asAgentvmError(error, `VM ${spec.id} did not start`);
   }
-}
-
-/** Start {@link warmMemoryFile} on a restored VM's memory file, which nobody waits for. */
-async function warmInBackground(memoryPath: string, vmId: string, logger: Logger): Promise<void> {
-  // Opened now, before the caller unlinks the used snapshot.
-  const file = await fs.promises.open(memoryPath, 'r').catch(() => undefined);
-  if (!file) return;
-
-  const startedAt = performance.now();
-  void warmMemoryFile(file).then(
-    () => logger.debug('vm.memory_warmed', { vmId, ms: Math.round(performance.now() - startedAt) }),
-    (error: Error) => logger.warn('vm.memory_warm_failed', { vmId, error: error.message }),
-  );
 }
 
 function launchPlan(spec: VmSpec, paths: VmPaths, accel: Accelerator): QemuLaunchPlan {
