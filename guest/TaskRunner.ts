@@ -92,7 +92,10 @@ export class TaskRunner {
       );
       this.host.emit(result);
     } catch (error) {
-      this.host.emit({ kind: 'error', message: (error as Error).message });
+      // No result follows a failure here, so the broker must end the agent (fatal); a task the
+      // broker cancelled is ended by the broker itself.
+      const fatal = !this.cancelRequested;
+      this.host.emit({ kind: 'error', message: (error as Error).message, ...(fatal && { fatal }) });
     }
   }
 

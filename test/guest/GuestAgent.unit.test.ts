@@ -307,6 +307,7 @@ describe('GuestAgent (unit)', function () {
     const error = await harness.waitForEvent('error');
     assert.match(error.message, /timeLimitMs/);
     assert.match(error.message, /500 ms/);
+    assert.notEqual(error.fatal, true, 'the command is stopped and its result still follows');
     assert.equal((await harness.waitForEvent('exit')).signal, 'SIGTERM');
   });
 
@@ -323,7 +324,7 @@ describe('GuestAgent (unit)', function () {
     assert.equal(warnings.length, 2);
   });
 
-  it('reports an error event when the bundle does not hold the base commit', async () => {
+  it('reports a fatal error event when the bundle does not hold the base commit (no result follows)', async () => {
     const repo = makeRepo(harness.dir);
     const task = makeTask(harness, repo, { baseCommit: 'f'.repeat(40) });
     harness.send({ type: 'task', task });
@@ -333,6 +334,7 @@ describe('GuestAgent (unit)', function () {
       error.message,
       /git checkout of the task's bundle failed: .*reference is not a tree/,
     );
+    assert.equal(error.fatal, true);
   });
 
   it('runs the command, git and file writes as the agent user when started as root', async function () {
