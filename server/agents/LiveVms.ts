@@ -81,7 +81,10 @@ export class LiveVms {
     this.live.delete(agentId);
     this.options.onDetached(agentId);
     live.dispose();
-    live.vm.channel.close();
+    // Every connection, not only the control channel: a monitor connection left open keeps this
+    // process alive after shutdown and keeps the next broker from attaching (QEMU serves one QMP
+    // client at a time).
+    live.vm.detach();
     const seconds = (Date.now() - live.runningSince) / 1000;
     const record = this.options.store.getAgent(agentId);
     if (record) this.options.store.updateAgent(agentId, { vmSeconds: record.vmSeconds + seconds });

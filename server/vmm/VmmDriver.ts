@@ -111,6 +111,11 @@ export interface Vm {
   snapshot(): Promise<SnapshotInfo>;
   /** End the VM now (QMP `quit`, then SIGKILL after a grace period). Safe to call twice. */
   stop(): Promise<void>;
+  /**
+   * Close every connection the broker holds to the VM and leave it running, for a broker that
+   * exits while its VMs go on; the next broker attaches to them (`VmmDriver.attach`).
+   */
+  detach(): void;
 }
 
 /** How a start may be called off by its caller. */

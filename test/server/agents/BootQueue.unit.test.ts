@@ -113,6 +113,7 @@ function fakeVm(id: string, pid: number, exited: Promise<VmExit>, stop: () => Pr
     pause: () => Promise.resolve(),
     resume: () => Promise.resolve(),
     snapshot: () => Promise.reject(new Error('no snapshots in this test')),
+    detach: () => channel.close(),
     stop,
   };
 }

@@ -24,7 +24,8 @@ async function pollFor<T>(what: string, timeoutMs: number, check: () => T | unde
 /**
  * `agentvm serve` stopped with SIGTERM while an agent's VM is starting: the start is called off,
  * the broker process exits by itself (no forced exit), no QEMU of that agent is left, and the next
- * broker starts the agent again. One 256 MiB VM at a time; templates off, so no template build.
+ * broker starts the agent again. Then stopped while that agent runs: it exits by itself and leaves
+ * the VM to the next broker. One 256 MiB VM at a time; templates off, so no template build.
  */
 describe('agentvm serve stopped while a VM starts (vm)', function () {
   this.timeout(10 * 60_000);
@@ -109,5 +110,30 @@ describe('agentvm serve stopped while a VM starts (vm)', function () {
     );
     const restartedPid = storedAgent(broker.dataDir, agentId).vmPid;
     assert.ok(restartedPid !== null && restartedPid !== qemuPid, 'a new VM was started');
+  });
+
+  it('exits by itself after SIGTERM while the agent runs, leaving its VM for the next broker', async () => {
+    assert.ok(broker?.alive && agentId, 'the test before left a running agent');
+    const vmPid = storedAgent(broker.dataDir, agentId).vmPid;
+    assert.ok(vmPid !== null);
+
+    const child = broker.process!;
+    const exited = new Promise<number | null>((resolve) =>
+      child.once('exit', (code) => resolve(code)),
+    );
+    child.kill('SIGTERM');
+    const code = await Promise.race([
+      exited,
+      new Promise<'hung'>((r) => setTimeout(() => r('hung'), 60_000).unref()),
+    ]);
+    // A broker that kept its monitor connection open never got here: QMP held the event loop.
+    assert.equal(code, 0, 'the broker exited on its own with a VM running');
+    assert.deepEqual(qemuPidsMentioning(path.join(broker.dataDir, 'agents', agentId)), [vmPid]);
+
+    // The next broker attaches to the same VM (QEMU serves one monitor client at a time).
+    await broker.start();
+    const agent = await waitForState(broker.client, agentId, ['running']);
+    assert.equal(agent.state, 'running');
+    assert.equal(storedAgent(broker.dataDir, agentId).vmPid, vmPid);
   });
 });
