@@ -4,6 +4,12 @@ export const REDACTED = '[redacted]';
 const sensitiveKey =
   /(authorization|cookie|token|secret|password|passwd|api[-_]?key|private[-_]?key|credential)/i;
 
+/**
+ * Fields whose strings and keys are names of secrets (NPM_TOKEN, GITHUB_TOKEN), which audit rows
+ * must keep: known values and token-like strings are still masked inside them.
+ */
+const secretNameFields = new Set(['secrets', 'injected', 'withheld', 'withheldReasons']);
+
 const sensitivePatterns: RegExp[] = [
   // Placeholders name their secret; the random part is what a log must not carry.
   /(agentvm-secret-[A-Za-z0-9_]+-)[0-9a-f]{32}/g,
@@ -35,20 +41,21 @@ export function redactSecrets(value: unknown, knownSecrets: Iterable<string> = [
     return result;
   };
 
-  const walk = (item: unknown, key: string | null, depth: number): unknown => {
+  // `names`: inside a field that lists secret names, keys like NPM_TOKEN are names, not values.
+  const walk = (item: unknown, key: string | null, depth: number, names: boolean): unknown => {
     if (typeof item === 'string')
-      return key !== null && sensitiveKey.test(key) ? REDACTED : redactString(item);
+      return !names && key !== null && sensitiveKey.test(key) ? REDACTED : redactString(item);
     if (item === null || typeof item !== 'object' || depth > 20) return item;
-    if (Array.isArray(item)) return item.map((element) => walk(element, key, depth + 1));
+    if (Array.isArray(item)) return item.map((element) => walk(element, key, depth + 1, names));
     if (item instanceof Error) return { name: item.name, message: redactString(item.message) };
 
     const copy: Record<string, unknown> = {};
     for (const [childKey, child] of Object.entries(item))
-      copy[childKey] = walk(child, childKey, depth + 1);
+      copy[childKey] = walk(child, childKey, depth + 1, names || secretNameFields.has(childKey));
     return copy;
   };
 
-  return walk(value, null, 0);
+  return walk(value, null, 0, false);
 }
 
 /**

@@ -21,6 +21,27 @@ describe('redactSecrets (unit)', () => {
     assert.equal(out.apiKey, '[redacted]');
   });
 
+  it('keeps secret names in the fields that list them, but not values found there', () => {
+    const out = redactSecrets(
+      {
+        secrets: ['NPM_TOKEN', 'GITHUB_TOKEN'],
+        injected: ['MODEL_API_KEY'],
+        withheld: ['NU2_SECRET'],
+        withheldReasons: { NU2_SECRET: 'not over TLS', NPM_TOKEN: 'saw s3cr3t-value here' },
+        token: 'still blanked',
+      },
+      ['s3cr3t-value'],
+    );
+
+    assert.deepEqual(out, {
+      secrets: ['NPM_TOKEN', 'GITHUB_TOKEN'],
+      injected: ['MODEL_API_KEY'],
+      withheld: ['NU2_SECRET'],
+      withheldReasons: { NU2_SECRET: 'not over TLS', NPM_TOKEN: 'saw [redacted] here' },
+      token: '[redacted]',
+    });
+  });
+
   it('masks token-shaped strings and placeholders without knowing them', () => {
     const placeholder = 'agentvm-secret-NPM_TOKEN-' + 'a'.repeat(32);
     const text = `ghp_${'A'.repeat(36)} and Bearer abcdefgh12345 and ${placeholder}`;
