@@ -50,6 +50,12 @@ function usageError(text: string): string {
   return `error [BAD_USAGE]: ${message}\n  hint: ${errorCatalog.BAD_USAGE.hint}\n`;
 }
 
+// A reader that stopped reading (`agentvm ls | head -1`) is not an error of this command.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(exitCodes.ok);
+  throw error;
+});
+
 // Global options (--url) are read by every command through its own options.
 const program = buildProgram();
 program.hook('preAction', (_program, command) => {

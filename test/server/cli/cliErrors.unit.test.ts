@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -46,6 +46,20 @@ describe('agentvm CLI errors (unit)', function () {
   after(async () => {
     await harness?.stop();
     if (repo) fs.rmSync(repo, { recursive: true, force: true });
+  });
+
+  it('exits quietly with 0 when its reader stops reading (agentvm ls | head -1)', async () => {
+    const child = spawn('node', [path.join(packageRoot(), 'dist', 'cli.js'), 'ls'], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    // Closed before the CLI has its answer from the broker, so its first write meets EPIPE.
+    child.stdout.destroy();
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    assert.equal(code, 0, stderr);
+    assert.doesNotMatch(stderr, /EPIPE|at /);
   });
 
   it('names an unknown agent id with its code and a hint, and exits 5', async () => {
