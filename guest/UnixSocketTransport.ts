@@ -1,6 +1,5 @@
 import net from 'node:net';
-import type { ControlTransport, TransportHandlers } from './ControlTransport';
-import { LineReader } from '../protocol/LineReader';
+import { QueuedLineTransport } from './QueuedLineTransport';
 import type { GuestLog } from './guestLog';
 
 const RECONNECT_DELAY_MS = 100;
@@ -10,44 +9,24 @@ const RECONNECT_DELAY_MS = 100;
  * running the guest agent outside a VM. It reconnects whenever the socket closes, the way the
  * virtio port comes back after a broker restart; lines sent meanwhile wait in the queue.
  */
-export class UnixSocketTransport implements ControlTransport {
+export class UnixSocketTransport extends QueuedLineTransport {
   private socket: net.Socket | null = null;
   private connected = false;
-  private handlers: TransportHandlers | null = null;
-  private readonly reader: LineReader;
-  private readonly queue: string[] = [];
-  private closed = false;
-  private timer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly socketPath: string,
     private readonly log: GuestLog,
   ) {
-    this.reader = new LineReader((line) => this.handlers?.onLine(line));
+    super();
   }
 
-  start(handlers: TransportHandlers): void {
-    this.handlers = handlers;
-    this.connect();
-  }
-
-  send(line: string): void {
-    this.queue.push(line + '\n');
-    this.flush();
-  }
-
-  dropQueued(predicate: (line: string) => boolean): void {
-    const kept = this.queue.filter((line) => !predicate(line));
-    this.queue.splice(0, this.queue.length, ...kept);
-  }
-
-  async close(): Promise<void> {
-    this.closed = true;
-    if (this.timer) clearTimeout(this.timer);
+  override close(): Promise<void> {
+    const closing = super.close();
     this.socket?.destroy();
+    return closing;
   }
 
-  private connect(): void {
+  protected open(): void {
     if (this.closed) return;
 
     const socket = net.connect(this.socketPath);
@@ -66,11 +45,11 @@ export class UnixSocketTransport implements ControlTransport {
     socket.on('close', () => {
       this.connected = false;
       this.socket = null;
-      if (!this.closed) this.timer = setTimeout(() => this.connect(), RECONNECT_DELAY_MS);
+      if (!this.closed) this.timer = setTimeout(() => this.open(), RECONNECT_DELAY_MS);
     });
   }
 
-  private flush(): void {
+  protected flush(): void {
     if (!this.connected || !this.socket) return;
 
     while (this.queue.length > 0) this.socket.write(this.queue.shift() as string);

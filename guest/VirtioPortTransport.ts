@@ -1,8 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { CONTROL_PORT_NAME } from '../protocol/control';
-import type { ControlTransport, TransportHandlers } from './ControlTransport';
-import { LineReader } from '../protocol/LineReader';
+import { QueuedLineTransport } from './QueuedLineTransport';
 import type { GuestLog } from './guestLog';
 
 const PORTS_DIR = '/sys/class/virtio-ports';
@@ -43,55 +42,34 @@ export function findVirtioPort(name: string, portsDir = PORTS_DIR): string | nul
  * Linux's virtio_console returns 0 from read() while the host end is closed (broker restart,
  * before/after a snapshot restore) and blocks write() until it is open again. libuv's
  * non-blocking streams do not cope with that device, so reads and writes are plain blocking
- * fs.read/fs.write calls on the threadpool: one read and at most one write in flight.
+ * fs.read/fs.write calls on the threadpool: one read and at most one write in flight. `close()`
+ * leaves the fd open: a blocked read on the threadpool still uses it, and the process is ending.
  */
-export class VirtioPortTransport implements ControlTransport {
+export class VirtioPortTransport extends QueuedLineTransport {
   private fd: number | null = null;
-  private handlers: TransportHandlers | null = null;
-  private readonly reader: LineReader;
-  private readonly queue: string[] = [];
   private writing = false;
-  private closed = false;
   private hostConnected = false;
-  private timer: NodeJS.Timeout | null = null;
   private reconnectPollMs = RECONNECT_POLL_FIRST_MS;
 
   constructor(
     private readonly log: GuestLog,
     private readonly portName = CONTROL_PORT_NAME,
   ) {
-    this.reader = new LineReader((line) => this.handlers?.onLine(line));
+    super();
   }
 
-  start(handlers: TransportHandlers): void {
-    this.handlers = handlers;
-    this.open(0);
+  protected open(): void {
+    this.openPort(0);
   }
 
-  send(line: string): void {
-    this.queue.push(line + '\n');
-    this.pump();
-  }
-
-  dropQueued(predicate: (line: string) => boolean): void {
-    const kept = this.queue.filter((line) => !predicate(line));
-    this.queue.splice(0, this.queue.length, ...kept);
-  }
-
-  async close(): Promise<void> {
-    this.closed = true;
-    if (this.timer) clearTimeout(this.timer);
-    // The fd stays open: a blocked read on the threadpool still uses it, and the process is ending.
-  }
-
-  private open(attempt: number): void {
+  private openPort(attempt: number): void {
     if (this.closed) return;
 
     const device = findVirtioPort(this.portName);
     if (!device) {
       // The virtio_console module may still be probing; log once, then keep looking.
       if (attempt === 0) this.log('warn', `virtio port ${this.portName} not found yet`);
-      this.timer = setTimeout(() => this.open(attempt + 1), FIND_PORT_RETRY_MS);
+      this.timer = setTimeout(() => this.openPort(attempt + 1), FIND_PORT_RETRY_MS);
       return;
     }
 
@@ -99,14 +77,14 @@ export class VirtioPortTransport implements ControlTransport {
       this.fd = fs.openSync(device, 'r+');
     } catch (error) {
       this.log('error', `cannot open ${device}: ${(error as Error).message}`);
-      this.timer = setTimeout(() => this.open(attempt + 1), FIND_PORT_RETRY_MS);
+      this.timer = setTimeout(() => this.openPort(attempt + 1), FIND_PORT_RETRY_MS);
       return;
     }
 
     this.log('info', `control channel on ${device}`);
     this.handlers?.onConnect();
     this.readLoop(Buffer.alloc(READ_BUFFER_BYTES));
-    this.pump();
+    this.flush();
   }
 
   private readLoop(buffer: Buffer): void {
@@ -130,7 +108,7 @@ export class VirtioPortTransport implements ControlTransport {
     });
   }
 
-  private pump(): void {
+  protected flush(): void {
     if (this.writing || this.fd === null || this.closed || this.queue.length === 0) return;
 
     this.writing = true;
@@ -155,7 +133,7 @@ export class VirtioPortTransport implements ControlTransport {
       }
 
       this.writing = false;
-      this.pump();
+      this.flush();
     });
   }
 }

@@ -10,6 +10,7 @@ import {
 import { AgentvmError } from '../../protocol/errors';
 import { silentLogger, type Logger } from '../log';
 import { LineReader } from '../../protocol/LineReader';
+import { connectOnce } from './connectOnce';
 
 /** The `ready` message the guest agent answers `hello` with. */
 export type ReadyMessage = Extract<GuestMessage, { type: 'ready' }>;
@@ -309,17 +310,6 @@ export class ControlChannel {
       }
     });
   }
-}
-
-function connectOnce(socketPath: string): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = net.createConnection(socketPath);
-    socket.once('connect', () => {
-      socket.removeListener('error', reject);
-      resolve(socket);
-    });
-    socket.once('error', reject);
-  });
 }
 
 function closedError(): AgentvmError {

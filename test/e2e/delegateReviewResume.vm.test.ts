@@ -6,36 +6,20 @@ import path from 'node:path';
 import { bundleRepository } from '../../client/repoBundle';
 import { packageRoot } from '../../server/config/paths';
 import { git } from '../helpers/repos';
-import { makeDemoRepo, qemuPidsMentioning, VmBroker } from '../helpers/vmBroker';
+import { useVmAgentSuite } from '../helpers/useVmAgentSuite';
+import { qemuPidsMentioning } from '../helpers/vmBroker';
 
 describe('delegate → review → resume → apply, in a real microVM (vm)', function () {
   this.timeout(15 * 60_000);
-  const harness = new VmBroker();
-  let demoRepo: string;
   let agentId = '';
-
-  before(async function () {
-    this.timeout(30 * 60_000);
-    await harness.start();
-    demoRepo = makeDemoRepo();
-  });
-
-  afterEach(async function () {
-    if (this.currentTest?.state === 'failed' && agentId) {
-      console.error(`agent ${agentId} failed the test:\n${await harness.describe(agentId)}`);
-    }
-  });
-
-  after(async () => {
-    await harness.stop();
-    if (demoRepo) fs.rmSync(path.dirname(demoRepo), { recursive: true, force: true });
-  });
+  const suite = useVmAgentSuite({ agentId: () => agentId });
+  const { harness } = suite;
 
   it('runs the demo agent, which pauses for review with no QEMU process left for it', async () => {
-    const failing = spawnSync('node', ['--test'], { cwd: demoRepo, encoding: 'utf8' });
+    const failing = spawnSync('node', ['--test'], { cwd: suite.demoRepo, encoding: 'utf8' });
     assert.notEqual(failing.status, 0, 'the demo repository starts with a failing test');
 
-    const repo = await bundleRepository(demoRepo);
+    const repo = await bundleRepository(suite.demoRepo);
     const agent = await harness.client.createAgent({
       text: 'Make the failing test pass.',
       profile: 'demo',
@@ -102,11 +86,11 @@ describe('delegate → review → resume → apply, in a real microVM (vm)', fun
     // The CLI runs as its own process; the broker lives in this one, so never block on it.
     const cli = path.join(packageRoot(), 'dist', 'cli.js');
     const env = { ...process.env, AGENTVM_URL: harness.url, AGENTVM_TOKEN: harness.token };
-    await promisify(execFile)('node', [cli, 'apply', agentId, '--repo', demoRepo], { env });
+    await promisify(execFile)('node', [cli, 'apply', agentId, '--repo', suite.demoRepo], { env });
 
-    git(demoRepo, ['checkout', '-q', `agentvm/${agentId}`]);
-    const tests = spawnSync('node', ['--test'], { cwd: demoRepo, encoding: 'utf8' });
+    git(suite.demoRepo, ['checkout', '-q', `agentvm/${agentId}`]);
+    const tests = spawnSync('node', ['--test'], { cwd: suite.demoRepo, encoding: 'utf8' });
     assert.equal(tests.status, 0, tests.stdout + tests.stderr);
-    assert.ok(fs.existsSync(path.join(demoRepo, 'REVIEW-NOTES.md')));
+    assert.ok(fs.existsSync(path.join(suite.demoRepo, 'REVIEW-NOTES.md')));
   });
 });

@@ -4,7 +4,6 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
@@ -13,7 +12,7 @@ import { bundleRepository } from '../../client/repoBundle';
 import { AgentvmError } from '../../protocol/errors';
 import { packageRoot, storePath } from '../../server/config/paths';
 import { FakeGitHub } from '../server/github/fakeGitHub';
-import { makeDemoRepo, VmBroker } from '../helpers/vmBroker';
+import { useVmAgentSuite, type TestProfile } from '../helpers/useVmAgentSuite';
 import { probeScript } from './policyProbe';
 
 const execFileAsync = promisify(execFile);
@@ -50,19 +49,14 @@ describe('per-agent permissions, enforced on a real microVM (vm)', function () {
   this.timeout(15 * 60_000);
   const apiKey = `api-key-${randomBytes(12).toString('hex')}`;
   const githubToken = `gh-token-${randomBytes(12).toString('hex')}`;
-  const profilesDir = fs.mkdtempSync(path.join(os.tmpdir(), 'agentvm-policy-profiles-'));
-  const harness = new VmBroker({
-    profilesDir,
-    secretEnv: { PROBE_API_KEY: apiKey, PROBE_GH_TOKEN: githubToken },
-  });
   const received: Recorded[] = [];
   const laterReceived: Recorded[] = [];
   const github = new FakeGitHub(githubToken);
   let upstream: http.Server;
   let laterUpstream: http.Server;
-  let demoRepo = '';
   let agentId = '';
   let probe: Record<string, any> = {};
+  let probeProfile: TestProfile;
 
   before(async function () {
     this.timeout(30 * 60_000);
@@ -81,7 +75,6 @@ describe('per-agent permissions, enforced on a real microVM (vm)', function () {
 
     const upstreamPort = portOf(upstream);
     const githubPort = Number(new URL(githubUrl).port);
-    fs.writeFileSync(path.join(profilesDir, 'probe.js'), probeScript);
     const command = [
       `agentctl progress "PROBE $(node /opt/probe/probe.js ${upstreamPort} ${portOf(laterUpstream)} ${githubPort})"`,
       'sync',
@@ -110,29 +103,24 @@ describe('per-agent permissions, enforced on a real microVM (vm)', function () {
         allowPlainHttp: true,
       },
     };
-    fs.writeFileSync(path.join(profilesDir, 'policy-probe.json'), JSON.stringify(profile));
-
-    await harness.start();
-    demoRepo = makeDemoRepo();
+    probeProfile = { profile, files: { 'probe.js': probeScript } };
   });
 
-  afterEach(async function () {
-    if (this.currentTest?.state === 'failed' && agentId) {
-      console.error(`agent ${agentId} failed the test:\n${await harness.describe(agentId)}`);
-    }
+  const suite = useVmAgentSuite({
+    agentId: () => agentId,
+    profiles: () => [probeProfile],
+    secretEnv: { PROBE_API_KEY: apiKey, PROBE_GH_TOKEN: githubToken },
   });
+  const { harness } = suite;
 
   after(async () => {
-    await harness.stop();
     await github.close();
     upstream?.close();
     laterUpstream?.close();
-    fs.rmSync(profilesDir, { recursive: true, force: true });
-    if (demoRepo) fs.rmSync(path.dirname(demoRepo), { recursive: true, force: true });
   });
 
   it('runs the probe agent, which reports its findings and pauses for review', async () => {
-    const repo = await bundleRepository(demoRepo);
+    const repo = await bundleRepository(suite.demoRepo);
     const agent = await harness.client.createAgent({
       text: 'Probe the sandbox.',
       profile: 'policy-probe',

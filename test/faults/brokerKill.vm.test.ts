@@ -4,16 +4,11 @@ import path from 'node:path';
 import { bundleRepository } from '../../client/repoBundle';
 import type { CreateAgentRequest } from '../../protocol/api';
 import { imagesDir } from '../../server/config/paths';
-import { ChildBroker } from '../helpers/childBroker';
+import type { ChildBroker } from '../helpers/childBroker';
 import { makeTempRepo } from '../helpers/repos';
-import { qemuPidsMentioning, sharedImage } from '../helpers/vmBroker';
-import {
-  faultProfilesDir,
-  killVmsUnder,
-  storedAgent,
-  waitForState,
-  waitForFile,
-} from './faultAgents';
+import { removeVmChildBroker, startVmChildBroker } from '../helpers/vmChildBroker';
+import { qemuPidsMentioning } from '../helpers/vmBroker';
+import { faultProfilesDir, storedAgent, waitForState, waitForFile } from './faultAgents';
 
 /**
  * Issue 6, fault 1: the broker process (`agentvm serve`) is SIGKILLed while agents are starting,
@@ -35,13 +30,8 @@ describe('broker killed with SIGKILL and restarted (vm)', function () {
 
   before(async function () {
     this.timeout(40 * 60_000);
-    const image = await sharedImage();
-    broker = new ChildBroker({
-      profilesDir: faultProfilesDir,
-      imagesDir: path.dirname(path.dirname(image.rootfsPath)),
-    });
+    broker = await startVmChildBroker(faultProfilesDir);
     assert.equal(imagesDir(broker.dataDir), path.join(broker.dataDir, 'images'));
-    await broker.start();
     repoDir = makeTempRepo({ 'README.md': '# broker kill\n' });
     repo = await bundleRepository(repoDir);
   });
@@ -55,15 +45,7 @@ describe('broker killed with SIGKILL and restarted (vm)', function () {
   });
 
   after(async () => {
-    if (broker?.alive) {
-      for (const agent of await broker.client.listAgents().catch(() => [])) {
-        await broker.client.remove(agent.id).catch(() => undefined);
-      }
-    }
-    await broker?.kill('SIGKILL');
-    // A VM the broker could not stop (it was killed) is ended here, by pid, under our data dir only.
-    if (broker) killVmsUnder(broker.dataDir);
-    await broker?.cleanup();
+    await removeVmChildBroker(broker);
     if (repoDir) fs.rmSync(repoDir, { recursive: true, force: true });
   });
 

@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import path from 'node:path';
 import WebSocket from 'ws';
 import { bundleRepository } from '../../client/repoBundle';
 import type { Agent, ServerStreamMessage } from '../../protocol/api';
-import { ChildBroker } from '../helpers/childBroker';
+import type { ChildBroker } from '../helpers/childBroker';
 import { makeTempRepo } from '../helpers/repos';
-import { sharedImage } from '../helpers/vmBroker';
-import { faultProfilesDir, killVmsUnder, sleep } from './faultAgents';
+import { removeVmChildBroker, startVmChildBroker } from '../helpers/vmChildBroker';
+import { faultProfilesDir, sleep } from './faultAgents';
 
 const AGENTS = Number(process.env.AGENTVM_LOAD_AGENTS ?? 20);
 const DEADLINE_MS = 25 * 60_000;
@@ -25,25 +24,13 @@ describe(`load: ${AGENTS} delegations at once (vm)`, function () {
 
   before(async function () {
     this.timeout(40 * 60_000);
-    const image = await sharedImage();
-    broker = new ChildBroker({
-      profilesDir: faultProfilesDir,
-      imagesDir: path.dirname(path.dirname(image.rootfsPath)),
-    });
-    await broker.start();
+    broker = await startVmChildBroker(faultProfilesDir);
     repoDir = makeTempRepo({ 'README.md': '# load\n' });
   });
 
   after(async () => {
     for (const { socket } of streams.values()) socket.terminate();
-    if (broker?.alive) {
-      for (const agent of await broker.client.listAgents().catch(() => [])) {
-        await broker.client.remove(agent.id).catch(() => undefined);
-      }
-    }
-    await broker?.kill('SIGKILL');
-    if (broker) killVmsUnder(broker.dataDir);
-    await broker?.cleanup();
+    await removeVmChildBroker(broker);
     if (repoDir) fs.rmSync(repoDir, { recursive: true, force: true });
   });
 

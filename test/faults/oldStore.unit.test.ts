@@ -5,20 +5,10 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { AgentvmError } from '../../protocol/errors';
-import { Broker } from '../../server/Broker';
 import { packageRoot, storePath } from '../../server/config/paths';
-import { silentLogger } from '../../server/log';
-import { ProfileRegistry } from '../../server/profiles/ProfileRegistry';
 import { migrations } from '../../server/store/migrations';
 import { Store } from '../../server/store/Store';
-import type { VmmDriver } from '../../server/vmm/VmmDriver';
-
-const noVms: VmmDriver = {
-  name: 'none',
-  boot: () => Promise.reject(new Error('no VM in this test')),
-  restore: () => Promise.reject(new Error('no VM in this test')),
-  attach: () => Promise.reject(new Error('no VM in this test')),
-};
+import { createImagelessBroker } from '../helpers/imagelessBroker';
 
 const profile = {
   name: 'plain',
@@ -117,17 +107,7 @@ describe('store files from older versions and damaged ones (unit)', () => {
 
   it('a broker started on a first-schema store migrates it and keeps every agent and event', async () => {
     writeFirstSchemaStore(storePath(dataDir), dataDir);
-    const broker = new Broker({
-      dataDir,
-      port: 0,
-      logger: silentLogger,
-      driver: noVms,
-      loadImage: () => {
-        throw new AgentvmError('IMAGE_MISSING', 'no image in this test');
-      },
-      profiles: new ProfileRegistry([]),
-      version: 'test',
-    });
+    const broker = createImagelessBroker(dataDir, { image: 'missing' });
     try {
       await broker.start();
       assert.equal(broker.store.schemaVersion, migrations.length);

@@ -47,21 +47,7 @@ export async function startImagelessBroker(
     path.join(profilesDir, 'plain.json'),
     JSON.stringify({ name: 'plain', command: 'true' }),
   );
-  const broker = new Broker({
-    dataDir,
-    port: 0,
-    logger: silentLogger,
-    driver: unusedDriver,
-    loadImage: () => {
-      if (options.image === 'missing') {
-        throw new AgentvmError('IMAGE_MISSING', 'no guest image in this test');
-      }
-
-      return unbootableImage;
-    },
-    profiles: new ProfileRegistry([profilesDir]),
-    version: 'test',
-  });
+  const broker = createImagelessBroker(dataDir, { ...options, profileDirs: [profilesDir] });
   const { url, token } = await broker.start();
   return {
     broker,
@@ -73,4 +59,30 @@ export async function startImagelessBroker(
       for (const dir of [dataDir, profilesDir]) fs.rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * A broker on `dataDir`, not started, that boots no VM and loads profiles from `profileDirs` only
+ * (none by default). With `image: 'missing'` it has no guest image, so it refuses new agents; with
+ * `'unbootable'` (the default) it accepts them and each fails when its VM will not boot.
+ */
+export function createImagelessBroker(
+  dataDir: string,
+  options: { image?: 'missing' | 'unbootable'; profileDirs?: string[] } = {},
+): Broker {
+  return new Broker({
+    dataDir,
+    port: 0,
+    logger: silentLogger,
+    driver: unusedDriver,
+    loadImage: () => {
+      if (options.image === 'missing') {
+        throw new AgentvmError('IMAGE_MISSING', 'no guest image in this test');
+      }
+
+      return unbootableImage;
+    },
+    profiles: new ProfileRegistry(options.profileDirs ?? []),
+    version: 'test',
+  });
 }

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { storePath } from '../../server/config/paths';
-import { Store, type AgentRecord } from '../../server/store/Store';
-import { profileSchema } from '../../protocol/api';
+import { Store } from '../../server/store/Store';
+import { anAgentRecord } from './anAgentRecord';
 
 /**
  * Writes an ended agent straight into a broker's store (before the broker starts), for tests that
@@ -9,7 +9,7 @@ import { profileSchema } from '../../protocol/api';
  */
 export function seedEndedAgent(dataDir: string, id: string, owner: string, title = id): void {
   const now = Date.now();
-  const record: AgentRecord = {
+  const record = anAgentRecord({
     id,
     title,
     text: title,
@@ -20,26 +20,7 @@ export function seedEndedAgent(dataDir: string, id: string, owner: string, title
     createdAt: now,
     updatedAt: now,
     endedAt: now,
-    repo: {
-      baseCommit: '0'.repeat(40),
-      branch: 'main',
-      uncommitted: [],
-      uncommittedIncluded: false,
-    },
-    review: null,
-    lastProgress: null,
-    lastOutput: [],
-    result: null,
-    bootPath: null,
-    accel: null,
-    profileSpec: profileSchema.parse({ name: 'seeded', command: 'true' }),
-    vmPid: null,
-    guestSeq: 0,
-    snapshot: null,
-    exitCode: null,
-    issueRef: null,
-    vmSeconds: 0,
-  };
+  });
   const store = new Store(storePath(path.resolve(dataDir)));
   try {
     store.insertAgent(record);

@@ -6,7 +6,7 @@ import type { SnapshotInfo, VmmDriver, VmSpec, VmStartOptions, VmTemplate } from
 import { attachQemu } from './attachQemu';
 import { leftoverQemuPid } from './prepareVmDirectory';
 import { QemuProcess } from './QemuProcess';
-import type { QemuVm, QemuVmParts } from './QemuVm';
+import type { QemuVm, QemuVmOptions } from './QemuVm';
 import { settleGuest } from './settleGuest';
 import { warmInBackground } from './SparseMemoryFile';
 import { startQemu } from './startQemu';
@@ -33,7 +33,7 @@ export interface QemuDriverContext {
   options: QemuDriverOptions;
   logger: Logger;
   /** Passed to every {@link QemuVm} the driver makes. */
-  vmOptions: Pick<QemuVmParts, 'logger' | 'stopGraceMs' | 'migrationTimeoutMs'>;
+  vmOptions: QemuVmOptions;
 }
 
 /** File name of a template's guest RAM inside the directory it is built in. */

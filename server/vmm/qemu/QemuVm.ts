@@ -48,6 +48,35 @@ export interface QemuVmParts {
   migrationTimeoutMs: number;
 }
 
+/** The parts every {@link QemuVm} of one driver shares. */
+export type QemuVmOptions = Pick<QemuVmParts, 'logger' | 'stopGraceMs' | 'migrationTimeoutMs'>;
+
+/** What a start or an attach has once the guest answered `ready`. */
+export type ConnectedQemu = Pick<
+  QemuVmParts,
+  'spec' | 'paths' | 'accel' | 'process' | 'qmp' | 'channel' | 'ready'
+>;
+
+/** How the guest's RAM is set up and how the start went, as a start or an attach found out. */
+export type QemuVmMemory = Pick<
+  QemuVmParts,
+  'startupSteps' | 'migrationCapabilities' | 'namedMemoryBackend' | 'splitMemory'
+>;
+
+/**
+ * The VM for a QEMU whose guest just answered `ready`, its start (or attach) having begun at
+ * `startedAt` (a `performance.now()` reading).
+ */
+export function connectedQemuVm(
+  options: QemuVmOptions,
+  startedAt: number,
+  connected: ConnectedQemu,
+  memory: QemuVmMemory,
+): QemuVm {
+  const startupMs = Math.round(performance.now() - startedAt);
+  return new QemuVm({ ...options, ...connected, ...memory, startupMs });
+}
+
 /** A running (or paused) QEMU microvm and its two connections: QMP and the control channel. */
 export class QemuVm implements Vm {
   readonly id: string;

@@ -1,5 +1,6 @@
 import net from 'node:net';
 import { LineReader } from '../../../protocol/LineReader';
+import { connectOnce } from '../connectOnce';
 
 /** An asynchronous QMP event, e.g. `STOP`, `RESUME`, `SHUTDOWN`, `MIGRATION`. */
 export interface QmpEvent {
@@ -185,15 +186,4 @@ export class QmpClient {
     this.eventListeners.clear();
     this.resolveClosed();
   }
-}
-
-function connectOnce(socketPath: string): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = net.createConnection(socketPath);
-    socket.once('connect', () => {
-      socket.removeListener('error', reject);
-      resolve(socket);
-    });
-    socket.once('error', reject);
-  });
 }

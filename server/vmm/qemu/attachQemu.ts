@@ -5,7 +5,7 @@ import type { Accelerator, VmSpec } from '../VmmDriver';
 import { asAgentvmError } from './asAgentvmError';
 import type { QemuDriverContext } from './QemuDriver';
 import { isProcessAlive, processArgs, QemuProcess } from './QemuProcess';
-import { QemuVm } from './QemuVm';
+import { connectedQemuVm, type QemuVm } from './QemuVm';
 import { QmpClient } from './QmpClient';
 import { IGNORE_SHARED } from './StartMode';
 import { vmPaths } from './vmPaths';
@@ -56,16 +56,8 @@ export async function attachQemu(
     const capabilities = await qmp.execute<{ capability: string; state: boolean }[]>(
       'query-migrate-capabilities',
     );
-    return new QemuVm({
-      ...context.vmOptions,
-      spec,
-      paths,
-      accel,
-      process: qemu,
-      qmp,
-      channel,
-      ready,
-      startupMs: Math.round(performance.now() - startedAt),
+    const connected = { spec, paths, accel, process: qemu, qmp, channel, ready };
+    return connectedQemuVm(context.vmOptions, startedAt, connected, {
       migrationCapabilities: capabilities
         .filter((entry) => entry.state && entry.capability === IGNORE_SHARED)
         .map((entry) => entry.capability),

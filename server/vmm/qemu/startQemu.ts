@@ -12,7 +12,7 @@ import { warmInBackground } from './SparseMemoryFile';
 import { createOverlay, prepareVmDirectory } from './prepareVmDirectory';
 import type { QemuDriverContext } from './QemuDriver';
 import { QemuProcess } from './QemuProcess';
-import { QemuVm } from './QemuVm';
+import { connectedQemuVm, type QemuVm } from './QemuVm';
 import { QmpClient } from './QmpClient';
 import { abortReason, raceStart } from './raceStart';
 import { checkSnapshotSize, verifySnapshot } from './snapshotFile';
@@ -133,16 +133,8 @@ export async function startQemu(
     // Opened before the caller unlinks the used snapshot; read while the reviewer looks.
     if (incoming?.memory) await warmInBackground(incoming.memory.path, logger);
 
-    return new QemuVm({
-      ...context.vmOptions,
-      spec,
-      paths,
-      accel,
-      process: qemu,
-      qmp,
-      channel,
-      ready,
-      startupMs: Math.round(performance.now() - startedAt),
+    const connected = { spec, paths, accel, process: qemu, qmp, channel, ready };
+    return connectedQemuVm(context.vmOptions, startedAt, connected, {
       startupSteps: steps,
       migrationCapabilities: capabilities,
       namedMemoryBackend: plan.memoryFile !== undefined || plan.namedRam === true,

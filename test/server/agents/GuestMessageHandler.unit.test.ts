@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { profileSchema } from '../../../protocol/api';
 import type { GuestEvent } from '../../../protocol/control';
 import type { AgentContext } from '../../../server/agents/AgentContext';
 import { AgentJournal } from '../../../server/agents/AgentJournal';
@@ -13,42 +12,12 @@ import type { ReviewSnapshots } from '../../../server/agents/ReviewSnapshots';
 import { storePath } from '../../../server/config/paths';
 import { silentLogger } from '../../../server/log';
 import { Store, type AgentRecord } from '../../../server/store/Store';
+import { anAgentRecord } from '../../helpers/anAgentRecord';
 
 const VALUE = 'RTREALVALUE-s3cr3t-7d41c9';
 
 function runningAgent(id: string): AgentRecord {
-  const now = Date.now();
-  return {
-    id,
-    title: id,
-    text: id,
-    profile: 'p',
-    owner: 'alice',
-    state: 'running',
-    stateReason: null,
-    createdAt: now,
-    updatedAt: now,
-    endedAt: null,
-    repo: {
-      baseCommit: '0'.repeat(40),
-      branch: 'main',
-      uncommitted: [],
-      uncommittedIncluded: false,
-    },
-    review: null,
-    lastProgress: null,
-    lastOutput: [],
-    result: null,
-    bootPath: null,
-    accel: null,
-    profileSpec: profileSchema.parse({ name: 'p', command: 'true' }),
-    vmPid: null,
-    guestSeq: 0,
-    snapshot: null,
-    exitCode: null,
-    issueRef: null,
-    vmSeconds: 0,
-  };
+  return anAgentRecord({ id, title: id, text: id, profile: 'p', owner: 'alice' });
 }
 
 describe('GuestMessageHandler (unit)', () => {

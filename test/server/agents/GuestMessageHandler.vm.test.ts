@@ -1,9 +1,6 @@
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { bundleRepository } from '../../../client/repoBundle';
-import { makeDemoRepo, VmBroker } from '../../helpers/vmBroker';
+import { useVmAgentSuite } from '../../helpers/useVmAgentSuite';
 
 /**
  * Runs in the guest as user agent: 300 progress requests straight to the agentctl socket as fast
@@ -34,47 +31,32 @@ function call(line) {
 
 describe('agentctl progress floods and oversized messages (vm)', function () {
   this.timeout(15 * 60_000);
-  const profilesDir = fs.mkdtempSync(path.join(os.tmpdir(), 'agentvm-flood-profiles-'));
-  const harness = new VmBroker({ profilesDir });
-  let demoRepo = '';
   let agentId = '';
-
-  before(async function () {
-    this.timeout(30 * 60_000);
-    fs.writeFileSync(path.join(profilesDir, 'flood.js'), floodScript);
-    const command = [
-      'agentctl progress "$(printf %5000s | tr " " l)"; echo "long exit $?"',
-      'agentctl progress "FLOOD $(node /opt/flood/flood.js)"',
-    ].join('; ');
-    const profile = {
-      name: 'flood',
-      command,
-      memoryMiB: 256,
-      timeLimitMs: 0,
-      files: { '/opt/flood/flood.js': 'flood.js' },
-    };
-    fs.writeFileSync(path.join(profilesDir, 'flood.json'), JSON.stringify(profile));
-    await harness.start();
-    demoRepo = makeDemoRepo();
+  const suite = useVmAgentSuite({
+    agentId: () => agentId,
+    profiles: () => [
+      {
+        profile: {
+          name: 'flood',
+          command: [
+            'agentctl progress "$(printf %5000s | tr " " l)"; echo "long exit $?"',
+            'agentctl progress "FLOOD $(node /opt/flood/flood.js)"',
+          ].join('; '),
+          memoryMiB: 256,
+          timeLimitMs: 0,
+          files: { '/opt/flood/flood.js': 'flood.js' },
+        },
+        files: { 'flood.js': floodScript },
+      },
+    ],
   });
-
-  afterEach(async function () {
-    if (this.currentTest?.state === 'failed' && agentId) {
-      console.error(`agent ${agentId} failed the test:\n${await harness.describe(agentId)}`);
-    }
-  });
-
-  after(async () => {
-    await harness.stop();
-    fs.rmSync(profilesDir, { recursive: true, force: true });
-    if (demoRepo) fs.rmSync(path.dirname(demoRepo), { recursive: true, force: true });
-  });
+  const { harness } = suite;
 
   it('refuses oversized messages in the guest and stores a bounded number of progress rows', async () => {
     const agent = await harness.client.createAgent({
       text: 'Flood the broker with progress.',
       profile: 'flood',
-      repo: await bundleRepository(demoRepo),
+      repo: await bundleRepository(suite.demoRepo),
     });
     agentId = agent.id;
     const finished = await harness.waitFor(agentId, ['done', 'failed']);

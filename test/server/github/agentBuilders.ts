@@ -1,34 +1,24 @@
 import type { Agent, AgentEvent, AgentResult } from '../../../protocol/api';
+import { anAgent } from '../../helpers/anAgent';
 import type { AgentWork } from './agentWorkFixture';
 
 /** A finished agent as the broker reports it, for the agent's work in `work`. */
 export function finishedAgent(work: AgentWork, overrides: Partial<Agent> = {}): Agent {
-  return {
+  return anAgent({
     id: 'a1b2',
     title: 'Widgets crash on empty input',
     text: '# Widgets crash on empty input\n\nTask from GitHub issue [octo/widgets#5](https://github.com/octo/widgets/issues/5), opened by @carol (open).\n\nFix it.\n',
-    profile: 'demo',
     owner: 'alice',
     state: 'done',
-    stateReason: null,
     createdAt: 1,
     updatedAt: 2,
     endedAt: 3,
-    repo: {
-      path: work.userDir,
-      baseCommit: work.baseCommit,
-      branch: 'main',
-      uncommitted: [],
-      uncommittedIncluded: false,
-    },
-    review: null,
-    lastProgress: null,
-    lastOutput: [],
+    repo: { ...anAgent().repo, path: work.userDir, baseCommit: work.baseCommit },
     result: { headCommit: work.headCommit, commits: resultOf(work).commits, exitCode: 0 },
     bootPath: 'cold',
     accel: 'tcg',
     ...overrides,
-  };
+  });
 }
 
 export function resultOf(work: AgentWork): AgentResult {

@@ -1,35 +1,23 @@
 import assert from 'node:assert/strict';
-import type { Agent, AgentState } from '../../../../protocol/api';
+import { agentStates, type Agent } from '../../../../protocol/api';
 import { groupAgents, groupOf, needsReview } from '../../../../extension/src/model/agentGrouping';
-import { anAgent } from '../../support/builders';
+import { anAgent } from '../../../helpers/anAgent';
 
 describe('agentGrouping (unit)', () => {
   it('puts every state in exactly one group', () => {
-    const states: AgentState[] = [
-      'queued',
-      'starting',
-      'running',
-      'pausing',
-      'awaiting_review',
-      'restoring',
-      'reviewing',
-      'done',
-      'failed',
-      'cancelled',
-    ];
-    const groups = states.map(groupOf);
-    assert.deepEqual(groups, [
-      'active',
-      'active',
-      'active',
-      'needsReview',
-      'needsReview',
-      'needsReview',
-      'needsReview',
-      'done',
-      'failed',
-      'failed',
-    ]);
+    const groups = Object.fromEntries(agentStates.map((state) => [state, groupOf(state)]));
+    assert.deepEqual(groups, {
+      queued: 'active',
+      starting: 'active',
+      running: 'active',
+      pausing: 'needsReview',
+      awaiting_review: 'needsReview',
+      restoring: 'needsReview',
+      reviewing: 'needsReview',
+      done: 'done',
+      failed: 'failed',
+      cancelled: 'failed',
+    });
   });
 
   it('lists "Needs review" first, then running, done and failed, leaving empty groups out', () => {

@@ -8,7 +8,7 @@ import {
   profileDetail,
   stateIcons,
 } from '../../../../extension/src/model/agentPresentation';
-import { anAgent } from '../../support/builders';
+import { anAgent } from '../../../helpers/anAgent';
 
 describe('agentPresentation (unit)', () => {
   it('offers review and resume only while the agent waits for review', () => {

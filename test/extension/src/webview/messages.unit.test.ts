@@ -4,7 +4,7 @@ import {
   webviewStateSchema,
   webviewToHostSchema,
 } from '../../../../extension/src/webview/messages';
-import { anAgent } from '../../support/builders';
+import { anAgent } from '../../../helpers/anAgent';
 
 describe('webview messages (unit)', () => {
   it('accepts the ready handshake and typed requests from the webview', () => {

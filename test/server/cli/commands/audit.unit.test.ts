@@ -1,24 +1,13 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { AgentvmError } from '../../../../protocol/errors';
-import { Broker } from '../../../../server/Broker';
+import type { Broker } from '../../../../server/Broker';
 import { formatVerifyResult } from '../../../../server/cli/commands/audit';
 import { packageRoot } from '../../../../server/config/paths';
-import { silentLogger } from '../../../../server/log';
-import { canonicalJson } from '../../../../server/policy/audit/AuditLog';
-import { ProfileRegistry } from '../../../../server/profiles/ProfileRegistry';
-import type { VmmDriver } from '../../../../server/vmm/VmmDriver';
-
-const noVms: VmmDriver = {
-  name: 'none',
-  boot: () => Promise.reject(new Error('no VM in this test')),
-  restore: () => Promise.reject(new Error('no VM in this test')),
-  attach: () => Promise.reject(new Error('no VM in this test')),
-};
+import { createImagelessBroker } from '../../../helpers/imagelessBroker';
+import { rechainWithPlainSha256 } from '../../../helpers/rechainWithPlainSha256';
 
 describe('agentvm audit --verify (unit)', function () {
   this.timeout(60_000);
@@ -29,17 +18,7 @@ describe('agentvm audit --verify (unit)', function () {
 
   beforeEach(async () => {
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'agentvm-audit-cli-'));
-    broker = new Broker({
-      dataDir,
-      port: 0,
-      logger: silentLogger,
-      driver: noVms,
-      loadImage: () => {
-        throw new AgentvmError('IMAGE_MISSING', 'no image in this test');
-      },
-      profiles: new ProfileRegistry([]),
-      version: 'test',
-    });
+    broker = createImagelessBroker(dataDir, { image: 'missing' });
     ({ url, token } = await broker.start());
     for (let index = 1; index <= 4; index++) {
       broker.policy.audit.append({
@@ -86,28 +65,7 @@ describe('agentvm audit --verify (unit)', function () {
     const db = broker.store.db;
     db.exec('DROP TRIGGER audit_no_update');
     db.prepare(`UPDATE audit SET details = '{"host":"innocent.example"}' WHERE id = 2`).run();
-    const rows = db.prepare('SELECT * FROM audit ORDER BY id').all() as Array<
-      Record<string, string & number>
-    >;
-    let previous = '0'.repeat(64);
-    for (const row of rows) {
-      const content = {
-        id: row.id,
-        at: row.at,
-        actor: row.actor,
-        agentId: row.agent_id,
-        action: row.action,
-        decision: row.decision,
-        details: JSON.parse(row.details),
-      };
-      const hash = crypto
-        .createHash('sha256')
-        .update(previous)
-        .update(canonicalJson(content))
-        .digest('hex');
-      db.prepare("UPDATE audit SET hash = ?, chain = 'sha256' WHERE id = ?").run(hash, row.id);
-      previous = hash;
-    }
+    rechainWithPlainSha256(db, 1, true);
 
     const result = await verify();
 

@@ -1,4 +1,4 @@
-import { agentSchema, type Agent } from '../../../protocol/api';
+import { agentSchema, type Agent } from '../../protocol/api';
 
 /** A valid agent as the broker would send it, with `overrides` applied; validated by the schema. */
 export function anAgent(overrides: Partial<Agent> = {}): Agent {
