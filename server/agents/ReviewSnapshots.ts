@@ -37,12 +37,16 @@ export class ReviewSnapshots {
     try {
       const snapshot = await log.timed('vm.snapshot', { agentId: id }, () => live.vm.snapshot());
       this.vms.detach(id);
-      const megabytes = (snapshot.sizeBytes / 1048576).toFixed(1);
+      // Guest RAM may be in its own file beside the device state (a clone's snapshot).
+      const memoryBytes = snapshot.memory?.runs.reduce((sum, [, bytes]) => sum + bytes, 0) ?? 0;
+      const totalBytes = snapshot.sizeBytes + memoryBytes;
+      const mib = (bytes: number) => (bytes / 1048576).toFixed(1);
+      const parts = memoryBytes > 0 ? `: ${mib(memoryBytes)} MiB of memory pages` : '';
       store.updateAgent(id, { snapshot, vmPid: null });
       journal.append(id, {
         kind: 'info',
-        message: `snapshot written (${megabytes} MiB in ${snapshot.durationMs} ms); VM stopped while it waits`,
-        data: { durationMs: snapshot.durationMs, sizeBytes: snapshot.sizeBytes },
+        message: `snapshot written (${mib(totalBytes)} MiB in ${snapshot.durationMs} ms${parts}); VM stopped while it waits`,
+        data: { durationMs: snapshot.durationMs, sizeBytes: totalBytes, memoryBytes },
       });
       journal.transition(id, 'awaiting_review', {});
     } catch (error) {

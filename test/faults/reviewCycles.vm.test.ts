@@ -72,6 +72,14 @@ describe('one agent through ten review cycles (vm)', function () {
       const allocated = fs.statSync(snapshot.memory.path).blocks * 512;
       assert.ok(allocated < snapshot.memory.sizeBytes, `cycle ${cycle}: the memory file is sparse`);
       assert.ok(written <= allocated, `cycle ${cycle}: every written page is on disk`);
+      if (cycle === 1) {
+        // The timeline counts the memory file too, not only the small state file.
+        const events = await harness.client.events(agentId);
+        const line = events.map((event) => event.message).find((m) => /snapshot written/.test(m));
+        const total = Number(/snapshot written \(([\d.]+) MiB/.exec(line ?? '')?.[1]);
+        assert.ok(total * 2 ** 20 >= written, `${line} (memory pages: ${written} bytes)`);
+        assert.match(line ?? '', /MiB of memory pages/);
+      }
 
       await harness.client.review(agentId);
       const exec = async (command: string) =>
