@@ -217,6 +217,11 @@ export class AgentManager {
       });
       this.journal.transition(id, 'running', { review: null, stateReason: null });
       this.limits.arm(id);
+      // A review asked while this one was open is asked now (after this call lets go of the lock).
+      const next = this.reviews.unansweredRequest(id);
+      if (next) {
+        void this.context.locks.run(id, () => this.reviews.pause(id, next.requestId, next.message));
+      }
       return publicAgent(this.journal.record(id));
     });
   }

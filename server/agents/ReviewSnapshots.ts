@@ -23,6 +23,16 @@ export class ReviewSnapshots {
   async pause(id: string, requestId: string, message: string): Promise<void> {
     const { journal, store, log } = this.context;
     const record = journal.record(id);
+    if (['restoring', 'reviewing', 'awaiting_review'].includes(record.state)) {
+      // One review at a time: this one waits (the agent stays blocked in `agentctl review`) and
+      // the broker pauses for it once the open one is answered (see `unansweredRequest`).
+      journal.append(id, {
+        kind: 'info',
+        message: `review requested while another is open: it is asked once that one is answered`,
+        data: { requestId, queuedReview: true },
+      });
+      return;
+    }
     if (!['running', 'pausing'].includes(record.state)) return;
 
     const live = this.vms.require(id);
@@ -95,6 +105,33 @@ export class ReviewSnapshots {
       message: `VM restored from its snapshot (pid ${vm.pid})`,
     });
     journal.transition(record.id, 'reviewing', { stateReason: null });
+  }
+
+  /**
+   * The oldest review that was asked while another was open (see `pause`) and has no answer yet,
+   * from the agent's timeline.
+   */
+  unansweredRequest(id: string): { requestId: string; message: string } | undefined {
+    const { store } = this.context;
+    const questions = new Map<string, string>();
+    const queued: string[] = [];
+    const answered = new Set<string>();
+    let afterId = 0;
+    // Bounded: 100 pages of 10 000 events.
+    for (let page = 0; page < 100; page++) {
+      const events = store.events(id, afterId);
+      for (const event of events) {
+        const requestId = event.data?.requestId;
+        if (typeof requestId !== 'string') continue;
+        if (event.kind === 'review') questions.set(requestId, event.message);
+        if (event.kind === 'info' && event.data?.queuedReview === true) queued.push(requestId);
+        if (event.kind === 'answer') answered.add(requestId);
+      }
+      if (events.length === 0) break;
+      afterId = events[events.length - 1]!.id;
+    }
+    const next = queued.find((requestId) => !answered.has(requestId));
+    return next === undefined ? undefined : { requestId: next, message: questions.get(next) ?? '' };
   }
 
   /** Deletes the agent's snapshot file and its sidecar, if it has one. */

@@ -159,6 +159,23 @@ describe('template clones and clone safety (vm)', function () {
 
   // Ten review cycles on one agent (issue 7's test too) live in test/faults/reviewCycles.vm.test.ts.
 
+  it('keeps a review asked while another is open, and pauses for it once that one is answered', async () => {
+    const id = agentIds[1];
+    assert.equal((await harness.client.getAgent(id)).state, 'reviewing');
+    await exec(id, 'nohup agentctl review "asked during the review" >/dev/null 2>&1 &');
+    const timeline = async () => (await harness.client.events(id)).map((event) => event.message);
+    for (let attempt = 0; attempt < 100; attempt++) {
+      if ((await timeline()).some((message) => /while another is open/.test(message))) break;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    assert.ok((await timeline()).some((message) => /while another is open/.test(message)));
+    assert.equal((await harness.client.getAgent(id)).state, 'reviewing');
+
+    await harness.client.resume(id, 'answer to the first');
+    const paused = await harness.waitFor(id, ['awaiting_review']);
+    assert.equal(paused.review?.message, 'asked during the review');
+  });
+
   it('refuses to resume a clone whose snapshot memory file was damaged: the agent fails, nothing runs', async () => {
     const id = agentIds[1];
     await harness.client.resume(id, 'go on');
