@@ -107,8 +107,9 @@ export function formatEvent(event: AgentEvent, startedAt: number): string {
 }
 
 export function formatElapsed(ms: number): string {
-  const totalSeconds = Math.max(0, ms) / 1000;
-  const minutes = Math.floor(totalSeconds / 60);
-  const seconds = (totalSeconds % 60).toFixed(1).padStart(4, '0');
+  // Rounded to tenths before splitting, so 59.96 s is 01:00.0 and not 00:60.0.
+  const tenths = Math.round(Math.max(0, ms) / 100);
+  const minutes = Math.floor(tenths / 600);
+  const seconds = ((tenths % 600) / 10).toFixed(1).padStart(4, '0');
   return `[${String(minutes).padStart(2, '0')}:${seconds}]`;
 }

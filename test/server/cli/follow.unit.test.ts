@@ -1,0 +1,16 @@
+import assert from 'node:assert/strict';
+import { formatElapsed } from '../../../server/cli/follow';
+
+describe('CLI timeline stamps (unit)', () => {
+  it('writes minutes and seconds to the tenth', () => {
+    assert.equal(formatElapsed(0), '[00:00.0]');
+    assert.equal(formatElapsed(4_234), '[00:04.2]');
+    assert.equal(formatElapsed(63_600), '[01:03.6]');
+    assert.equal(formatElapsed(-5), '[00:00.0]');
+  });
+
+  it('carries a second that rounds up to 60 into the minutes', () => {
+    assert.equal(formatElapsed(59_960), '[01:00.0]');
+    assert.equal(formatElapsed(119_999), '[02:00.0]');
+  });
+});
