@@ -32,8 +32,14 @@ describe('VM faults: disk full, QEMU killed, corrupt snapshots (vm)', function (
   const create = async (text: string) =>
     (await harness.client.createAgent({ text, profile: 'faults', repo })).id;
 
+  const templatesSetting = process.env.AGENTVM_TEMPLATES;
+
   before(async function () {
     this.timeout(40 * 60_000);
+    // A template build would put a 256 MiB memory file on the small filesystem and fill it while
+    // the agents start: whichever write came first (the store's included) would hit ENOSPC, not
+    // the snapshot this suite means to fill the disk with.
+    process.env.AGENTVM_TEMPLATES = 'off';
     await sharedImage();
     execFileSync('mount', [
       '-t',
@@ -59,6 +65,8 @@ describe('VM faults: disk full, QEMU killed, corrupt snapshots (vm)', function (
 
   after(async () => {
     delete process.env.AGENTVM_PROFILES_DIR;
+    if (templatesSetting === undefined) delete process.env.AGENTVM_TEMPLATES;
+    else process.env.AGENTVM_TEMPLATES = templatesSetting;
     if (harness.broker) {
       for (const agent of await harness.client.listAgents().catch(() => [])) {
         await harness.client.remove(agent.id).catch(() => undefined);
