@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { GuestEvent, GuestTask } from '../protocol/control';
+import { writtenMemoryBytes } from '../server/vmm/qemu/SparseMemoryFile';
 import type { VmmDriver, Vm, VmSpec } from '../server/vmm/VmmDriver';
 
 /** Figures of one review cycle, in milliseconds. */
@@ -73,7 +74,7 @@ export async function reviewCycles(
     vm.channel.send({ type: 'review-answer', requestId: request.requestId, message: 'go on' });
     await resumed;
     const runningAgainMs = performance.now() - restoredAt;
-    const memoryBytes = snapshot.memory?.runs.reduce((sum, [, bytes]) => sum + bytes, 0) ?? 0;
+    const memoryBytes = writtenMemoryBytes(snapshot.memory);
     const stateBytes = snapshot.sizeBytes;
     figures.push({ pauseMs, stateBytes, memoryBytes, syncedMs, runningAgainMs, vm });
   }

@@ -1,6 +1,7 @@
 import { AgentvmError } from '../../protocol/errors';
 import type { AgentRecord } from '../store/Store';
 import { removeSnapshotFiles } from '../vmm/qemu/snapshotFile';
+import { writtenMemoryBytes } from '../vmm/qemu/SparseMemoryFile';
 import type { Vm } from '../vmm/VmmDriver';
 import { describeError, type AgentContext } from './AgentContext';
 import { agentVmSpec } from './agentVmSpec';
@@ -48,7 +49,7 @@ export class ReviewSnapshots {
       const snapshot = await log.timed('vm.snapshot', { agentId: id }, () => live.vm.snapshot());
       this.vms.detach(id);
       // Guest RAM may be in its own file beside the device state (a clone's snapshot).
-      const memoryBytes = snapshot.memory?.runs.reduce((sum, [, bytes]) => sum + bytes, 0) ?? 0;
+      const memoryBytes = writtenMemoryBytes(snapshot.memory);
       const totalBytes = snapshot.sizeBytes + memoryBytes;
       const mib = (bytes: number) => (bytes / 1048576).toFixed(1);
       const parts = memoryBytes > 0 ? `: ${mib(memoryBytes)} MiB of memory pages` : '';

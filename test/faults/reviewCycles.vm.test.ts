@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { bundleRepository } from '../../client/repoBundle';
+import { writtenMemoryBytes } from '../../server/vmm/qemu/SparseMemoryFile';
 import type { SnapshotInfo } from '../../server/vmm/VmmDriver';
 import { makeTempRepo } from '../helpers/repos';
 import { qemuPidsMentioning, sharedImage, VmBroker } from '../helpers/vmBroker';
@@ -68,7 +69,7 @@ describe('one agent through ten review cycles (vm)', function () {
       const snapshot = storedAgent(harness.dataDir, agentId).snapshot as SnapshotInfo;
       assert.ok(snapshot.memory, `cycle ${cycle}: guest RAM is in its own file`);
       assert.ok(snapshot.sizeBytes < 2 ** 20, `cycle ${cycle}: ${snapshot.sizeBytes}-byte state`);
-      const written = snapshot.memory.runs.reduce((sum, [, bytes]) => sum + bytes, 0);
+      const written = writtenMemoryBytes(snapshot.memory);
       const allocated = fs.statSync(snapshot.memory.path).blocks * 512;
       assert.ok(allocated < snapshot.memory.sizeBytes, `cycle ${cycle}: the memory file is sparse`);
       assert.ok(written <= allocated, `cycle ${cycle}: every written page is on disk`);

@@ -135,6 +135,11 @@ export class SparseMemoryWriter {
   }
 }
 
+/** Bytes of guest RAM written to a snapshot's memory file (0 when RAM is in the state file). */
+export function writtenMemoryBytes(memory: SnapshotMemory | undefined): number {
+  return memory?.runs.reduce((sum, [, bytes]) => sum + bytes, 0) ?? 0;
+}
+
 /**
  * Throw SNAPSHOT_CORRUPT unless the memory file exists with its size and the pages of its runs
  * hash to the recorded checksum.
