@@ -8,7 +8,7 @@ import type { ChildBroker } from '../helpers/childBroker';
 import { makeTempRepo } from '../helpers/repos';
 import { removeVmChildBroker, startVmChildBroker } from '../helpers/vmChildBroker';
 import { qemuPidsMentioning } from '../helpers/vmBroker';
-import { faultProfilesDir, storedAgent, waitForState, waitForFile } from './faultAgents';
+import { faultProfilesDir, storedAgent, waitForState, waitForAnyFile } from './faultAgents';
 
 /**
  * Issue 6, fault 1: the broker process (`agentvm serve`) is SIGKILLed while agents are starting,
@@ -59,7 +59,14 @@ describe('broker killed with SIGKILL and restarted (vm)', function () {
     assert.ok(awaitingSnapshot?.checksum && runningPid > 0);
 
     ids.pausing = await create('review: the one caught mid-snapshot');
-    await waitForFile(path.join(agentDir(ids.pausing), 'snapshot.state.tmp'), 300_000);
+    // A clone's snapshot writes its memory file first and the state file only at the end; a
+    // cold-booted VM's writes the state file all along. Either temp file means mid-snapshot.
+    await waitForAnyFile(
+      ['snapshot.memory.tmp', 'snapshot.state.tmp'].map((name) =>
+        path.join(agentDir(ids.pausing), name),
+      ),
+      300_000,
+    );
     await broker.kill('SIGKILL');
 
     assert.equal(
@@ -94,6 +101,7 @@ describe('broker killed with SIGKILL and restarted (vm)', function () {
     const paused = await waitForState(broker.client, ids.pausing, ['awaiting_review'], 120_000);
     assert.equal(paused.state, 'awaiting_review');
     assert.equal(fs.existsSync(path.join(agentDir(ids.pausing), 'snapshot.state.tmp')), false);
+    assert.equal(fs.existsSync(path.join(agentDir(ids.pausing), 'snapshot.memory.tmp')), false);
     const snapshot = storedAgent(broker.dataDir, ids.pausing).snapshot as { sizeBytes: number };
     assert.equal(
       fs.statSync(path.join(agentDir(ids.pausing), 'snapshot.state')).size,

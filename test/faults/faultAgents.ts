@@ -34,11 +34,12 @@ export async function waitForState(
   throw new Error(`agent ${id} never reached ${states.join('|')}`);
 }
 
-/** Polls (every 5 ms, at most `timeoutMs`) until `file` exists. */
-export async function waitForFile(file: string, timeoutMs: number): Promise<void> {
+/** Polls (every 5 ms, at most `timeoutMs`) until one of `files` exists. */
+export async function waitForAnyFile(files: string[], timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!fs.existsSync(file)) {
-    if (Date.now() > deadline) throw new Error(`${file} did not appear within ${timeoutMs} ms`);
+  while (!files.some((file) => fs.existsSync(file))) {
+    if (Date.now() > deadline)
+      throw new Error(`none of ${files.join(', ')} appeared within ${timeoutMs} ms`);
 
     await sleep(5);
   }
