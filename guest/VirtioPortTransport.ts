@@ -13,6 +13,8 @@ const READ_BUFFER_BYTES = 64 * 1024;
 const RECONNECT_POLL_FIRST_MS = 5;
 const RECONNECT_POLL_MS = 100;
 const FIND_PORT_RETRY_MS = 200;
+/** Queued lines are joined into writes of up to this many characters (one line may be longer). */
+const MAX_WRITE_CHARS = 64 * 1024;
 
 /** Finds the character device of the virtio-serial port named `name` (no udev in the guest). */
 export function findVirtioPort(name: string, portsDir = PORTS_DIR): string | null {
@@ -111,9 +113,17 @@ export class VirtioPortTransport extends QueuedLineTransport {
   protected flush(): void {
     if (this.writing || this.fd === null || this.closed || this.queue.length === 0) return;
 
+    // Every line queued so far goes in one write: each write is a trip through the threadpool
+    // and a virtqueue kick, which under emulation cost milliseconds, and events come in bursts
+    // (a phase change with the first output, everything queued while a sync call held the loop).
     this.writing = true;
-    const data = Buffer.from(this.queue.shift() as string, 'utf8');
-    this.writeAll(data, 0);
+    const lines = [this.queue.shift() as string];
+    let chars = lines[0].length;
+    while (this.queue.length > 0 && chars + this.queue[0].length <= MAX_WRITE_CHARS) {
+      chars += this.queue[0].length;
+      lines.push(this.queue.shift() as string);
+    }
+    this.writeAll(Buffer.from(lines.join(''), 'utf8'), 0);
   }
 
   private writeAll(data: Buffer, offset: number): void {

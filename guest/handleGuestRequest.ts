@@ -149,6 +149,7 @@ async function execCommand(
     env: context.env,
     timeoutMs: request.timeoutMs,
     maxOutputBytes: MAX_EXEC_OUTPUT_BYTES,
+    input: request.stdin === undefined ? undefined : Buffer.from(request.stdin, 'base64'),
   });
 
   return {

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import os from 'node:os';
+import type { Readable } from 'node:stream';
 import type { AgentUser } from './guestConfig';
 
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -15,6 +16,8 @@ export interface RunOptions {
   timeoutMs?: number;
   /** Keep at most this many bytes of stdout and of stderr each. */
   maxOutputBytes?: number;
+  /** Written to the process's stdin, which is then closed; without it stdin is /dev/null. */
+  input?: Buffer;
 }
 
 export interface RunResult {
@@ -73,8 +76,14 @@ export function runProcess(file: string, args: string[], options: RunOptions): P
       uid: options.user?.uid,
       gid: options.user?.gid,
       detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: [options.input ? 'pipe' : 'ignore', 'pipe', 'pipe'],
     });
+    if (options.input && child.stdin) {
+      // A command that exits without reading all of its input closes the pipe (EPIPE): that is
+      // the command's choice, not a failure of the run.
+      child.stdin.on('error', () => undefined);
+      child.stdin.end(options.input);
+    }
 
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
@@ -92,8 +101,9 @@ export function runProcess(file: string, args: string[], options: RunOptions): P
       into.push(chunk.subarray(0, room));
       sizes[key] += Math.min(chunk.length, room);
     };
-    child.stdout.on('data', collect(stdout, 'stdout'));
-    child.stderr.on('data', collect(stderr, 'stderr'));
+    // Both are pipes (stdio below), whatever stdin is.
+    (child.stdout as Readable).on('data', collect(stdout, 'stdout'));
+    (child.stderr as Readable).on('data', collect(stderr, 'stderr'));
 
     const timers: NodeJS.Timeout[] = [];
     if (options.timeoutMs) {

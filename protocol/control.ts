@@ -135,6 +135,8 @@ export const guestRequestSchema = z.discriminatedUnion('op', [
     op: z.literal('exec'),
     command: z.string(),
     cwd: z.string().optional(),
+    /** Bytes for the command's stdin (base64); without it, stdin is empty. */
+    stdin: base64.optional(),
     timeoutMs: z.number().int().positive().default(60_000),
   }),
   /** `git diff --name-status baseCommit` plus untracked files, for the review view. */

@@ -67,3 +67,4 @@ echo "== tests on branch agentvm/$id:"
 (cd "$repo" && node --test 2>&1 | grep -E '^# (pass|fail)')
 echo
 echo "demo finished: agent $id, repository $repo"
+echo "(the repository and the broker log stay in $work for you to look at; rm -rf $work removes them)"

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -60,6 +60,20 @@ describe('delegate → review → resume → apply, in a real microVM (vm)', fun
       command: 'ps -eo args || ls /proc',
     })) as { stdout: string };
     assert.match(processes.stdout, /agentctl|[0-9]/);
+
+    // `agentvm exec --stdin` hands its own stdin to the command in the VM. The CLI runs as its
+    // own process; the broker lives in this one, so never block on it.
+    const cli = path.join(packageRoot(), 'dist', 'cli.js');
+    const child = spawn('node', [cli, 'exec', agentId, '--stdin', '--', 'tr', 'a-z', 'A-Z'], {
+      env: { ...process.env, AGENTVM_URL: harness.url, AGENTVM_TOKEN: harness.token },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.stdin.end('through stdin\n');
+    const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+    assert.deepEqual([code, stdout], [0, 'THROUGH STDIN\n'], stderr);
 
     await harness.client.guest(agentId, {
       op: 'fs.writeFile',

@@ -263,6 +263,29 @@ describe('GuestAgent (unit)', function () {
       [exec.code, exec.stdout, exec.stderr, exec.timedOut],
       [3, 'hi\n', 'oops\n', false],
     );
+    // stdin reaches the command; one that stops reading early is not an error.
+    const piped = execResultSchema.parse(
+      await ok({
+        op: 'exec',
+        command: 'tr a-z A-Z',
+        stdin: Buffer.from('piped in\n').toString('base64'),
+        timeoutMs: 10_000,
+      }),
+    );
+    assert.deepEqual([piped.code, piped.stdout], [0, 'PIPED IN\n']);
+    const early = execResultSchema.parse(
+      await ok({
+        op: 'exec',
+        command: 'head -c 1 >/dev/null; echo read one',
+        stdin: Buffer.alloc(4 * 1024 * 1024, 'x').toString('base64'),
+        timeoutMs: 10_000,
+      }),
+    );
+    assert.deepEqual([early.code, early.stdout], [0, 'read one\n']);
+    const empty = execResultSchema.parse(
+      await ok({ op: 'exec', command: 'wc -c', timeoutMs: 10_000 }),
+    );
+    assert.equal(empty.stdout.trim(), '0');
     const slow = execResultSchema.parse(
       await ok({ op: 'exec', command: 'sleep 20', timeoutMs: 300 }),
     );

@@ -5,6 +5,32 @@ import { exitCodes } from '../exitCodes';
 import { followAgent } from '../follow';
 import { describeNextStep, pauseOrEndStates } from './nextStep';
 
+/**
+ * Most bytes `exec --stdin` sends: the input travels to the guest inside one control-channel
+ * line, as base64.
+ */
+const MAX_EXEC_STDIN_BYTES = 16 * 1024 * 1024;
+
+type ExecOptions = GlobalOptions & { timeout: string; stdin?: boolean };
+
+/** All of this process's stdin, or a clear error once it passes `maxBytes` (nothing is sent). */
+async function readStdin(maxBytes: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > maxBytes) {
+      throw new AgentvmError(
+        'PAYLOAD_TOO_LARGE',
+        `stdin is over ${maxBytes / 1024 / 1024} MiB, the most exec --stdin sends`,
+        'copy large files in through the review workspace in VS Code, or have the agent fetch them',
+      );
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
 /** `review`, `exec`, `resume`: a human looks at the paused agent and answers it. */
 export function registerReviewCommands(program: Command): void {
   program
@@ -29,13 +55,17 @@ export function registerReviewCommands(program: Command): void {
   program
     .command('exec')
     .description(
-      "run a shell command in the agent's workspace (VM must be running or under review); its stdin is empty: pipe nothing into it",
+      "run a shell command in the agent's workspace (VM must be running or under review); its stdin is empty unless --stdin",
     )
     .argument('<id>')
     .argument('<command...>', 'command and arguments (use -- before them)')
     .option('--timeout <ms>', 'timeout in milliseconds', '60000')
+    .option(
+      '-i, --stdin',
+      `send this command's stdin to the command (read to its end first, at most ${MAX_EXEC_STDIN_BYTES / 1024 / 1024} MiB)`,
+    )
     .action(
-      action(async (id: string, words: string[], options: GlobalOptions & { timeout: string }) => {
+      action(async (id: string, words: string[], options: ExecOptions) => {
         const timeoutMs = Number(options.timeout);
         if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) {
           throw new AgentvmError(
@@ -45,7 +75,13 @@ export function registerReviewCommands(program: Command): void {
         }
 
         const command = words.map(shellQuote).join(' ');
-        const result = (await connect(options).guest(id, { op: 'exec', command, timeoutMs })) as {
+        const stdin = options.stdin ? await readStdin(MAX_EXEC_STDIN_BYTES) : undefined;
+        const result = (await connect(options).guest(id, {
+          op: 'exec',
+          command,
+          timeoutMs,
+          ...(stdin && { stdin: stdin.toString('base64') }),
+        })) as {
           code: number | null;
           stdout: string;
           stderr: string;

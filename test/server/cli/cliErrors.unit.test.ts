@@ -76,6 +76,25 @@ describe('agentvm CLI errors (unit)', function () {
     assert.match(run.stderr, /^ {2}hint: .*--help/m);
   });
 
+  it('refuses exec --stdin input over its limit with a code and a hint, sending nothing', async () => {
+    const child = spawn(
+      'node',
+      [path.join(packageRoot(), 'dist', 'cli.js'), 'exec', 'someagent', '--stdin', '--', 'cat'],
+      { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] },
+    );
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    // The CLI stops reading once over the limit; whatever it did not read is not an error here.
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(Buffer.alloc(17 * 1024 * 1024, 'x'));
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    assert.notEqual(code, 0);
+    assert.match(stderr, /^error \[PAYLOAD_TOO_LARGE\]: stdin is over 16 MiB/m);
+    assert.match(stderr, /^ {2}hint: /m);
+    // Nothing reached the broker: the unknown agent would have been named otherwise.
+    assert.doesNotMatch(stderr, /AGENT_NOT_FOUND/);
+  });
+
   it('refuses --allow-dirty together with --include-uncommitted before sending anything', async () => {
     const run = await cli(
       ['delegate', '--repo', repo, '--allow-dirty', '--include-uncommitted', 'task'],
