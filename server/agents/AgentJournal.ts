@@ -4,7 +4,13 @@ import { terminalStates } from '../../protocol/api';
 import { AgentvmError } from '../../protocol/errors';
 import type { Logger } from '../log';
 import { redactKnownValues } from '../policy/redactSecrets';
-import { publicAgent, type AgentRecord, type NewEvent, type Store } from '../store/Store';
+import {
+  publicAgent,
+  type AgentRecord,
+  type NewEvent,
+  type Store,
+  type StoreWriteStatus,
+} from '../store/Store';
 
 export type ManagerEvents = {
   event: [AgentEvent];
@@ -16,6 +22,8 @@ export type ManagerEvents = {
  * Where the life cycle writes what happens to an agent: every state change and timeline entry is
  * stored first, then published to listeners (the WebSocket event stream), in that order, so a
  * client never sees something a broker restart would forget.
+ * While the store's file system is full the store holds changes in memory instead (see
+ * Store.writeFailure) and they are published from there; the agent's timeline says so.
  */
 export class AgentJournal {
   readonly events = new EventEmitter<ManagerEvents>();
@@ -28,7 +36,49 @@ export class AgentJournal {
     private readonly onTerminal: (agentId: string) => void = () => undefined,
     /** Real values of the agent's secrets, which nothing stored or shown may contain. */
     private readonly knownSecrets: (agentId: string) => readonly string[] = () => [],
-  ) {}
+  ) {
+    store.onWriteStatus((status) => this.storeWriteStatus(status));
+  }
+
+  /**
+   * The store could not write (its file system is full) and holds the agent's changes in memory,
+   * or wrote them at last, or lost them at shutdown: the life cycle goes on either way, so this
+   * is said in the log and on the agent's timeline, where the user looks, not in its state.
+   */
+  private storeWriteStatus(status: StoreWriteStatus): void {
+    if (status.kind === 'deferred') {
+      const { message, hint } = status.error;
+      this.log.warn('store.write_deferred', { agentId: status.agentId, error: message, hint });
+      this.append(status.agentId, {
+        kind: 'error',
+        message: `${message}; this agent's changes are held in memory and written once there is room (${hint})`,
+        data: { storeWritable: false },
+      });
+      this.publish(status.agentId);
+      return;
+    }
+
+    if (status.kind === 'lost') {
+      this.log.error('store.writes_lost', {
+        agentIds: status.agentIds,
+        error: status.error.message,
+      });
+      return;
+    }
+
+    this.log.info('store.writes_recovered', { agentIds: status.agentIds });
+    for (const note of status.notes) this.events.emit('event', note);
+    for (const id of status.agentIds) {
+      if (!this.store.getAgent(id)) continue;
+
+      this.append(id, {
+        kind: 'info',
+        message: 'the store writes again: the changes held in memory are stored',
+        data: { storeWritable: true },
+      });
+      this.publish(id);
+    }
+  }
 
   /**
    * `value` with the agent's real secret values replaced by `[redacted]`: for anything that came

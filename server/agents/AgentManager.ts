@@ -7,7 +7,13 @@ import { AgentvmError } from '../../protocol/errors';
 import { agentDir } from '../config/paths';
 import type { Logger } from '../log';
 import type { ProfileRegistry } from '../profiles/ProfileRegistry';
-import { publicAgent, type AgentRecord, type Store } from '../store/Store';
+import {
+  isDiskFullError,
+  publicAgent,
+  storeFullError,
+  type AgentRecord,
+  type Store,
+} from '../store/Store';
 import { TemplateManager } from '../vmm/templates/TemplateManager';
 import type { GuestImage, VmExit, VmmDriver } from '../vmm/VmmDriver';
 import type { AgentContext } from './AgentContext';
@@ -109,6 +115,10 @@ export class AgentManager {
       this.resultFiles(id),
     );
     this.boots = new BootQueue(context, this.vms, this.limits, this.templates);
+    // Queued agents wait while the store cannot write (see BootQueue.pump).
+    options.store.onWriteStatus((status) => {
+      if (status.kind === 'written') this.boots.pump();
+    });
   }
 
   /** Stored-then-published agent events and updates (the WebSocket stream listens here). */
@@ -133,8 +143,9 @@ export class AgentManager {
   ): Promise<Agent> {
     const profile = this.options.profiles.get(request.profile);
     // A missing or corrupt guest image is the caller's problem to fix now (412), not a failure
-    // found later by an agent that was accepted.
+    // found later by an agent that was accepted; so is a store that cannot record the agent.
     this.options.loadImage();
+    this.store.requireWritable();
     this.options.policy?.admit(profile, request.secrets);
     const bundle = Buffer.from(request.repo.bundle, 'base64');
     if (!/^# v[23] git bundle\n/.test(bundle.subarray(0, 20).toString('latin1'))) {
@@ -143,11 +154,19 @@ export class AgentManager {
 
     const id = newAgentId();
     const dir = agentDir(id, this.options.dataDir);
-    fs.mkdirSync(dir, { recursive: true });
-    fs.writeFileSync(path.join(dir, 'repo.bundle'), bundle);
-
     const record = newAgentRecord(id, owner, request, profile, issueRef);
-    this.store.insertAgent(record);
+    const bundlePath = path.join(dir, 'repo.bundle');
+    try {
+      fs.mkdirSync(dir, { recursive: true });
+      fs.writeFileSync(bundlePath, bundle);
+      this.store.insertAgent(record);
+    } catch (error) {
+      // Nothing of an agent that was not accepted stays on a disk that is likely full.
+      fs.rmSync(dir, { recursive: true, force: true });
+      if (isDiskFullError(error)) throw storeFullError(bundlePath, error, this.options.dataDir);
+
+      throw error;
+    }
     this.options.policy?.created(record, request.secrets);
     this.journal.append(id, {
       kind: 'state',
@@ -186,6 +205,8 @@ export class AgentManager {
       if (record.state === 'reviewing') return publicAgent(record);
 
       this.journal.requireState(record, ['awaiting_review'], 'open for review');
+      // A restore writes a new disk overlay and a VM's worth of state: not on a full disk.
+      this.store.requireWritable();
       await this.reviews.restore(record);
       return publicAgent(this.journal.record(id));
     });
@@ -196,6 +217,7 @@ export class AgentManager {
     return this.context.locks.run(id, async () => {
       let record = this.journal.record(id);
       this.journal.requireState(record, ['awaiting_review', 'reviewing'], 'resume');
+      this.store.requireWritable();
       if (record.state === 'awaiting_review') {
         await this.reviews.restore(record);
         record = this.journal.record(id);

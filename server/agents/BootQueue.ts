@@ -29,11 +29,15 @@ export class BootQueue {
     private readonly templates: TemplateManager | undefined,
   ) {}
 
-  /** Starts as many queued agents as the boot limit allows. */
+  /**
+   * Starts as many queued agents as the boot limit allows. None starts while the store cannot
+   * write (its file system is full): a VM needs disk too, and a start failing for that would end
+   * a queued agent that can simply wait; the manager pumps again once the store writes.
+   */
   pump(): void {
-    if (this.closed) return;
-
     const { options, store, locks, log } = this.context;
+    if (this.closed || store.writeFailure) return;
+
     const limit = options.maxConcurrentBoots ?? Number(process.env.AGENTVM_MAX_BOOTS ?? 2);
     const queued = store.agentsInStates(['queued']);
     for (const record of queued) {

@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { Agent, AgentEvent, AgentState, Profile, RepoInfo } from '../../protocol/api';
 import type { SnapshotInfo } from '../vmm/VmmDriver';
 import { AgentvmError } from '../../protocol/errors';
+import { DeferredWrites } from './DeferredWrites';
 import { migrations } from './migrations';
 
 /** An agent row: the public {@link Agent} plus what only the broker needs. */
@@ -27,13 +28,43 @@ export type NewEvent = Omit<AgentEvent, 'id' | 'agentId' | 'at' | 'data'> & {
 type Row = Record<string, unknown>;
 
 /**
+ * What the store reports about its writes: an agent's change could not be written and is held in
+ * memory (once per agent and outage), everything held was written, or what was held is lost
+ * because the store closed before it could write it.
+ */
+export type StoreWriteStatus =
+  | { kind: 'deferred'; agentId: string; error: AgentvmError }
+  | { kind: 'written'; agentIds: string[]; notes: AgentEvent[] }
+  | { kind: 'lost'; agentIds: string[]; error: AgentvmError };
+
+/** First wait before writing held changes again, in milliseconds; doubled up to the maximum. */
+const RETRY_FIRST_MS = 250;
+const RETRY_MAX_MS = 5_000;
+
+/** A held write: keeps one change in memory (see {@link DeferredWrites}). */
+interface HeldWrite {
+  agentId: string;
+  hold(): void;
+}
+
+/**
  * The broker's SQLite store (better-sqlite3, WAL). Synchronous by design: every call is one short
  * transaction, so a broker killed at any instant leaves a consistent file.
  */
 export class Store {
   readonly db: Database.Database;
 
-  constructor(file: string) {
+  /** Changes the file system had no room for (see {@link writeFailure}). */
+  private readonly deferred = new DeferredWrites();
+  private failure: AgentvmError | null = null;
+  private readonly deferredAgents = new Set<string>();
+  private retryTimer: NodeJS.Timeout | undefined;
+  private retryDelayMs = RETRY_FIRST_MS;
+  /** The writes of the {@link transaction} under way, to hold if its commit fails. */
+  private transactionWrites: { writes: HeldWrite[]; failure: unknown } | null = null;
+  private readonly statusListeners = new Set<(status: StoreWriteStatus) => void>();
+
+  constructor(private readonly file: string) {
     fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
     restrictToOwner(file);
     this.db = new Database(file);
@@ -73,8 +104,170 @@ export class Store {
     }
   }
 
+  /**
+   * Closes the database, after a last try at writing what is held; what still cannot be written
+   * is reported `lost` (the next broker start recovers each agent from what was stored).
+   */
   close(): void {
-    if (this.db.open) this.db.close();
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    if (!this.db.open) return;
+
+    const failure = this.failure;
+    if (failure && !this.tryWriteDeferred()) {
+      this.notify({ kind: 'lost', agentIds: this.deferred.agentIds(), error: failure });
+    }
+    this.db.close();
+  }
+
+  // ---- writes when the file system is full
+
+  /**
+   * Why the store cannot write at the moment (its file system is full, or failed a write), or null.
+   * While it is set, agent changes and timeline entries are held in memory: reads return them as
+   * if stored, and they are written, in order, as soon as SQLite takes writes again.
+   */
+  get writeFailure(): AgentvmError | null {
+    return this.failure;
+  }
+
+  /**
+   * For operations that start new work: writes what is held now and throws the store's
+   * {@link writeFailure} when that is still impossible.
+   */
+  requireWritable(): void {
+    if (this.failure && !this.tryWriteDeferred()) throw this.failure;
+  }
+
+  /** Calls `listener` with every {@link StoreWriteStatus}; returns a function that unsubscribes. */
+  onWriteStatus(listener: (status: StoreWriteStatus) => void): () => void {
+    this.statusListeners.add(listener);
+    return () => this.statusListeners.delete(listener);
+  }
+
+  /**
+   * Runs one write of the agent's; when the file system has no room, `hold` keeps the change in
+   * memory instead. While changes are held, new ones are held behind them without asking SQLite,
+   * so that they are written in the order they happened, and an output flood does not turn into a
+   * flood of failing disk writes: only the retry timer (and {@link requireWritable}) try again.
+   */
+  private write(agentId: string, apply: () => void, hold: () => void): void {
+    if (this.failure) {
+      this.keep({ agentId, hold });
+      return;
+    }
+
+    const transaction = this.transactionWrites;
+    if (transaction) {
+      transaction.writes.push({ agentId, hold });
+      if (transaction.failure) return;
+
+      try {
+        apply();
+      } catch (error) {
+        if (!isDiskFullError(error)) throw error;
+
+        // SQLite may have rolled the transaction back already: what it wrote so far is held at
+        // once, so that the rest of `work` reads it, and its later writes are held behind it.
+        transaction.failure = error;
+        this.startHolding(error);
+        for (const write of transaction.writes.splice(0)) this.keep(write);
+      }
+      return;
+    }
+
+    try {
+      apply();
+    } catch (error) {
+      if (!isDiskFullError(error)) throw error;
+
+      this.startHolding(error);
+      this.keep({ agentId, hold });
+    }
+  }
+
+  private keep(write: HeldWrite): void {
+    write.hold();
+    if (this.deferredAgents.has(write.agentId)) return;
+
+    this.deferredAgents.add(write.agentId);
+    this.notify({ kind: 'deferred', agentId: write.agentId, error: this.failure! });
+  }
+
+  private startHolding(cause: unknown): void {
+    this.failure ??= storeFullError(this.file, cause);
+    this.scheduleRetry();
+  }
+
+  /**
+   * Retries writing what is held, waiting 250 ms, then twice as long each time, up to 5 s, for as
+   * long as it takes: each try is one small transaction, while giving up would leave an agent
+   * that does nothing more (one awaiting review) recorded in its old state until the broker
+   * restarts, which is what this is for.
+   */
+  private scheduleRetry(): void {
+    if (this.retryTimer || !this.db.open) return;
+
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      if (this.tryWriteDeferred()) return;
+
+      this.retryDelayMs = Math.min(this.retryDelayMs * 2, RETRY_MAX_MS);
+      this.scheduleRetry();
+    }, this.retryDelayMs);
+    this.retryTimer.unref();
+  }
+
+  /** Writes everything held in one transaction; false while that is still impossible. */
+  private tryWriteDeferred(): boolean {
+    if (!this.failure) return true;
+
+    let notes: AgentEvent[];
+    try {
+      notes = this.db.transaction(() => {
+        for (const [id, record] of this.deferred.rows()) {
+          if (record) this.updateRow(record);
+          else this.deleteRows(id);
+        }
+        for (const event of this.deferred.heldEvents()) this.insertEvent(event.agentId, event);
+        return [...this.deferred.dropped].map(([agentId, count]) =>
+          this.insertEvent(agentId, {
+            kind: 'info',
+            message: `${count} output or progress entries were lost: the broker could not hold more while the store could not write`,
+            at: Date.now(),
+            data: { lostEntries: count },
+          }),
+        );
+      })();
+    } catch (error) {
+      // The latest cause is the one callers should read; the held changes are kept either way.
+      this.failure = storeFullError(this.file, error);
+      return false;
+    }
+
+    const agentIds = this.deferred.agentIds();
+    this.deferred.clear();
+    this.deferredAgents.clear();
+    this.failure = null;
+    this.retryDelayMs = RETRY_FIRST_MS;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.notify({ kind: 'written', agentIds, notes });
+    return true;
+  }
+
+  private notify(status: StoreWriteStatus): void {
+    for (const listener of [...this.statusListeners]) listener(status);
+  }
+
+  /** The highest event id SQLite handed out, including ids of rows deleted since. */
+  private lastEventId(): number {
+    const row = this.db
+      .prepare(
+        "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0), coalesce((SELECT max(id) FROM events), 0)) AS id",
+      )
+      .get() as { id: number };
+    return Number(row.id);
   }
 
   // ---- users and tokens
@@ -106,7 +299,19 @@ export class Store {
 
   // ---- agents
 
+  /** Inserts a new agent; the store's write failure when it cannot (nothing is held for it). */
   insertAgent(agent: AgentRecord): void {
+    this.requireWritable();
+    try {
+      this.insertRow(agent);
+    } catch (error) {
+      if (isDiskFullError(error)) throw storeFullError(this.file, error);
+
+      throw error;
+    }
+  }
+
+  private insertRow(agent: AgentRecord): void {
     this.db
       .prepare(
         `INSERT INTO agents (id, owner, title, text, profile, profile_json, state, state_reason,
@@ -120,6 +325,9 @@ export class Store {
   }
 
   getAgent(id: string): AgentRecord | null {
+    const held = this.deferred.agent(id);
+    if (held !== undefined) return held;
+
     const row = this.db.prepare('SELECT * FROM agents WHERE id = ?').get(id) as Row | undefined;
     return row ? fromRow(row) : null;
   }
@@ -128,10 +336,16 @@ export class Store {
     const rows = owner
       ? this.db.prepare('SELECT * FROM agents WHERE owner = ? ORDER BY created_at DESC').all(owner)
       : this.db.prepare('SELECT * FROM agents ORDER BY created_at DESC').all();
-    return (rows as Row[]).map(fromRow);
+    return this.withHeld((rows as Row[]).map(fromRow));
   }
 
   agentsInStates(states: readonly AgentState[]): AgentRecord[] {
+    if (this.failure) {
+      // A held change may have moved an agent into or out of `states`.
+      const all = this.db.prepare('SELECT * FROM agents ORDER BY created_at').all() as Row[];
+      return this.withHeld(all.map(fromRow)).filter((record) => states.includes(record.state));
+    }
+
     const marks = states.map(() => '?').join(',');
     const rows = this.db
       .prepare(`SELECT * FROM agents WHERE state IN (${marks}) ORDER BY created_at`)
@@ -139,37 +353,97 @@ export class Store {
     return (rows as Row[]).map(fromRow);
   }
 
-  /** Writes the changed fields; returns the updated record. */
+  /** `records` as they are with the held changes applied (removed agents left out). */
+  private withHeld(records: AgentRecord[]): AgentRecord[] {
+    if (!this.failure) return records;
+
+    return records.flatMap((record) => {
+      const held = this.deferred.agent(record.id);
+      if (held === undefined) return [record];
+      return held ? [held] : [];
+    });
+  }
+
+  /**
+   * Writes the changed fields; returns the updated record. When the file system is full the record
+   * is held in memory and written later (see {@link writeFailure}); this does not throw for that.
+   */
   updateAgent(id: string, changes: Partial<AgentRecord>): AgentRecord {
     const current = this.getAgent(id);
     if (!current) throw new Error(`agent ${id} vanished from the store`);
 
     const next: AgentRecord = { ...current, ...changes, updatedAt: Date.now() };
-    const row = toRow(next);
+    this.write(
+      id,
+      () => this.updateRow(next),
+      () => this.deferred.putAgent(next),
+    );
+    return next;
+  }
+
+  private updateRow(record: AgentRecord): void {
+    const row = toRow(record);
     const columns = Object.keys(row).filter((column) => column !== 'id');
     this.db
       .prepare(
         `UPDATE agents SET ${columns.map((column) => `${column} = @${column}`).join(', ')} WHERE id = @id`,
       )
       .run(row);
-    return next;
   }
 
   deleteAgent(id: string): void {
-    this.db.transaction(() => {
-      this.db.prepare('DELETE FROM events WHERE agent_id = ?').run(id);
-      this.db.prepare('DELETE FROM agents WHERE id = ?').run(id);
-    })();
+    this.write(
+      id,
+      () => this.db.transaction(() => this.deleteRows(id))(),
+      () => this.deferred.removeAgent(id),
+    );
+  }
+
+  private deleteRows(id: string): void {
+    this.db.prepare('DELETE FROM events WHERE agent_id = ?').run(id);
+    this.db.prepare('DELETE FROM agents WHERE id = ?').run(id);
   }
 
   // ---- events
 
+  /**
+   * Appends a timeline entry and returns it with its id. When the file system is full the entry
+   * is held in memory under the id it will be written with (see {@link writeFailure}).
+   */
   appendEvent(agentId: string, event: NewEvent): AgentEvent {
     const at = event.at ?? Date.now();
     const data = event.data ?? {};
+    const stored: AgentEvent = {
+      id: 0,
+      agentId,
+      at,
+      kind: event.kind,
+      message: event.message,
+      data,
+    };
+    this.write(
+      agentId,
+      () => {
+        stored.id = this.insertEvent(agentId, stored).id;
+      },
+      () => {
+        // Inside a transaction that failed, the id SQLite gave is kept: it was handed out already.
+        if (stored.id === 0) stored.id = this.deferred.allocateId(() => this.lastEventId());
+        this.deferred.putEvent(stored);
+      },
+    );
+    return stored;
+  }
+
+  /** Inserts one entry, under `event.id` when it has one. */
+  private insertEvent(agentId: string, event: NewEvent & { id?: number }): AgentEvent {
+    const at = event.at ?? Date.now();
+    const data = event.data ?? {};
     const info = this.db
-      .prepare('INSERT INTO events (agent_id, at, kind, message, data_json) VALUES (?, ?, ?, ?, ?)')
-      .run(agentId, at, event.kind, event.message, JSON.stringify(data));
+      .prepare(
+        'INSERT INTO events (id, agent_id, at, kind, message, data_json) VALUES (?, ?, ?, ?, ?, ?)',
+      )
+      .run(event.id || null, agentId, at, event.kind, event.message, JSON.stringify(data));
     return {
       id: Number(info.lastInsertRowid),
       agentId,
@@ -181,6 +455,14 @@ export class Store {
   }
 
   events(agentId: string, afterId = 0, limit = 10_000): AgentEvent[] {
+    const stored = this.storedEvents(agentId, afterId, limit);
+    if (!this.failure) return stored;
+
+    // Held entries have ids above every stored one.
+    return [...stored, ...this.deferred.eventsOf(agentId, afterId, limit - stored.length)];
+  }
+
+  private storedEvents(agentId: string, afterId: number, limit: number): AgentEvent[] {
     const rows = this.db
       .prepare('SELECT * FROM events WHERE agent_id = ? AND id > ? ORDER BY id LIMIT ?')
       .all(agentId, afterId, limit) as Row[];
@@ -194,10 +476,69 @@ export class Store {
     }));
   }
 
-  /** Runs `work` in one transaction (e.g. persist guest events and the new seq together). */
+  /**
+   * Runs `work` in one transaction (e.g. persist guest events and the new seq together). When its
+   * writes do not fit on the file system, they are held in memory as a whole, in order, and
+   * written later (see {@link writeFailure}); `work` is not run again.
+   */
   transaction<T>(work: () => T): T {
-    return this.db.transaction(work)();
+    if (this.failure || this.transactionWrites) return work();
+
+    const transaction: { writes: HeldWrite[]; failure: unknown } = { writes: [], failure: null };
+    this.transactionWrites = transaction;
+    let finished = false;
+    let result!: T;
+    try {
+      this.db.transaction(() => {
+        result = work();
+        finished = true;
+        if (transaction.failure) throw transaction.failure;
+      })();
+      return result;
+    } catch (error) {
+      if (!finished || !isDiskFullError(error)) throw error;
+
+      // A statement found no room (its writes are held already) or the commit did: SQLite rolled
+      // the transaction back, so what it wrote is held.
+      if (!transaction.failure) this.startHolding(error);
+      for (const write of transaction.writes) this.keep(write);
+      return result;
+    } finally {
+      this.transactionWrites = null;
+    }
   }
+}
+
+/**
+ * True for a write that failed for lack of room (SQLite's SQLITE_FULL, "database or disk is
+ * full"; ENOSPC or EDQUOT from the file system) or an I/O error on the store's file system
+ * (SQLITE_IOERR and its extended codes), after which a later write may well succeed.
+ */
+export function isDiskFullError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string') return false;
+
+  return ['SQLITE_FULL', 'ENOSPC', 'EDQUOT'].includes(code) || code.startsWith('SQLITE_IOERR');
+}
+
+/**
+ * The one error callers get while the store (or another file of the broker's under `dir`, the data
+ * directory) cannot be written. protocol/errors.ts has no code of its own for a full disk, so it
+ * is STORE_CORRUPT's (the store cannot be used) with a hint that says what to do.
+ */
+export function storeFullError(
+  file: string,
+  cause: unknown,
+  dir = path.dirname(file),
+): AgentvmError {
+  const reason = cause instanceof Error ? cause.message : String(cause);
+  const code = (cause as { code?: unknown } | null)?.code;
+  const known = typeof code === 'string' && !reason.includes(code) ? ` (${code})` : '';
+  return new AgentvmError(
+    'STORE_CORRUPT',
+    `the broker cannot write ${file}: ${reason}${known}`,
+    `Free space on the file system of ${dir} (\`df -h ${dir}\`), then try again. Agents go on: the broker holds their changes in memory and writes them once there is room; \`agentvm rm\` frees an agent's disk.`,
+  );
 }
 
 export function hashToken(token: string): string {

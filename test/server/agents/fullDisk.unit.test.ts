@@ -1,0 +1,298 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { bundleRepository } from '../../../client/repoBundle';
+import type { GuestMessage, HostMessage } from '../../../protocol/control';
+import { AgentvmError } from '../../../protocol/errors';
+import { Broker } from '../../../server/Broker';
+import { storePath } from '../../../server/config/paths';
+import { silentLogger } from '../../../server/log';
+import { ProfileRegistry } from '../../../server/profiles/ProfileRegistry';
+import type { ControlChannel } from '../../../server/vmm/ControlChannel';
+import type {
+  GuestImage,
+  SnapshotInfo,
+  Vm,
+  VmExit,
+  VmmDriver,
+  VmSpec,
+} from '../../../server/vmm/VmmDriver';
+import { makeTempRepo } from '../../helpers/repos';
+import { fullDiskFor, type FullDisk } from '../store/fullDisk';
+
+const image: GuestImage = {
+  key: 'fake-image',
+  kernelPath: '/nonexistent/kernel',
+  initramfsPath: '/nonexistent/initramfs',
+  rootfsPath: '/nonexistent/rootfs.ext4',
+};
+
+/** A VM with no process behind it: the test speaks for its guest and decides its snapshot. */
+class FakeVm implements Vm {
+  readonly accel = 'tcg' as const;
+  readonly sent: HostMessage[] = [];
+  stopped = false;
+  private listener: ((message: GuestMessage) => void) | undefined;
+  private endProcess!: (exit: VmExit) => void;
+  readonly exited = new Promise<VmExit>((resolve) => (this.endProcess = resolve));
+  readonly channel = {
+    onMessage: (listener: (message: GuestMessage) => void) => {
+      this.listener = listener;
+      return { dispose: () => (this.listener = undefined) };
+    },
+    send: (message: HostMessage) => void this.sent.push(message),
+    close: () => undefined,
+  } as unknown as ControlChannel;
+
+  constructor(
+    readonly id: string,
+    readonly pid: number,
+    private readonly vmDir: string,
+    private readonly onSnapshot: () => Promise<void>,
+  ) {}
+
+  /** A message from the guest agent, as the control channel delivers it. */
+  fromGuest(message: GuestMessage): void {
+    this.listener?.(message);
+  }
+
+  pause = () => Promise.resolve();
+  resume = () => Promise.resolve();
+  detach = () => undefined;
+
+  async snapshot(): Promise<SnapshotInfo> {
+    await this.onSnapshot();
+    const statePath = path.join(this.vmDir, 'snapshot.state');
+    fs.writeFileSync(statePath, 'device state');
+    this.endProcess({ code: 0, signal: null, consoleTail: [] });
+    return { statePath, sizeBytes: 12, checksum: 'xxh64:0', durationMs: 5 };
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.endProcess({ code: null, signal: 'SIGKILL', consoleTail: [] });
+  }
+}
+
+/** Boots FakeVms at once; `beforeReady` and `onSnapshot` stand for what happens on the host meanwhile. */
+class FakeDriver implements VmmDriver {
+  readonly name = 'fake';
+  readonly vms: FakeVm[] = [];
+  beforeReady: () => void = () => undefined;
+  onSnapshot: () => Promise<void> = () => Promise.resolve();
+
+  async boot(spec: VmSpec): Promise<Vm> {
+    fs.mkdirSync(spec.vmDir, { recursive: true });
+    // Pids of the test process's own: nothing that recovery or a stop could harm.
+    const vm = new FakeVm(spec.id, process.pid, spec.vmDir, () => this.onSnapshot());
+    this.vms.push(vm);
+    this.beforeReady();
+    return vm;
+  }
+
+  restore(): Promise<Vm> {
+    return Promise.reject(new Error('restore is not expected in this test'));
+  }
+
+  attach(): Promise<Vm> {
+    return Promise.reject(new Error('attach is not expected in this test'));
+  }
+}
+
+async function until(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+describe('agents when the store cannot write: a full disk (unit)', function () {
+  this.timeout(30_000);
+  let dataDir: string;
+  let profilesDir: string;
+  let repoDir: string;
+  let driver: FakeDriver;
+  let broker: Broker;
+  let disk: FullDisk;
+
+  beforeEach(async () => {
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'agentvm-fulldisk-'));
+    profilesDir = fs.mkdtempSync(path.join(os.tmpdir(), 'agentvm-fulldisk-profiles-'));
+    fs.writeFileSync(
+      path.join(profilesDir, 'plain.json'),
+      JSON.stringify({ name: 'plain', command: 'true' }),
+    );
+    repoDir = makeTempRepo();
+    driver = new FakeDriver();
+    broker = new Broker({
+      dataDir,
+      port: 0,
+      logger: silentLogger,
+      driver,
+      loadImage: () => image,
+      profiles: new ProfileRegistry([profilesDir]),
+      version: 'test',
+    });
+    await broker.start();
+    disk = fullDiskFor(broker.store);
+  });
+
+  afterEach(async () => {
+    disk.full = false;
+    await broker.stop();
+    for (const dir of [dataDir, profilesDir, repoDir]) {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  async function delegate(): Promise<string> {
+    const repo = await bundleRepository(repoDir);
+    const agent = await broker.manager.create(os.userInfo().username, {
+      text: 'a task',
+      profile: 'plain',
+      repo,
+    });
+    return agent.id;
+  }
+
+  /** The agent as the broker shows it (to the API and the event stream). */
+  const shown = (id: string) => broker.manager.get(id, '', true);
+
+  /** The agent's state as the store file holds it: what a broker restart would find. */
+  function storedState(id: string): string | undefined {
+    const db = new Database(storePath(dataDir), { readonly: true });
+    try {
+      const row = db.prepare('SELECT state FROM agents WHERE id = ?').get(id) as
+        { state: string } | undefined;
+      return row?.state;
+    } finally {
+      db.close();
+    }
+  }
+
+  async function runningAgent(): Promise<{ id: string; vm: FakeVm }> {
+    const id = await delegate();
+    await until(() => shown(id).state === 'running', 'the agent runs');
+    return { id, vm: driver.vms.at(-1)! };
+  }
+
+  it('keeps the VM of an agent whose start met a full disk, and stores it running once there is room', async () => {
+    driver.beforeReady = () => (disk.full = true);
+
+    const id = await delegate();
+
+    await until(() => shown(id).state === 'running', 'the agent runs');
+    const vm = driver.vms[0];
+    assert.equal(vm.stopped, false, 'the VM was not stopped for a row that could not be written');
+    assert.ok(
+      vm.sent.some((message) => message.type === 'task'),
+      'the guest got its task',
+    );
+    assert.equal(storedState(id), 'starting', 'the store file is behind while the disk is full');
+    const timeline = broker.manager.timeline(id).map((event) => event.message);
+    assert.ok(
+      timeline.some((line) => /database or disk is full.*held in memory.*Free space/.test(line)),
+      `the timeline says why the store is behind:\n${timeline.join('\n')}`,
+    );
+
+    disk.full = false;
+
+    await until(() => storedState(id) === 'running', 'the store file says running');
+    assert.equal(broker.store.writeFailure, null);
+    assert.ok(
+      broker.manager
+        .timeline(id)
+        .some((event) => /changes held in memory are stored/.test(event.message)),
+    );
+  });
+
+  it('ends an agent whose snapshot was written as the disk filled awaiting review, and stores it so', async () => {
+    const { id, vm } = await runningAgent();
+    driver.onSnapshot = async () => {
+      disk.full = true;
+    };
+
+    vm.fromGuest({
+      type: 'event',
+      seq: 1,
+      event: { kind: 'review', requestId: 'r1', message: 'please look' },
+    });
+
+    await until(() => shown(id).state === 'awaiting_review', 'the agent awaits review');
+    assert.equal(shown(id).review?.message, 'please look');
+    assert.equal(shown(id).snapshot?.statePath, path.join(dataDir, 'agents', id, 'snapshot.state'));
+    assert.notEqual(storedState(id), 'awaiting_review');
+
+    disk.full = false;
+
+    await until(() => storedState(id) === 'awaiting_review', 'the store file says awaiting_review');
+    const db = new Database(storePath(dataDir), { readonly: true });
+    try {
+      const row = db.prepare('SELECT snapshot_json FROM agents WHERE id = ?').get(id) as {
+        snapshot_json: string | null;
+      };
+      assert.match(row.snapshot_json ?? '', /snapshot\.state/);
+    } finally {
+      db.close();
+    }
+  });
+
+  it('keeps an agent whose snapshot failed for lack of room reviewable, though the store is full too', async () => {
+    const { id, vm } = await runningAgent();
+    driver.onSnapshot = async () => {
+      disk.full = true;
+      throw new Error('ENOSPC: no space left on device, write');
+    };
+
+    vm.fromGuest({
+      type: 'event',
+      seq: 1,
+      event: { kind: 'review', requestId: 'r1', message: 'please look' },
+    });
+
+    await until(() => shown(id).state === 'reviewing', 'the agent is reviewable');
+    assert.match(shown(id).stateReason ?? '', /snapshot failed \(ENOSPC/);
+    assert.equal(vm.stopped, false);
+
+    disk.full = false;
+
+    await until(() => storedState(id) === 'reviewing', 'the store file says reviewing');
+  });
+
+  it('refuses new work with one error naming the data directory, and takes new agents once there is room', async () => {
+    const { id, vm } = await runningAgent();
+    driver.onSnapshot = async () => {
+      disk.full = true;
+    };
+    vm.fromGuest({
+      type: 'event',
+      seq: 1,
+      event: { kind: 'review', requestId: 'r1', message: 'please look' },
+    });
+    await until(() => shown(id).state === 'awaiting_review', 'the agent awaits review');
+
+    const fullError = (error: unknown) =>
+      error instanceof AgentvmError &&
+      error.code === 'STORE_CORRUPT' &&
+      /cannot write .*broker\.db: database or disk is full/.test(error.message) &&
+      error.hint.includes(`Free space on the file system of ${dataDir}`);
+    await assert.rejects(delegate(), fullError);
+    await assert.rejects(broker.manager.resume(id, 'yes'), fullError);
+    assert.deepEqual(
+      fs.readdirSync(path.join(dataDir, 'agents')),
+      [id],
+      'nothing is left of the refused agent',
+    );
+    assert.equal(shown(id).state, 'awaiting_review', 'a refused resume changes nothing');
+
+    disk.full = false;
+    await until(() => broker.store.writeFailure === null, 'the store writes again');
+
+    const next = await delegate();
+    await until(() => shown(next).state === 'running', 'a new agent runs');
+    assert.equal(storedState(next), 'running');
+  });
+});

@@ -1,0 +1,38 @@
+import Database from 'better-sqlite3';
+import type { Store } from '../../../server/store/Store';
+
+/** A switch for a store's file system: while `full`, every write SQLite is asked for fails. */
+export interface FullDisk {
+  full: boolean;
+  /** Writes refused since the switch was made. */
+  refused: number;
+}
+
+/**
+ * Makes `store`'s writes fail with the error better-sqlite3 throws when the file system has no
+ * room (SqliteError SQLITE_FULL, "database or disk is full") whenever the returned switch is on.
+ * The failure is injected where SQL statements are prepared, so every INSERT, UPDATE and DELETE
+ * the store (or anything sharing its database) runs is refused; reads go on, as they do on a full
+ * disk. A real full disk needs a small mount, which unit tests cannot make without root.
+ */
+export function fullDiskFor(store: Store): FullDisk {
+  const disk: FullDisk = { full: false, refused: 0 };
+  const db = store.db;
+  const prepare = db.prepare.bind(db);
+  db.prepare = ((source: string) => {
+    const statement = prepare(source);
+    if (!/^\s*(INSERT|UPDATE|DELETE|REPLACE)\b/i.test(source)) return statement;
+
+    const run = statement.run.bind(statement);
+    statement.run = ((...parameters: unknown[]) => {
+      if (disk.full) {
+        disk.refused++;
+        throw new Database.SqliteError('database or disk is full', 'SQLITE_FULL');
+      }
+
+      return run(...parameters);
+    }) as typeof statement.run;
+    return statement;
+  }) as typeof db.prepare;
+  return disk;
+}
