@@ -4,6 +4,7 @@ import { terminalStates } from '../../protocol/api';
 import { AgentvmError } from '../../protocol/errors';
 import type { Logger } from '../log';
 import { redactKnownValues } from '../policy/redactSecrets';
+import { stateHint } from './stateHint';
 import {
   publicAgent,
   type AgentRecord,
@@ -171,6 +172,7 @@ export class AgentJournal {
     throw new AgentvmError(
       'INVALID_STATE',
       `cannot ${action} agent ${record.id}: it is ${record.state} (needs ${allowed.join(' or ')})`,
+      stateHint(record.id, record.state),
     );
   }
 }

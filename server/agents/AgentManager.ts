@@ -17,6 +17,7 @@ import {
 import { TemplateManager } from '../vmm/templates/TemplateManager';
 import type { GuestImage, VmExit, VmmDriver } from '../vmm/VmmDriver';
 import type { AgentContext } from './AgentContext';
+import { stateHint } from './stateHint';
 import { AgentJournal } from './AgentJournal';
 import { AgentLocks } from './AgentLocks';
 import type { AgentPolicy } from './AgentPolicy';
@@ -291,6 +292,7 @@ export class AgentManager {
       throw new AgentvmError(
         'GUEST_UNREACHABLE',
         `agent ${id} has no running VM (state ${record.state})`,
+        stateHint(id, record.state),
       );
     }
 

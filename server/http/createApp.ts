@@ -7,6 +7,7 @@ import { AgentvmError } from '../../protocol/errors';
 import { egressUpdateRequestSchema } from '../../protocol/policy';
 import type { AgentManager } from '../agents/AgentManager';
 import type { AgentPolicy } from '../agents/AgentPolicy';
+import { stateHint } from '../agents/stateHint';
 import type { Logger } from '../log';
 import type { ProfileRegistry } from '../profiles/ProfileRegistry';
 import { publicAgent, type Store } from '../store/Store';
@@ -157,6 +158,7 @@ export function createApp(deps: AppDependencies): Hono<Env> {
       throw new AgentvmError(
         'RESULT_NOT_READY',
         `agent ${record.id} has no result yet (state ${record.state})`,
+        stateHint(record.id, record.state),
       );
     }
 
@@ -176,6 +178,7 @@ export function createApp(deps: AppDependencies): Hono<Env> {
       throw new AgentvmError(
         'RESULT_NOT_READY',
         `agent ${record.id} has no result yet (state ${record.state})`,
+        stateHint(record.id, record.state),
       );
     }
 

@@ -116,8 +116,19 @@ describe('broker HTTP API (unit)', () => {
     }
     assert.equal(current.state, 'failed');
     assert.match(current.stateReason ?? '', /boots no VMs/);
-    await expectError(client.review(agent.id), 'INVALID_STATE', /failed/);
-    await expectError(client.result(agent.id), 'RESULT_NOT_READY');
+    // Each hint fits the agent's state: nothing to wait for and no VM to review.
+    const hints = [
+      await expectError(client.review(agent.id), 'INVALID_STATE', /failed/),
+      await expectError(client.result(agent.id), 'RESULT_NOT_READY'),
+      await expectError(
+        client.guest(agent.id, { op: 'exec', command: 'true' }),
+        'GUEST_UNREACHABLE',
+      ),
+    ].map((error) => error.hint);
+    for (const hint of hints) {
+      assert.match(hint, /failed and has no result or VM: `agentvm logs \w+` says why/);
+      assert.doesNotMatch(hint, /Wait until|agentvm review/);
+    }
   });
 
   it('refuses a new agent with IMAGE_MISSING (412) when there is no guest image, and creates nothing', async () => {
