@@ -35,6 +35,8 @@ export class GuestAgent {
   private runner: TaskRunner | null = null;
   private launcher: CommandLauncher | undefined;
   private syncing: Promise<void> = Promise.resolve();
+  /** Whether the wall clock has been set by a `sync` since the last `hello` (see event `at`). */
+  private clockTrusted = false;
   private readonly agentctl: AgentctlServer;
 
   constructor(
@@ -81,7 +83,8 @@ export class GuestAgent {
   /** Numbers an event and sends it; it stays in memory until the host acknowledges it. */
   emit(event: GuestEvent): void {
     this.seq += 1;
-    const line = JSON.stringify({ type: 'event', seq: this.seq, event } satisfies GuestMessage);
+    const at = this.clockTrusted ? Date.now() : undefined;
+    const line = JSON.stringify({ type: 'event', seq: this.seq, event, at } satisfies GuestMessage);
     const outputChars = event.kind === 'output' ? event.text.length : 0;
     this.unacked.push({ seq: this.seq, line, outputChars });
     this.unackedOutputChars += outputChars;
@@ -122,6 +125,8 @@ export class GuestAgent {
   private async dispatch(message: HostMessage): Promise<void> {
     switch (message.type) {
       case 'hello':
+        // A hello follows every restore, after which the clock is the snapshot's until a sync.
+        this.clockTrusted = false;
         this.replay(message.lastSeq);
         return;
       case 'ack':
@@ -137,6 +142,7 @@ export class GuestAgent {
           () => undefined,
         );
         const outcome = await applied;
+        this.clockTrusted = true;
         this.send({ type: 'synced', clockSkewMs: outcome.clockSkewMs });
         return;
       }

@@ -183,7 +183,17 @@ export const guestMessageSchema = z.discriminatedUnion('type', [
     /** Whether a task has been received in this VM's life (false in a fresh boot or template). */
     hasTask: z.boolean(),
   }),
-  z.object({ type: z.literal('event'), seq: z.number().int().positive(), event: guestEventSchema }),
+  z.object({
+    type: z.literal('event'),
+    seq: z.number().int().positive(),
+    event: guestEventSchema,
+    /**
+     * The guest's wall clock (ms since epoch) when the event happened, sent only while the clock
+     * is known to be right: set by a `sync` since the last `hello` (a restored guest wakes with the
+     * time it was saved at). Events that waited for the host (a broker restart) keep their time.
+     */
+    at: z.number().optional(),
+  }),
   z.object({ type: z.literal('synced'), clockSkewMs: z.number() }),
   z.object({
     type: z.literal('response'),

@@ -62,7 +62,7 @@ export class GuestMessageHandler {
       const record = journal.record(id);
       if (message.seq <= record.guestSeq) return false;
 
-      this.persist(record, message.seq, event);
+      this.persist(record, message.seq, event, guestTime(message.at, record));
       return true;
     });
     this.vms.get(id)?.vm.channel.send({ type: 'ack', seq: message.seq });
@@ -84,7 +84,7 @@ export class GuestMessageHandler {
     this.progress.flushAll();
   }
 
-  private persist(record: AgentRecord, seq: number, raw: GuestEvent): void {
+  private persist(record: AgentRecord, seq: number, raw: GuestEvent, at: number | undefined): void {
     let event = raw;
     if (event.kind === 'output') {
       const text = this.passOutput(record.id, event);
@@ -109,7 +109,7 @@ export class GuestMessageHandler {
     if (event.kind === 'progress') changes.lastProgress = event.message;
     if (event.kind === 'exit') changes.exitCode = event.code;
     this.context.store.updateAgent(record.id, changes);
-    this.context.journal.append(record.id, timelineEntry(event));
+    this.context.journal.append(record.id, { ...timelineEntry(event), at });
   }
 
   /** The redacted part of `event`'s text (after what its stream held) that may be stored now. */
@@ -202,4 +202,14 @@ export class GuestMessageHandler {
       });
     }
   }
+}
+
+/**
+ * When the guest says the event happened (its clock is set by the broker's sync), so that output
+ * the guest kept while the broker was away is not stamped with the moment it arrived; undefined
+ * (the time it arrives) when the guest did not say or names a time outside the agent's life.
+ */
+function guestTime(at: number | undefined, record: AgentRecord): number | undefined {
+  if (at === undefined || at < record.createdAt || at > Date.now()) return undefined;
+  return at;
 }

@@ -172,6 +172,49 @@ describe('GuestAgent (unit)', function () {
     await harness.waitForEvent('result');
   });
 
+  it('stamps events with its clock only after a sync since the last hello; a replay keeps its stamps', async () => {
+    const repo = makeRepo(harness.dir);
+    const command =
+      'agentctl progress one && agentctl review first && agentctl progress two && agentctl review second';
+    harness.send({ type: 'task', task: makeTask(harness, repo, { command }) });
+    const first = await harness.waitForEvent('review');
+    const stamp = (message: string) =>
+      harness.messages.find(
+        (m) => m.type === 'event' && m.event.kind === 'progress' && m.event.message === message,
+      ) as Extract<GuestMessage, { type: 'event' }>;
+    assert.equal(stamp('one').at, undefined, 'no sync yet: the clock may be that of a snapshot');
+
+    harness.send({ type: 'sync', timeMs: Date.now(), entropy: '' });
+    await harness.waitFor((m) => m.type === 'synced');
+    const before = Date.now();
+    harness.send({ type: 'review-answer', requestId: first.requestId, message: 'go on' });
+    await harness.waitFor(
+      (m) => m.type === 'event' && m.event.kind === 'review' && m.event.message === 'second',
+    );
+    const two = stamp('two');
+    assert.ok(two.at !== undefined && two.at >= before && two.at <= Date.now(), `at ${two.at}`);
+
+    const from = harness.messages.length;
+    harness.send({ type: 'hello', lastSeq: two.seq - 1 });
+    await harness.waitFor((m) => m.type === 'event' && m.seq === two.seq, { from });
+    const replayed = harness.messages
+      .slice(from)
+      .find((m) => m.type === 'event' && m.seq === two.seq) as typeof two;
+    assert.equal(replayed.at, two.at);
+    const second = harness.events().filter(({ event }) => event.kind === 'review')[1].event;
+    harness.send({
+      type: 'review-answer',
+      requestId: second.kind === 'review' ? second.requestId : '',
+      message: 'done',
+    });
+    await harness.waitForEvent('result');
+    const afterHello = harness.messages
+      .slice(from)
+      .filter((m) => m.type === 'event' && m.seq > two.seq + 1);
+    assert.ok(afterHello.length > 0);
+    assert.ok(afterHello.every((m) => m.type === 'event' && m.at === undefined));
+  });
+
   it('serves the file API, exec and changes while the agent waits for review', async () => {
     const repo = makeRepo(harness.dir);
     harness.send({

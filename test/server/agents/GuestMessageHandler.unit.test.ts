@@ -65,6 +65,26 @@ describe('GuestMessageHandler (unit)', () => {
   /** Resolves once what the handler queued on the agent's lock has run. */
   const settled = () => locks.run('a1', async () => undefined);
 
+  it("stamps an event with the guest's time of it when that falls in the agent's life, else with its arrival", () => {
+    const earlier = Date.now() - 5_000;
+    store.updateAgent('a1', { createdAt: earlier - 60_000 });
+    const at = (guestAt: number | undefined) => {
+      handler.handle('a1', {
+        type: 'event',
+        seq: ++seq,
+        event: { kind: 'progress', message: `at ${guestAt}` },
+        at: guestAt,
+      });
+      return store.events('a1').at(-1)!;
+    };
+    assert.equal(at(earlier).at, earlier);
+    for (const outside of [earlier - 120_000, Date.now() + 60_000, undefined]) {
+      const before = Date.now();
+      const stamped = at(outside).at;
+      assert.ok(stamped >= before && stamped <= Date.now(), `${outside} gave ${stamped}`);
+    }
+  });
+
   it('stores an output line that contains a secret value redacted, in the timeline and the record', () => {
     send({ kind: 'output', stream: 'stdout', text: `token is ${VALUE}\n` });
 
