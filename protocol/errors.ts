@@ -22,6 +22,10 @@ export const errorCatalog = {
   },
   AGENT_NOT_FOUND: { status: 404, hint: 'List agents with `agentvm ls`; ids are case-sensitive.' },
   PROFILE_NOT_FOUND: { status: 404, hint: 'List profiles with `agentvm profiles`.' },
+  PROFILE_INVALID: {
+    status: 422,
+    hint: 'Fix the profile file named in the message (`agentvm profiles` lists every unusable file); it is read again when it changes, no broker restart needed.',
+  },
   NOT_FOUND: { status: 404, hint: 'Check the URL path.' },
   INVALID_STATE: {
     status: 409,
@@ -68,10 +72,26 @@ export const errorCatalog = {
     status: 409,
     hint: 'The agent VM is not running; open it for review first with `agentvm review ID`.',
   },
+  EXEC_TIMED_OUT: {
+    status: 504,
+    hint: 'Give the command more time with `agentvm exec --timeout MS`.',
+  },
+  EXEC_KILLED: {
+    status: 500,
+    hint: 'Something in the VM ended the command (often the kernel when the VM ran out of memory); see `agentvm logs ID --console`.',
+  },
+  EXEC_OUTPUT_TRUNCATED: {
+    status: 500,
+    hint: "Redirect the output into a file in the workspace (`-- sh -c 'CMD > out.txt 2>&1'`) and read it in the review workspace, or print less.",
+  },
   RESULT_NOT_READY: { status: 409, hint: 'Wait until the agent is done: `agentvm logs -f ID`.' },
   APPLY_CONFLICT: {
     status: 409,
     hint: 'The target branch exists already; pass --branch NAME to choose another.',
+  },
+  GIT_FAILED: {
+    status: 500,
+    hint: 'git refused the operation; its own message above says why. Fix what it names in the repository and run the command again.',
   },
   BROKER_UNREACHABLE: {
     status: 503,
@@ -130,6 +150,10 @@ export const errorCatalog = {
   STORE_CORRUPT: {
     status: 500,
     hint: 'The broker database (broker.db in the data directory) cannot be used; move it aside to start afresh, or restore it from a backup, or upgrade agentvm if it is from a newer version.',
+  },
+  DISK_FULL: {
+    status: 507,
+    hint: 'Free space on the file system of the data directory (`df -h` on it), then try again; running agents go on and the broker writes their held changes once there is room.',
   },
   INTERNAL: { status: 500, hint: 'This is a bug in agentvm; the broker log has details.' },
 } as const satisfies Record<string, { status: number; hint: string }>;

@@ -107,6 +107,9 @@ async function recoverAgent(
     kind: 'info',
     message: `reattached to VM pid ${vm.pid} after a broker restart`,
   });
+  // The reattach said hello, so the guest stops stamping events with its own time until a sync;
+  // a guest that runs gets one (a paused one gets its own after the snapshot or restore).
+  if (record.state === 'running' || record.state === 'reviewing') parts.vms.sync(vm);
   if (record.state === 'pausing') {
     // The snapshot was not finished: the VM is still whole, so take it again.
     await parts.reviews.pause(

@@ -276,7 +276,7 @@ describe('agents when the store cannot write: a full disk (unit)', function () {
 
     const fullError = (error: unknown) =>
       error instanceof AgentvmError &&
-      error.code === 'STORE_CORRUPT' &&
+      error.code === 'DISK_FULL' &&
       /cannot write .*broker\.db: database or disk is full/.test(error.message) &&
       error.hint.includes(`Free space on the file system of ${dataDir}`);
     await assert.rejects(delegate(), fullError);

@@ -135,7 +135,8 @@ describe('Store on a full disk (unit)', () => {
       () => store.insertAgent(anAgentRecord({ id: 'fulldisk02' })),
       (error: unknown) =>
         error instanceof AgentvmError &&
-        error.code === 'STORE_CORRUPT' &&
+        error.code === 'DISK_FULL' &&
+        error.status === 507 &&
         /database or disk is full/.test(error.message) &&
         error.hint.includes(`Free space on the file system of ${dir}`),
     );
