@@ -5,6 +5,7 @@ import {
   agentResultSchema,
   agentSchema,
   healthSchema,
+  profileProblemSchema,
   profileSchema,
   serverStreamMessageSchema,
   whoamiSchema,
@@ -13,6 +14,7 @@ import {
   type AgentResult,
   type CreateAgentRequest,
   type Profile,
+  type ProfileProblem,
   type ServerStreamMessage,
 } from '../protocol/api';
 import type { GuestRequestInput } from '../protocol/control';
@@ -75,6 +77,22 @@ export class BrokerClient {
 
   profiles(): Promise<Profile[]> {
     return this.json('GET', '/v1/profiles', undefined, z.array(profileSchema));
+  }
+
+  /** The profile files the broker cannot use, and why (empty from a broker older than this call). */
+  async profileProblems(): Promise<ProfileProblem[]> {
+    try {
+      return await this.json(
+        'GET',
+        '/v1/profile-problems',
+        undefined,
+        z.array(profileProblemSchema),
+      );
+    } catch (error) {
+      if (error instanceof AgentvmError && error.code === 'NOT_FOUND') return [];
+
+      throw error;
+    }
   }
 
   createAgent(request: CreateAgentRequest): Promise<Agent> {

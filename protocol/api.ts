@@ -10,7 +10,8 @@ import { profilePolicySchema } from './policy';
  *
  *   GET    /v1/health                      → health
  *   GET    /v1/whoami                      → whoami
- *   GET    /v1/profiles                    → Profile[]
+ *   GET    /v1/profiles                    → Profile[] (the usable ones)
+ *   GET    /v1/profile-problems            → ProfileProblem[] (profile files that cannot be used)
  *   POST   /v1/agents                      createAgentRequest → Agent (201)
  *   GET    /v1/agents                      → Agent[]
  *   GET    /v1/agents/:id                  → Agent
@@ -81,6 +82,19 @@ export const profileSchema = z
   .extend(profilePolicySchema.shape);
 export type Profile = z.infer<typeof profileSchema>;
 export type ProfileInput = z.input<typeof profileSchema>;
+
+/** A profile file the broker cannot use, and why. Delegating with its name fails with PROFILE_INVALID. */
+export const profileProblemSchema = z.object({
+  /** The profile's `name` field, or else the name its file implies (`x.json`, `x/profile.json`). */
+  name: z.string(),
+  /** Absolute path of the profile file, or of the profile directory that could not be read. */
+  file: z.string(),
+  /** What is wrong, e.g. `memoryMiB: Invalid input: expected number, received string`. */
+  reason: z.string(),
+  /** What to do about it. */
+  hint: z.string(),
+});
+export type ProfileProblem = z.infer<typeof profileProblemSchema>;
 
 /** What was sent of the user's repository. */
 export const repoInfoSchema = z.object({

@@ -61,6 +61,7 @@ export class Broker {
       });
     this.store = new Store(storePath(this.dataDir));
     this.profiles = options.profiles ?? new ProfileRegistry();
+    this.profiles.logProblemsTo(options.logger);
     this.policy = new AgentPolicy({
       db: this.store.db,
       dataDir: this.dataDir,

@@ -81,7 +81,10 @@ export function agentTask(
     baseCommit: record.repo.baseCommit,
     branch: record.repo.branch,
     timeLimitMs: 0,
-    files: [...options.profiles.taskFiles(record.profile), ...(options.policy?.guestFiles() ?? [])],
+    files: [
+      ...options.profiles.taskFiles(record.profileSpec),
+      ...(options.policy?.guestFiles() ?? []),
+    ],
   };
 }
 

@@ -95,6 +95,7 @@ export function createApp(deps: AppDependencies): Hono<Env> {
   );
 
   app.get('/v1/profiles', (context) => context.json(profiles.list()));
+  app.get('/v1/profile-problems', (context) => context.json(profiles.problems()));
 
   app.post('/v1/agents', async (context) => {
     const request = await parseBody(context, createAgentRequestSchema);
