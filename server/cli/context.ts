@@ -14,8 +14,59 @@ export interface GlobalOptions {
 
 /** A client for the broker named by the options or environment, with the local token. */
 export function connect(options: GlobalOptions = {}): BrokerClient {
-  const url = options.url ?? process.env.AGENTVM_URL ?? defaultBrokerUrl;
+  const url = brokerUrl(options);
   return new BrokerClient({ url, token: readToken() });
+}
+
+/**
+ * The broker URL from --url, AGENTVM_URL or the default. One that does not parse as an http(s)
+ * URL is bad input (VALIDATION_FAILED), not a broker that does not answer.
+ */
+export function brokerUrl(
+  options: GlobalOptions = {},
+  env: NodeJS.ProcessEnv = process.env,
+): string {
+  const source = options.url !== undefined ? '--url' : env.AGENTVM_URL ? 'AGENTVM_URL' : undefined;
+  const url = options.url ?? (env.AGENTVM_URL || defaultBrokerUrl);
+  if (!source) return url;
+
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(url);
+  } catch {
+    parsed = undefined;
+  }
+  if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) {
+    const example =
+      source === '--url' ? `--url ${defaultBrokerUrl}` : `AGENTVM_URL=${defaultBrokerUrl}`;
+    throw new AgentvmError(
+      'VALIDATION_FAILED',
+      `${source} "${url}" is not an http:// or https:// URL`,
+      `Give the broker's address with its scheme, e.g. ${example} (\`agentvm serve\` prints it).`,
+    );
+  }
+
+  return url;
+}
+
+/** A whole number from an option's text, or VALIDATION_FAILED naming the option. */
+export function parseWholeNumber(
+  value: string,
+  option: string,
+  range: { min: number; max?: number; example: number },
+): number {
+  const number = /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
+  const inRange =
+    Number.isSafeInteger(number) && number >= range.min && number <= (range.max ?? Infinity);
+  if (inRange) return number;
+
+  const bounds =
+    range.max === undefined ? `at least ${range.min}` : `from ${range.min} to ${range.max}`;
+  throw new AgentvmError(
+    'VALIDATION_FAILED',
+    `${option} must be a whole number ${bounds}, not "${value}"`,
+    `Pass a number, e.g. ${option} ${range.example}.`,
+  );
 }
 
 function readToken(): string {
@@ -46,6 +97,12 @@ export function printJson(value: unknown): void {
   out(JSON.stringify(value, null, 2));
 }
 
+/** An error as the CLI shows it: `error [CODE]: message` and a `hint:` line, on stderr. */
+export function printError(error: AgentvmError): void {
+  note(`error [${error.code}]: ${error.message}`);
+  note(`  hint: ${error.hint}`);
+}
+
 /**
  * Runs a command action: an AgentvmError becomes one message with its code and hint (or a JSON
  * error body with --json) and the matching exit code.
@@ -61,12 +118,8 @@ export function action<A extends unknown[]>(run: (...args: A) => Promise<number 
         error instanceof AgentvmError
           ? error
           : new AgentvmError('INTERNAL', (error as Error).stack ?? String(error));
-      if (json) {
-        process.stdout.write(JSON.stringify(failure.toBody(), null, 2) + '\n');
-      } else {
-        note(`error [${failure.code}]: ${failure.message}`);
-        note(`  hint: ${failure.hint}`);
-      }
+      if (json) printJson(failure.toBody());
+      else printError(failure);
       process.exitCode = exitCodeFor(failure.code);
     }
   };

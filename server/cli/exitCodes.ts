@@ -15,11 +15,14 @@ export const exitCodes = {
   notFound: 5,
   /** Missing or wrong token, or another user's agent. */
   unauthorized: 6,
+  /** Ctrl-C (128 + SIGINT), as a shell reports it; only the CLI stops, never the agent. */
+  interrupted: 130,
 } as const;
 
 export function exitCodeFor(code: ErrorCode): number {
   switch (code) {
     case 'BAD_REQUEST':
+    case 'BAD_USAGE':
     case 'VALIDATION_FAILED':
     case 'NOT_A_GIT_REPOSITORY':
     case 'DIRTY_WORKTREE':

@@ -1,6 +1,7 @@
 import type { BrokerClient } from '../../client/BrokerClient';
 import type { Agent, AgentEvent, AgentState } from '../../protocol/api';
 import { note } from './context';
+import { exitCodes } from './exitCodes';
 
 export interface FollowOptions {
   /** Stop when the agent reaches one of these states. */
@@ -17,6 +18,29 @@ export interface FollowOptions {
  * while following costs nothing but a few seconds.
  */
 export async function followAgent(
+  client: BrokerClient,
+  agentId: string,
+  options: FollowOptions,
+): Promise<Agent> {
+  // Ctrl-C stops the following, not the agent: say so, and how to get back to it.
+  const onInterrupt = () => {
+    note(interruptNotice(agentId));
+    process.exit(exitCodes.interrupted);
+  };
+  process.once('SIGINT', onInterrupt);
+  try {
+    return await followUntil(client, agentId, options);
+  } finally {
+    process.removeListener('SIGINT', onInterrupt);
+  }
+}
+
+/** The line printed when Ctrl-C ends the following of an agent that goes on without us. */
+export function interruptNotice(agentId: string): string {
+  return `stopped following; agent ${agentId} keeps running: follow it again with \`agentvm logs -f ${agentId}\`, or stop it with \`agentvm cancel ${agentId}\``;
+}
+
+async function followUntil(
   client: BrokerClient,
   agentId: string,
   options: FollowOptions,

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { Command } from 'commander';
 import { registerAgentCommands } from './commands/agents';
 import { registerAllowCommands } from './commands/allow';
@@ -22,6 +23,12 @@ function buildProgram(): Command {
     .description('delegate coding work to agents that run in isolated microVMs')
     .version(agentvmVersion())
     .option('--url <url>', 'broker URL (default $AGENTVM_URL or http://127.0.0.1:7878)')
+    .option(
+      '--data-dir <dir>',
+      "the broker's data directory: serve keeps its state there, other commands read the token from it (default $AGENTVM_DATA_DIR or ~/.local/share/agentvm)",
+    )
+    // `agentvm serve --help` lists --data-dir and --url too.
+    .configureHelp({ showGlobalOptions: true })
     // commander's own errors (a missing argument, an unknown option) in the house format.
     .configureOutput({ outputError: (text, write) => write(usageError(text)) })
     .exitOverride((error) => {
@@ -56,10 +63,12 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
   throw error;
 });
 
-// Global options (--url) are read by every command through its own options.
+// Global options: --url is read by every command through its own options; --data-dir is the
+// same as AGENTVM_DATA_DIR, which every reader of the data directory (dataDir()) honours.
 const program = buildProgram();
 program.hook('preAction', (_program, command) => {
-  const url = program.opts<{ url?: string }>().url;
-  if (url) command.setOptionValue('url', url);
+  const { url, dataDir } = program.opts<{ url?: string; dataDir?: string }>();
+  if (url !== undefined) command.setOptionValue('url', url);
+  if (dataDir !== undefined) process.env.AGENTVM_DATA_DIR = path.resolve(dataDir);
 });
 void program.parseAsync(process.argv);

@@ -1,4 +1,6 @@
 import type { Command } from 'commander';
+import type { AgentState } from '../../../protocol/api';
+import { AgentvmError } from '../../../protocol/errors';
 import { action, connect, out, printJson, type GlobalOptions } from '../context';
 import { exitCodes } from '../exitCodes';
 import { followAgent, formatEvent } from '../follow';
@@ -94,13 +96,33 @@ export function registerAgentCommands(program: Command): void {
     .command('rm')
     .description('remove an agent, its VM and all its files')
     .argument('<id...>')
+    .option('--force', 'also remove agents that have not ended (their VM is stopped, work lost)')
     .action(
-      action(async (ids: string[], options: GlobalOptions) => {
+      action(async (ids: string[], options: GlobalOptions & { force?: boolean }) => {
         const client = connect(options);
-        for (const id of ids) {
-          await client.remove(id);
-          out(`removed ${id}`);
+        // Every id is checked before any is removed, so a refusal removes nothing.
+        const agents = [];
+        for (const id of ids) agents.push(await client.getAgent(id));
+        if (!options.force) {
+          const live = agents.find((agent) => !endedStates.includes(agent.state));
+          if (live) throw liveAgentError(live.id, live.state);
+        }
+
+        for (const agent of agents) {
+          await client.remove(agent.id);
+          out(`removed ${agent.id}`);
         }
       }),
     );
+}
+
+const endedStates: readonly AgentState[] = ['done', 'failed', 'cancelled'];
+
+/** `rm` of an agent that has not ended: it would stop the VM and lose the work, so it asks. */
+export function liveAgentError(id: string, state: AgentState): AgentvmError {
+  return new AgentvmError(
+    'VALIDATION_FAILED',
+    `agent ${id} is ${state}, not ended: removing it stops its VM and deletes its work (nothing was removed)`,
+    `Stop it first with \`agentvm cancel ${id}\`, or pass --force to remove it anyway.`,
+  );
 }

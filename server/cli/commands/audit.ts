@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { AuditEntry, AuditVerifyResult } from '../../../protocol/policy';
-import { action, connect, out, printJson, type GlobalOptions } from '../context';
+import { action, connect, out, parseWholeNumber, printJson, type GlobalOptions } from '../context';
 import { exitCodes } from '../exitCodes';
 
 /** `audit`: print the audit log (own agents, or everything for an admin) or verify its chain. */
@@ -15,6 +15,7 @@ export function registerAuditCommand(program: Command): void {
     .action(
       action(
         async (options: GlobalOptions & { agent?: string; verify?: boolean; limit: string }) => {
+          const limit = parseWholeNumber(options.limit, '--limit', { min: 1, example: 100 });
           const client = connect(options);
           if (options.verify) {
             const result = await client.verifyAudit();
@@ -23,7 +24,7 @@ export function registerAuditCommand(program: Command): void {
             return result.ok ? exitCodes.ok : exitCodes.failure;
           }
 
-          const rows = await client.audit({ agentId: options.agent, limit: Number(options.limit) });
+          const rows = await client.audit({ agentId: options.agent, limit });
           if (options.json) return printJson(rows);
 
           if (rows.length === 0) return out('no audit rows');

@@ -18,12 +18,18 @@ import { describeNextStep, pauseOrEndStates } from './nextStep';
 interface DelegateOptions extends GlobalOptions {
   repo?: string;
   issue?: string;
-  profile: string;
+  profile?: string;
   title?: string;
   allowDirty?: boolean;
   includeUncommitted?: boolean;
   detach?: boolean;
 }
+
+/** The profile of a delegation that names none (no --profile, no AGENTVM_PROFILE). */
+const defaultProfile = 'demo';
+
+/** Printed when the default profile was used without being asked for: it runs no model. */
+export const defaultProfileNote = `note: no --profile given, so this is the scripted ${defaultProfile} agent (no model; it only knows the demo task); pick a real one with --profile NAME or AGENTVM_PROFILE=NAME (list them with \`agentvm profiles\`)`;
 
 export function registerDelegateCommand(program: Command): void {
   program
@@ -34,7 +40,10 @@ export function registerDelegateCommand(program: Command): void {
     .argument('[text...]', 'the task, in words (with --issue: extra instructions)')
     .option('--repo <dir>', 'repository the agent works on (default: the current directory)')
     .option('--issue <ref>', 'take the task from a GitHub issue: OWNER/REPO#N or its URL')
-    .option('--profile <name>', 'agent profile (see `agentvm profiles`)', 'demo')
+    .option(
+      '--profile <name>',
+      `agent profile (see \`agentvm profiles\`; default $AGENTVM_PROFILE, else ${defaultProfile}, the scripted demo agent)`,
+    )
     .option('--title <title>', 'short title (default: the first line of the task)')
     .addOption(
       new Option(
@@ -50,6 +59,7 @@ export function registerDelegateCommand(program: Command): void {
     .option('--json', 'print the agent as JSON')
     .action(
       action(async (words: string[], options: DelegateOptions) => {
+        const chosenProfile = options.profile ?? (process.env.AGENTVM_PROFILE || undefined);
         const client = connect(options);
         const task = options.issue
           ? await issueTask(options, words)
@@ -66,7 +76,7 @@ export function registerDelegateCommand(program: Command): void {
           text: task.text,
           title: options.title ?? task.title,
           issue: task.issue,
-          profile: options.profile,
+          profile: chosenProfile ?? defaultProfile,
           repo,
         });
         if (!options.json) {
@@ -74,6 +84,7 @@ export function registerDelegateCommand(program: Command): void {
             `agent ${agent.id} queued (profile ${agent.profile}, ${repo.branch} at ${repo.baseCommit.slice(0, 12)})`,
           );
         }
+        if (!chosenProfile) note(defaultProfileNote);
         if (options.detach) {
           if (options.json) printJson(agent);
           else process.stdout.write(agent.id + '\n');

@@ -34,10 +34,15 @@ export function registerResultCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(
       action(async (id: string, options: GlobalOptions & { repo: string; branch?: string }) => {
+        // A --branch git would refuse is bad input, found before anything is fetched or written.
+        if (options.branch !== undefined) await checkBranchName(options.branch);
+        const repo = await gitRoot(options.repo);
+        if (options.branch !== undefined) await checkBranchIsFree(repo, options.branch);
+
         const client = connect(options);
         const result = await client.result(id);
         const branch = options.branch ?? `agentvm/${id}`;
-        const repo = await gitRoot(options.repo);
+        if (options.branch === undefined) await checkBranchIsFree(repo, branch);
 
         const hasBase = await git(repo, ['cat-file', '-e', `${result.baseCommit}^{commit}`]).then(
           () => true,
@@ -50,17 +55,6 @@ export function registerResultCommands(program: Command): void {
             'Run apply in the repository the task was delegated from (or a clone of it).',
           );
         }
-        const exists = await git(repo, [
-          'rev-parse',
-          '--verify',
-          '-q',
-          `refs/heads/${branch}`,
-        ]).then(
-          () => true,
-          () => false,
-        );
-        if (exists)
-          throw new AgentvmError('APPLY_CONFLICT', `branch ${branch} already exists in ${repo}`);
 
         if (result.commits.length === 0) {
           await git(repo, ['branch', branch, result.baseCommit]);
@@ -111,6 +105,58 @@ async function gitRoot(dir: string): Promise<string> {
   }
 }
 
+/**
+ * Refuses a branch name git would not create (`git check-ref-format --branch`), and one starting
+ * with '-', which git commands would read as an option.
+ */
+export async function checkBranchName(name: string): Promise<void> {
+  const valid =
+    !name.startsWith('-') &&
+    (await execFileAsync('git', ['check-ref-format', '--branch', name], { cwd: os.tmpdir() }).then(
+      // --branch expands @{-1} and friends; only a name that stays as it is was meant literally.
+      ({ stdout }) => stdout.trim() === name,
+      () => false,
+    ));
+  if (valid) return;
+
+  throw new AgentvmError(
+    'VALIDATION_FAILED',
+    `--branch ${JSON.stringify(name)} is not a valid branch name`,
+    "Pass a name git accepts as a branch (see `git check-ref-format --branch NAME`): no spaces, '..', '~', '^', ':', '?', '*', '[', '\\', no leading '-', no trailing '/' or '.lock'; e.g. --branch agentvm/fix-median.",
+  );
+}
+
+/**
+ * Refuses a branch that exists, and one git cannot create next to the existing ones: `a/b` when
+ * `a` is a branch, or `a` when some `a/...` is.
+ */
+export async function checkBranchIsFree(repo: string, branch: string): Promise<void> {
+  const existing = (await git(repo, ['for-each-ref', '--format=%(refname:short)', 'refs/heads/']))
+    .split('\n')
+    .filter((name) => name.length > 0);
+  if (existing.includes(branch)) {
+    throw new AgentvmError('APPLY_CONFLICT', `branch ${branch} already exists in ${repo}`);
+  }
+
+  const clash = existing.find(
+    (name) => branch.startsWith(`${name}/`) || name.startsWith(`${branch}/`),
+  );
+  if (clash) {
+    throw new AgentvmError(
+      'APPLY_CONFLICT',
+      `branch ${branch} cannot be created in ${repo}: branch ${clash} exists, and git cannot have both a branch and a folder of branches of one name`,
+      `Pass --branch with another name (e.g. ${clash.replace(/\/+$/, '')}-2), or delete or rename ${clash} first.`,
+    );
+  }
+}
+
+/** Runs git in `cwd`; a failure is GIT_FAILED with git's own message, never a stack trace. */
 async function git(cwd: string, args: string[]): Promise<string> {
-  return (await execFileAsync('git', args, { cwd, maxBuffer: 64 * 1024 * 1024 })).stdout;
+  try {
+    return (await execFileAsync('git', args, { cwd, maxBuffer: 64 * 1024 * 1024 })).stdout;
+  } catch (error) {
+    const stderr = String((error as { stderr?: unknown }).stderr ?? '').trim();
+    const reason = stderr.split('\n').join(' ') || (error as Error).message;
+    throw new AgentvmError('GIT_FAILED', `git ${args[0]} failed in ${cwd}: ${reason}`);
+  }
 }

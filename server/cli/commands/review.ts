@@ -1,8 +1,19 @@
 import type { Command } from 'commander';
 import { AgentvmError } from '../../../protocol/errors';
-import { action, connect, note, out, printJson, type GlobalOptions } from '../context';
+import { execResultSchema } from '../../../protocol/guestResults';
+import {
+  action,
+  connect,
+  note,
+  out,
+  parseWholeNumber,
+  printError,
+  printJson,
+  type GlobalOptions,
+} from '../context';
 import { exitCodes } from '../exitCodes';
 import { followAgent } from '../follow';
+import { execOutcome } from './execOutcome';
 import { describeNextStep, pauseOrEndStates } from './nextStep';
 
 /**
@@ -10,6 +21,13 @@ import { describeNextStep, pauseOrEndStates } from './nextStep';
  * line, as base64.
  */
 const MAX_EXEC_STDIN_BYTES = 16 * 1024 * 1024;
+
+/**
+ * How the words after `--` become a command: each is quoted, so a word never splits and `|`, `>`
+ * and `*` reach the command as text. A pipeline is a script for `sh -c`.
+ */
+export const execCommandHelp =
+  "the program and its arguments, after --; each word is passed as it is (quoted), so | > && * are not interpreted: for a pipeline or redirect give a script to sh, e.g. -- sh -c 'git log | head -5'";
 
 type ExecOptions = GlobalOptions & { timeout: string; stdin?: boolean };
 
@@ -55,40 +73,37 @@ export function registerReviewCommands(program: Command): void {
   program
     .command('exec')
     .description(
-      "run a shell command in the agent's workspace (VM must be running or under review); its stdin is empty unless --stdin",
+      "run a command in the agent's workspace (VM must be running or under review); its stdin is empty unless --stdin",
     )
     .argument('<id>')
-    .argument('<command...>', 'command and arguments (use -- before them)')
-    .option('--timeout <ms>', 'timeout in milliseconds', '60000')
+    .argument('<command...>', execCommandHelp)
+    .option('--timeout <ms>', 'stop the command after this many milliseconds', '60000')
     .option(
       '-i, --stdin',
       `send this command's stdin to the command (read to its end first, at most ${MAX_EXEC_STDIN_BYTES / 1024 / 1024} MiB)`,
     )
     .action(
       action(async (id: string, words: string[], options: ExecOptions) => {
-        const timeoutMs = Number(options.timeout);
-        if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) {
-          throw new AgentvmError(
-            'VALIDATION_FAILED',
-            '--timeout must be a positive number of milliseconds',
-          );
-        }
+        const timeoutMs = parseWholeNumber(options.timeout, '--timeout', {
+          min: 1,
+          example: 600000,
+        });
 
         const command = words.map(shellQuote).join(' ');
         const stdin = options.stdin ? await readStdin(MAX_EXEC_STDIN_BYTES) : undefined;
-        const result = (await connect(options).guest(id, {
+        const answer = await connect(options).guest(id, {
           op: 'exec',
           command,
           timeoutMs,
           ...(stdin && { stdin: stdin.toString('base64') }),
-        })) as {
-          code: number | null;
-          stdout: string;
-          stderr: string;
-        };
+        });
+        const result = execResultSchema.parse(answer);
         process.stdout.write(result.stdout);
         process.stderr.write(result.stderr);
-        return result.code ?? exitCodes.failure;
+
+        const outcome = execOutcome(id, result, timeoutMs);
+        if (outcome.error) printError(outcome.error);
+        return outcome.exitCode;
       }),
     );
 

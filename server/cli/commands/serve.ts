@@ -1,3 +1,4 @@
+import net from 'node:net';
 import type { Command } from 'commander';
 import { AgentvmError } from '../../../protocol/errors';
 import { Broker } from '../../Broker';
@@ -5,7 +6,7 @@ import { dataDir, tokenPath } from '../../config/paths';
 import { createLogger } from '../../log';
 import { loadImage } from '../../vmm/image/loadImage';
 import { QemuDriver } from '../../vmm/qemu/QemuDriver';
-import { action, note } from '../context';
+import { action, note, parseWholeNumber } from '../context';
 import { agentvmVersion } from '../version';
 
 interface ServeOptions {
@@ -17,7 +18,9 @@ interface ServeOptions {
 export function registerServeCommand(program: Command): void {
   program
     .command('serve')
-    .description('run the broker (HTTP + WebSocket API) on this machine')
+    .description(
+      'run the broker (HTTP + WebSocket API) on this machine; its state (database, token, images, agents) lives in --data-dir or $AGENTVM_DATA_DIR (default ~/.local/share/agentvm)',
+    )
     .option('--host <address>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'TCP port (0: any free port)', process.env.AGENTVM_PORT ?? '7878')
     .option(
@@ -26,13 +29,12 @@ export function registerServeCommand(program: Command): void {
     )
     .action(
       action(async (options: ServeOptions) => {
-        const port = Number(options.port);
-        if (!Number.isInteger(port) || port < 0 || port > 65535) {
-          throw new AgentvmError(
-            'VALIDATION_FAILED',
-            `--port must be 0-65535, not "${options.port}"`,
-          );
-        }
+        const port = parseWholeNumber(options.port, '--port', {
+          min: 0,
+          max: 65535,
+          example: 7878,
+        });
+        await checkListenAddress(options.host);
 
         const logger = createLogger();
         const driver = new QemuDriver({ logger });
@@ -49,6 +51,8 @@ export function registerServeCommand(program: Command): void {
         const { url } = await broker.start();
         note(`agentvm broker listening on ${url}`);
         note(`token file: ${tokenPath(broker.dataDir)}`);
+        const imageWarning = guestImageWarning(() => loadImage(broker.dataDir));
+        if (imageWarning) note(imageWarning);
 
         await new Promise<void>((resolve) => {
           const stop = () => {
@@ -64,3 +68,53 @@ export function registerServeCommand(program: Command): void {
       }),
     );
 }
+
+/**
+ * Refuses a --host this machine cannot listen on (a name that does not resolve, an address that is
+ * not one of its own) before anything is opened, as bad input.
+ */
+export async function checkListenAddress(host: string): Promise<void> {
+  const refuse = (why: string) =>
+    new AgentvmError(
+      'VALIDATION_FAILED',
+      `--host ${JSON.stringify(host)}: ${why}`,
+      'Pass an address of this machine: 127.0.0.1 (the default, this machine only), 0.0.0.0 (every interface), ::1, or a name that resolves to one of them.',
+    );
+  // 999.1.1.1 is not an address; the resolver would look it up as a name.
+  if (/^[\d.]+$/.test(host) && !net.isIPv4(host)) throw refuse('not a valid IPv4 address');
+
+  await new Promise<void>((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', (error: NodeJS.ErrnoException) => {
+      const why =
+        error.code === 'ENOTFOUND' || error.code === 'EAI_AGAIN'
+          ? 'no such host name'
+          : error.code === 'EADDRNOTAVAIL'
+            ? 'not an address of this machine'
+            : error.message;
+      reject(refuse(why));
+    });
+    probe.listen(0, host, () => probe.close(() => resolve()));
+  });
+}
+
+/**
+ * One warning line when the broker has no usable guest image: it still starts (for `agentvm
+ * image build` to fill in later), but every delegation fails until then. Undefined when it has one.
+ */
+export function guestImageWarning(load: () => unknown): string | undefined {
+  try {
+    load();
+    return undefined;
+  } catch (error) {
+    const code = error instanceof AgentvmError ? error.code : 'IMAGE_MISSING';
+    const message = (error as Error).message.replace(/\.$/, '');
+    return `warning: ${message}: delegations will fail with ${code} until \`${imageFix[code] ?? imageFix.IMAGE_MISSING}\` runs`;
+  }
+}
+
+const imageFix: Partial<Record<string, string>> = {
+  IMAGE_MISSING: 'agentvm image build',
+  IMAGE_CORRUPT: 'agentvm image build --force',
+  HOST_REQUIREMENT_MISSING: 'agentvm doctor --fix && agentvm image build',
+};

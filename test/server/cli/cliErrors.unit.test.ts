@@ -177,6 +177,93 @@ describe('agentvm CLI errors (unit)', function () {
     }
   });
 
+  it('refuses --url notaurl as bad input with exit 2, not as an unreachable broker', async () => {
+    const run = await cli(['ls', '--url', 'notaurl'], env);
+    assert.equal(run.code, 2, run.stderr);
+    assert.match(run.stderr, /^error \[VALIDATION_FAILED\]: --url "notaurl"/m);
+    assert.match(run.stderr, /^ {2}hint: /m);
+  });
+
+  it('names --limit, not a query parameter, for audit --limit x (exit 2)', async () => {
+    const run = await cli(['audit', '--limit', 'x'], env);
+    assert.equal(run.code, 2, run.stderr);
+    assert.match(run.stderr, /^error \[VALIDATION_FAILED\]: --limit must be a whole number/m);
+    assert.doesNotMatch(run.stderr, /query parameter/);
+  });
+
+  for (const branch of ['bad..name', 'has space', '', '-x']) {
+    it(`refuses apply --branch ${JSON.stringify(branch)} with exit 2 and a hint, no INTERNAL or stack`, async () => {
+      const run = await cli(['apply', 'someagent', '--repo', repo, '--branch', branch], env);
+      assert.equal(run.code, 2, run.stderr);
+      assert.match(
+        run.stderr,
+        /^error \[VALIDATION_FAILED\]: --branch .* is not a valid branch name/m,
+      );
+      assert.match(run.stderr, /^ {2}hint: /m);
+      assert.doesNotMatch(run.stderr, /INTERNAL|bug in agentvm|^\s+at /m);
+    });
+  }
+
+  it('refuses serve --host 999.1.1.1 with exit 2 and a hint, no getaddrinfo stack', async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'agentvm-serve-'));
+    try {
+      const run = await cli(['serve', '--host', '999.1.1.1', '--port', '0'], {
+        ...env,
+        AGENTVM_DATA_DIR: dataDir,
+      });
+      assert.equal(run.code, 2, run.stderr);
+      assert.match(run.stderr, /^error \[VALIDATION_FAILED\]: --host "999\.1\.1\.1"/m);
+      assert.doesNotMatch(run.stderr, /INTERNAL|getaddrinfo|^\s+at /m);
+    } finally {
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('serve --data-dir DIR keeps its state in DIR and warns when there is no guest image', async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'agentvm-serve-'));
+    const child = spawn(
+      'node',
+      [path.join(packageRoot(), 'dist', 'cli.js'), 'serve', '--port', '0', '--data-dir', dataDir],
+      {
+        env: { ...process.env, ...env, AGENTVM_DATA_DIR: '', AGENTVM_LOG_LEVEL: 'error' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let stderr = '';
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        child.stderr.on('data', (chunk: Buffer) => {
+          stderr += chunk.toString();
+          if (/^warning: .*$/m.test(stderr)) resolve();
+        });
+        void exited.then(() => reject(new Error(`serve exited: ${stderr}`)));
+      });
+      assert.match(stderr, new RegExp(`token file: ${dataDir}/token`));
+      assert.match(
+        stderr,
+        /^warning: .*delegations will fail with [A-Z_]+ until `agentvm (image build|doctor --fix)/m,
+      );
+      assert.ok(fs.existsSync(path.join(dataDir, 'token')));
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('removes an agent that has ended without asking for --force', async () => {
+    const started = await cli(
+      ['delegate', '--repo', repo, '--profile', 'plain', '--detach', 'do', 'it'],
+      env,
+    );
+    const id = started.stdout.trim();
+    assert.equal((await cli(['wait', id], env)).stdout.trim(), 'failed');
+    const run = await cli(['rm', id], env);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, `removed ${id}\n`);
+  });
+
   it('exits 3 when the delegated agent fails, and prints the reason', async () => {
     const run = await cli(['delegate', '--repo', repo, '--profile', 'plain', 'do', 'it'], env);
     assert.equal(run.code, 3, run.stderr);
