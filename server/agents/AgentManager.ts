@@ -158,17 +158,19 @@ export class AgentManager {
     const record = newAgentRecord(id, owner, request, profile, issueRef);
     const bundlePath = path.join(dir, 'repo.bundle');
     try {
+      // Audited first: an agent the audit log cannot record is not created.
+      this.options.policy?.created(record, request.secrets);
       fs.mkdirSync(dir, { recursive: true });
       fs.writeFileSync(bundlePath, bundle);
       this.store.insertAgent(record);
     } catch (error) {
       // Nothing of an agent that was not accepted stays on a disk that is likely full.
       fs.rmSync(dir, { recursive: true, force: true });
+      void this.options.policy?.release(id).catch(() => undefined);
       if (isDiskFullError(error)) throw storeFullError(bundlePath, error, this.options.dataDir);
 
       throw error;
     }
-    this.options.policy?.created(record, request.secrets);
     this.journal.append(id, {
       kind: 'state',
       message: 'queued',

@@ -137,10 +137,11 @@ export class AgentPolicy {
     this.resolve(profile.name, profile, {}, provided);
   }
 
-  /** Remembers the values sent with the request and audits the spawn. */
+  /**
+   * Audits the spawn and remembers the values sent with the request. Called before the agent is
+   * stored: an agent the audit log cannot record (its disk is full) is not created.
+   */
   created(record: AgentRecord, provided: Record<string, string> = {}): void {
-    if (Object.keys(provided).length > 0) this.provided.set(record.id, provided);
-
     const policy = profilePolicySchema.parse(record.profileSpec);
     this.record(record.owner, record.id, 'agent.spawn', 'allow', {
       profile: record.profile,
@@ -150,6 +151,7 @@ export class AgentPolicy {
       secrets: Object.keys(policy.secrets),
       githubScopes: policy.github?.scopes ?? [],
     });
+    if (Object.keys(provided).length > 0) this.provided.set(record.id, provided);
   }
 
   /**
@@ -226,10 +228,10 @@ export class AgentPolicy {
 
     const saved = this.load(record.id);
     const before = saved.allowedHosts ?? record.profileSpec.allowedHosts;
+    // Audited first: a change the audit log cannot record (its disk is full) is not made.
+    this.record(actor, record.id, 'egress.allowlist', 'allow', { before, after: allowedHosts });
     this.save(record.id, { ...saved, allowedHosts });
     if (this.proxy?.endpoint(record.id)) this.proxy.setAllowedHosts(record.id, allowedHosts);
-
-    this.record(actor, record.id, 'egress.allowlist', 'allow', { before, after: allowedHosts });
     return this.describe(record);
   }
 

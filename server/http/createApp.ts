@@ -10,7 +10,7 @@ import type { AgentPolicy } from '../agents/AgentPolicy';
 import { stateHint } from '../agents/stateHint';
 import type { Logger } from '../log';
 import type { ProfileRegistry } from '../profiles/ProfileRegistry';
-import { publicAgent, type Store } from '../store/Store';
+import { isDiskFullError, publicAgent, storeFullError, type Store } from '../store/Store';
 import { integerQuery, parseBody } from './validation';
 
 export interface AppDependencies {
@@ -34,7 +34,9 @@ export function createApp(deps: AppDependencies): Hono<Env> {
 
   /**
    * The agent if the caller may act on it. A refusal (another user's agent) is audited with the
-   * action it tried, so probing other users' agents leaves a trace.
+   * action it tried, so probing other users' agents leaves a trace. The routes audit an allowed
+   * action before they run it: one the audit log cannot record (its disk is full) is refused with
+   * DISK_FULL, not done unrecorded.
    */
   const authorize = (context: Context<Env>, action: string, id = context.req.param('id') ?? '') => {
     try {
@@ -126,30 +128,27 @@ export function createApp(deps: AppDependencies): Hono<Env> {
 
   app.post('/v1/agents/:id/review', async (context) => {
     const record = authorize(context, 'agent.review');
-    const agent = await manager.review(record.id);
     policy.record(context.var.user, record.id, 'agent.review', 'allow');
-    return context.json(agent);
+    return context.json(await manager.review(record.id));
   });
 
   app.post('/v1/agents/:id/resume', async (context) => {
     const record = authorize(context, 'agent.resume');
     const { message } = await parseBody(context, resumeRequestSchema);
-    const agent = await manager.resume(record.id, message);
     policy.record(context.var.user, record.id, 'agent.resume', 'allow');
-    return context.json(agent);
+    return context.json(await manager.resume(record.id, message));
   });
 
   app.post('/v1/agents/:id/cancel', async (context) => {
     const record = authorize(context, 'agent.cancel');
-    const agent = await manager.cancel(record.id);
     policy.record(context.var.user, record.id, 'agent.cancel', 'allow');
-    return context.json(agent);
+    return context.json(await manager.cancel(record.id));
   });
 
   app.delete('/v1/agents/:id', async (context) => {
     const record = authorize(context, 'agent.remove');
-    await manager.remove(record.id);
     policy.record(context.var.user, record.id, 'agent.remove', 'allow');
+    await manager.remove(record.id);
     return context.body(null, 204);
   });
 
@@ -237,6 +236,12 @@ export function createApp(deps: AppDependencies): Hono<Env> {
   app.onError((error, context) => {
     if (error instanceof AgentvmError) {
       return context.json(error.toBody(), error.status as ContentfulStatusCode);
+    }
+    // A write the store holds back never throws; others (the audit log's) still can.
+    if (isDiskFullError(error)) {
+      const full = storeFullError(store.db.name, error);
+      logger.warn('http.disk_full', { path: context.req.path, error: error.message });
+      return context.json(full.toBody(), full.status as ContentfulStatusCode);
     }
 
     logger.error('http.error', {

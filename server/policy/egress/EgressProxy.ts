@@ -3,6 +3,7 @@ import http from 'node:http';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../../log';
+import { isDiskFullError } from '../../store/storeFullError';
 import type { AuditSink } from '../audit/AuditLog';
 import type { SecretBinding } from '../secrets/SecretBindings';
 import type { CertificateAuthority } from './CertificateAuthority';
@@ -16,6 +17,7 @@ import {
 } from './EgressAgent';
 import { normalizeHost } from './HostAllowlist';
 import { HttpForwarder } from './HttpForwarder';
+import { refuse, refuseSocket } from './refuse';
 
 /** GitHub access through the proxy: calls to `apiHost` are checked against `scopes`. */
 export interface GithubEgress {
@@ -101,16 +103,24 @@ export class EgressProxy {
       sockets: new Set(),
       targets: new Map(),
     };
-    state.listener.on('request', (request, response) => {
-      this.rememberPlainTarget(state, request);
-      this.forwarder.onPlainRequest(state, request, response);
-    });
-    state.listener.on(
-      'connect',
-      (request, socket, head) => void this.tunnels.onConnect(state, request, socket, head),
+    state.listener.on('request', (request, response) =>
+      this.guarded(state, response, () => {
+        this.rememberPlainTarget(state, request);
+        this.forwarder.onPlainRequest(state, request, response);
+      }),
+    );
+    state.listener.on('connect', (request, socket, head) =>
+      this.guarded(state, socket, () => this.tunnels.onConnect(state, request, socket, head)),
     );
     state.inner.on('request', (request, response) =>
-      this.forwarder.onTlsRequest(state, this.tunnels.originOf(request.socket), request, response),
+      this.guarded(state, response, () =>
+        this.forwarder.onTlsRequest(
+          state,
+          this.tunnels.originOf(request.socket),
+          request,
+          response,
+        ),
+      ),
     );
     for (const server of [state.listener, state.inner]) {
       // Clients that half-close after sending (nc-style relays, some HTTP/1.0 tools) would otherwise
@@ -220,6 +230,42 @@ export class EgressProxy {
     }
 
     for (const entry of closed.values()) this.audit(agent, 'egress.closed', 'deny', entry);
+  }
+
+  /**
+   * Runs a request handler so that its failure refuses that one request instead of ending the
+   * broker (an exception in a server's event handler, or a rejected promise nobody awaits, would).
+   * The usual failure is the audit log's write on a full disk: what cannot be audited does not
+   * leave the VM, so the request is refused before anything is sent upstream.
+   */
+  private guarded(
+    agent: EgressAgent,
+    client: http.ServerResponse | Duplex,
+    handle: () => void | Promise<void>,
+  ): void {
+    const fail = (error: unknown) => {
+      const diskFull = isDiskFullError(error);
+      const reason = diskFull
+        ? 'the broker cannot write its audit log (its disk is full), so nothing leaves the VM until it can'
+        : `the egress proxy failed: ${(error as Error).message}`;
+      this.options.log?.error('egress.handler_failed', {
+        agentId: agent.id,
+        error: (error as Error).message,
+      });
+      const status = diskFull ? 503 : 502;
+      if (client instanceof http.ServerResponse) {
+        if (client.headersSent) client.destroy();
+        else refuse(client, status, reason);
+      } else if (!client.destroyed) {
+        refuseSocket(client, status, reason);
+      }
+    };
+    try {
+      const pending = handle();
+      if (pending) pending.catch(fail);
+    } catch (error) {
+      fail(error);
+    }
   }
 
   private audit(

@@ -1,143 +1,14 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import http from 'node:http';
-import https from 'node:https';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import tls from 'node:tls';
 import type { AuditRecord } from '../../../../server/policy/audit/AuditLog';
 import { CertificateAuthority } from '../../../../server/policy/egress/CertificateAuthority';
 import { EgressProxy, type AgentEgressPolicy } from '../../../../server/policy/egress/EgressProxy';
 import { resolveSecrets } from '../../../../server/policy/secrets/SecretBindings';
-
-interface Received {
-  method: string;
-  url: string;
-  headers: http.IncomingHttpHeaders;
-}
-
-interface Answer {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: string;
-  /** Issuer CN of the certificate the client saw, for HTTPS. */
-  issuer?: string;
-}
-
-/** A test upstream on 127.0.0.1 that records what it receives and answers with JSON. */
-async function startUpstream(cert?: { certPem: string; keyPem: string }) {
-  const received: Received[] = [];
-  const handler = (request: http.IncomingMessage, response: http.ServerResponse) => {
-    request.resume();
-    request.on('end', () => {
-      received.push({ method: request.method!, url: request.url!, headers: request.headers });
-      response.writeHead(request.method === 'POST' ? 201 : 200, {
-        'content-type': 'application/json',
-      });
-      response.end(JSON.stringify({ ok: true, url: request.url }));
-    });
-  };
-  const server = cert
-    ? https.createServer({ cert: cert.certPem, key: cert.keyPem }, handler)
-    : http.createServer(handler);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { server, received, port: (server.address() as net.AddressInfo).port };
-}
-
-/** A plain-HTTP proxy request: absolute URL to the proxy. */
-function viaProxy(
-  proxySocket: string,
-  url: string,
-  headers: Record<string, string> = {},
-): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const request = http.request({
-      socketPath: proxySocket,
-      // One connection per request: a policy change closes kept-alive connections (tested apart).
-      agent: false,
-      path: url,
-      headers: { host: new URL(url).host, ...headers },
-    });
-    request.on('response', (response) => collect(response).then(resolve, reject));
-    request.on('error', reject);
-    request.end();
-  });
-}
-
-/** CONNECT through the proxy, then TLS trusting `ca`, then one request. */
-function viaConnect(
-  proxySocket: string,
-  target: string,
-  ca: string,
-  request: { method?: string; path?: string; headers?: Record<string, string> } = {},
-): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const connect = http.request({
-      socketPath: proxySocket,
-      method: 'CONNECT',
-      path: target,
-    });
-    connect.on('error', reject);
-    connect.on('connect', (response, socket) => {
-      if (response.statusCode !== 200) {
-        collectSocket(response.statusCode!, response.headers, socket).then(resolve, reject);
-        return;
-      }
-
-      const host = target.replace(/:\d+$/, '');
-      const secure = tls.connect({
-        socket,
-        ca,
-        servername: net.isIP(host) ? undefined : host,
-        host,
-      });
-      secure.on('error', reject);
-      secure.on('secureConnect', () => {
-        const issuer = String(secure.getPeerCertificate().issuer.CN);
-        const inner = https.request({
-          method: request.method ?? 'GET',
-          path: request.path ?? '/',
-          headers: { host: target, ...request.headers },
-          createConnection: () => secure,
-        });
-        inner.on('response', (answer) =>
-          collect(answer).then((result) => resolve({ ...result, issuer }), reject),
-        );
-        inner.on('error', reject);
-        inner.end();
-      });
-    });
-    connect.end();
-  });
-}
-
-function collect(response: http.IncomingMessage): Promise<Answer> {
-  return new Promise((resolve) => {
-    let body = '';
-    response.setEncoding('utf8');
-    response.on('data', (chunk) => (body += chunk));
-    response.on('end', () =>
-      resolve({ status: response.statusCode!, headers: response.headers, body }),
-    );
-  });
-}
-
-function collectSocket(
-  status: number,
-  headers: http.IncomingHttpHeaders,
-  socket: net.Socket,
-): Promise<Answer> {
-  return new Promise((resolve) => {
-    let body = '';
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk) => (body += chunk));
-    socket.on('end', () => resolve({ status, headers, body }));
-    socket.on('close', () => resolve({ status, headers, body }));
-  });
-}
+import { startUpstream, viaConnect, viaProxy } from './egressTestClients';
 
 describe('EgressProxy (unit)', function () {
   let dir: string;
