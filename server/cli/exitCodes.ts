@@ -29,6 +29,7 @@ export function exitCodeFor(code: ErrorCode): number {
     case 'EMPTY_REPOSITORY':
     case 'BAD_ISSUE_REF':
     case 'REMOTE_MISMATCH':
+    case 'PROFILE_INVALID':
       return exitCodes.usage;
     case 'BROKER_UNREACHABLE':
       return exitCodes.brokerUnreachable;

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { AgentState } from '../../../protocol/api';
 import { AgentvmError } from '../../../protocol/errors';
-import { action, connect, out, printJson, type GlobalOptions } from '../context';
+import { action, connect, note, out, printJson, type GlobalOptions } from '../context';
 import { exitCodes } from '../exitCodes';
 import { followAgent, formatEvent } from '../follow';
 import { agentListHeader, formatAgentRow } from './formatAgentRow';
@@ -38,7 +38,15 @@ export function registerAgentCommands(program: Command): void {
         async (id: string, options: GlobalOptions & { follow?: boolean; console?: boolean }) => {
           const client = connect(options);
           if (options.console) {
-            process.stdout.write(await client.consoleLog(id));
+            const text = await client.consoleLog(id);
+            process.stdout.write(text);
+            if (text.trim() === '') {
+              // A template clone's kernel booted in the template's VM, so its console starts
+              // empty and stays quiet unless the kernel has something to say.
+              note(
+                `the console of agent ${id} is empty: a VM started from a template prints nothing there after its restore; the agent's own output is in \`agentvm logs ${id}\``,
+              );
+            }
             return;
           }
 

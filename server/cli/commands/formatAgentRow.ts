@@ -6,7 +6,8 @@ const columns = [
   { name: 'ID', width: 10 },
   { name: 'STATE', width: 15 },
   { name: 'PROFILE', width: 10 },
-  { name: 'AGE', width: 10 },
+  /** How long the agent has run (to its end, once it ended). */
+  { name: 'RUN TIME', width: 10 },
   { name: 'TITLE', width: 0 },
 ];
 
@@ -21,8 +22,9 @@ const detailIndent = ' '.repeat(columns[0].width + 2);
 
 /**
  * The lines `agentvm ls` prints for one agent: its row, whose TITLE is the task's title, and
- * under it what the agent last said, when it said anything: the question it put to the reviewer
- * while a review is pending, otherwise its latest progress message. `now` is in epoch milliseconds.
+ * under it the line that matters now: the question it put to the reviewer while a review is
+ * pending; how it ended, once it ended (its last progress message would be stale then); otherwise
+ * its latest progress message. `now` is in epoch milliseconds.
  */
 export function formatAgentRow(agent: Agent, now = Date.now()): string[] {
   const end = terminalStates.includes(agent.state) ? (agent.endedAt ?? agent.updatedAt) : now;
@@ -32,10 +34,23 @@ export function formatAgentRow(agent: Agent, now = Date.now()): string[] {
 
   const detail = agent.review
     ? `review: ${oneLine(agent.review.message)}`
-    : agent.lastProgress
-      ? `progress: ${oneLine(agent.lastProgress)}`
-      : undefined;
+    : (endLine(agent) ??
+      (agent.lastProgress ? `progress: ${oneLine(agent.lastProgress)}` : undefined));
   return detail ? [row, detailIndent + detail] : [row];
+}
+
+function endLine(agent: Agent): string | undefined {
+  const reason = agent.stateReason ? `: ${oneLine(agent.stateReason)}` : '';
+  switch (agent.state) {
+    case 'done':
+      return `done: ${agent.result?.commits.length ?? 0} commit(s)`;
+    case 'failed':
+      return `failed${reason || ': no reason recorded'}`;
+    case 'cancelled':
+      return `cancelled${reason}`;
+    default:
+      return undefined;
+  }
 }
 
 /** A guest's message may hold line breaks; a table row must not. */

@@ -31,7 +31,10 @@ export function describeNextStep(agent: Agent): void {
       break;
     case 'failed':
       note(`\nagent ${agent.id} failed: ${agent.stateReason ?? 'unknown reason'}`);
-      note(`  agentvm logs ${agent.id} --console   # the VM's console`);
+      note(`  agentvm logs ${agent.id}             # its timeline, with the command's output`);
+      note(
+        `  agentvm logs ${agent.id} --console   # the VM's console (for a VM that did not boot)`,
+      );
       break;
     default:
       note(`\nagent ${agent.id} is ${agent.state}`);

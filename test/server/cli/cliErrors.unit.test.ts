@@ -268,5 +268,13 @@ describe('agentvm CLI errors (unit)', function () {
     const run = await cli(['delegate', '--repo', repo, '--profile', 'plain', 'do', 'it'], env);
     assert.equal(run.code, 3, run.stderr);
     assert.match(run.stderr, /failed: this test driver boots no VMs/);
+    // The next steps lead to the timeline first, where a command's own output is.
+    const id = /agent (\w+) failed/.exec(run.stderr)?.[1] ?? '';
+    assert.match(run.stderr, new RegExp(`agentvm logs ${id} +# its timeline`));
+
+    const console = await cli(['logs', id, '--console'], env);
+    assert.equal(console.code, 0);
+    assert.equal(console.stdout, '');
+    assert.match(console.stderr, /console of agent \w+ is empty: .*`agentvm logs \w+`/);
   });
 });

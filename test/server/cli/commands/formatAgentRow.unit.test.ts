@@ -70,7 +70,31 @@ describe('formatAgentRow (unit)', () => {
     assert.equal(lines[0].slice(titleColumn), 'Fix the flaky login test');
   });
 
-  it('measures the age of an ended agent up to its end, not up to now', () => {
+  it('says how an ended agent ended instead of its last progress', () => {
+    const failed = agent({
+      state: 'failed',
+      stateReason: 'its VM ended\nunexpectedly',
+      lastProgress: 'running the test suite',
+      endedAt: createdAt + 10_000,
+    });
+    const cancelled = agent({ state: 'cancelled', stateReason: 'cancelled by the user' });
+    const done = agent({
+      state: 'done',
+      lastProgress: 'running the test suite',
+      endedAt: createdAt + 10_000,
+      result: {
+        headCommit: 'b'.repeat(40),
+        commits: [{ sha: 'b'.repeat(40), subject: 'Fix it' }],
+        exitCode: 0,
+      },
+    });
+
+    assert.equal(formatAgentRow(failed)[1].trim(), 'failed: its VM ended unexpectedly');
+    assert.equal(formatAgentRow(cancelled)[1].trim(), 'cancelled: cancelled by the user');
+    assert.equal(formatAgentRow(done)[1].trim(), 'done: 1 commit(s)');
+  });
+
+  it('measures the run time of an ended agent up to its end, not up to now', () => {
     const ended = agent({ state: 'done', endedAt: createdAt + 90_000 });
 
     const soon = formatAgentRow(ended, createdAt + 100_000)[0];
