@@ -2,7 +2,9 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { dataDir } from '../../config/paths';
 import { ensureImage } from '../../vmm/image/ensureImage';
+import { defaultImageSources, hashImageInputs } from '../../vmm/image/imageInputs';
 import { loadImage } from '../../vmm/image/loadImage';
+import { pruneImages } from '../../vmm/image/pruneImages';
 import type { GuestImage } from '../../vmm/VmmDriver';
 import { action, note, out, printJson } from '../context';
 
@@ -33,6 +35,34 @@ export function registerImageCommand(program: Command): void {
     );
 
   image
+    .command('prune')
+    .description(
+      'remove guest images older builds left behind that no unfinished agent still uses (and templates built on them)',
+    )
+    .option('--dry-run', 'only say what would be removed')
+    .option('--json', 'print what was looked at as JSON')
+    .action(
+      action(async (options: { dryRun?: boolean; json?: boolean }) => {
+        const root = dataDir();
+        const outcome = await pruneImages(root, currentImageKey(), { dryRun: options.dryRun });
+        if (options.json) return printJson(outcome);
+
+        const verb = options.dryRun ? 'would remove' : 'removed';
+        for (const image of outcome.images) {
+          const size = `${Math.round(image.bytes / 2 ** 20)} MiB`;
+          if (image.keptBecause)
+            out(`kept     ${image.key.slice(0, 12)}  ${size}  (${image.keptBecause})`);
+          else out(`${verb.padEnd(8)} ${image.key.slice(0, 12)}  ${size}`);
+        }
+        for (const template of outcome.templates) out(`${verb} template ${template}`);
+        const freed = outcome.images
+          .filter((image) => !image.keptBecause)
+          .reduce((sum, image) => sum + image.bytes, 0);
+        note(`${options.dryRun ? 'would free' : 'freed'} ${Math.round(freed / 2 ** 20)} MiB`);
+      }),
+    );
+
+  image
     .command('status')
     .description('show the image for the current inputs, or why it is missing or corrupt')
     .option('--json', 'print the image paths as JSON')
@@ -53,4 +83,9 @@ function print(image: GuestImage, json: boolean): void {
   out(`kernel     ${image.kernelPath}`);
   out(`initramfs  ${image.initramfsPath}`);
   out(`rootfs     ${image.rootfsPath}`);
+}
+
+/** The key of the image the current inputs (this checkout's guest agent, the host's kernel) make. */
+function currentImageKey(): string {
+  return hashImageInputs(defaultImageSources()).key;
 }
