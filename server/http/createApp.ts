@@ -2,7 +2,12 @@ import fs from 'node:fs';
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { createAgentRequestSchema, guestCallSchema, resumeRequestSchema } from '../../protocol/api';
+import {
+  createAgentRequestSchema,
+  guestCallSchema,
+  resumeRequestSchema,
+  terminalStates,
+} from '../../protocol/api';
 import { AgentvmError } from '../../protocol/errors';
 import { egressUpdateRequestSchema } from '../../protocol/policy';
 import type { AgentManager } from '../agents/AgentManager';
@@ -200,6 +205,14 @@ export function createApp(deps: AppDependencies): Hono<Env> {
   app.post('/v1/agents/:id/egress', async (context) => {
     const record = authorize(context, 'egress.allowlist');
     const { allowedHosts } = await parseBody(context, egressUpdateRequestSchema);
+    // An ended agent never reaches out again: a change would be recorded and mean nothing.
+    if (terminalStates.includes(record.state)) {
+      throw new AgentvmError(
+        'INVALID_STATE',
+        `agent ${record.id} is ${record.state}: its allowlist no longer applies to anything`,
+        stateHint(record.id, record.state),
+      );
+    }
     return context.json(policy.setAllowedHosts(record, allowedHosts, context.var.user));
   });
 

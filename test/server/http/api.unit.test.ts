@@ -124,6 +124,7 @@ describe('broker HTTP API (unit)', () => {
         client.guest(agent.id, { op: 'exec', command: 'true' }),
         'GUEST_UNREACHABLE',
       ),
+      await expectError(client.setAllowedHosts(agent.id, ['example.com']), 'INVALID_STATE'),
     ].map((error) => error.hint);
     for (const hint of hints) {
       assert.match(hint, /failed and has no result or VM: `agentvm logs \w+` says why/);
