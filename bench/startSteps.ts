@@ -64,6 +64,7 @@ async function main(): Promise<void> {
       out(`clone   ${JSON.stringify({ ...vm.startupSteps, ...cloned })}`);
 
       const snapshot = await vm.snapshot();
+      out(`pause   ${JSON.stringify({ snapshotMs: snapshot.durationMs, ...vm.snapshotSteps })}`);
       live.delete(vm);
       startedAt = performance.now();
       vm = (await driver.restore(spec, snapshot)) as QemuVm;
