@@ -1,6 +1,5 @@
-import crypto from 'node:crypto';
 import type Database from 'better-sqlite3';
-import { canonicalJson } from '../../server/policy/audit/AuditLog';
+import { chainHash, toEntry, type AuditRow } from '../../server/policy/audit/AuditLog';
 
 /**
  * What someone with write access to broker.db but not to the audit key can do: recompute the hash
@@ -11,22 +10,13 @@ export function rechainWithPlainSha256(
   fromId: number,
   markUnkeyed: boolean,
 ): void {
-  const rows = db.prepare('SELECT * FROM audit ORDER BY id').all() as Array<Record<string, never>>;
+  const rows = db.prepare('SELECT * FROM audit ORDER BY id').all() as AuditRow[];
   let previous = '0'.repeat(64);
   for (const row of rows) {
     if (row.id >= fromId) {
-      const content = {
-        id: row.id,
-        at: row.at,
-        actor: row.actor,
-        agentId: row.agent_id,
-        action: row.action,
-        decision: row.decision,
-        details: JSON.parse(row.details) as unknown,
-      };
-      const hash = crypto.createHash('sha256').update(previous).update(canonicalJson(content));
+      const { hash: _stored, ...content } = toEntry(row);
       db.prepare('UPDATE audit SET hash = ?, chain = ? WHERE id = ?').run(
-        hash.digest('hex'),
+        chainHash('sha256', undefined, previous, content),
         markUnkeyed ? 'sha256' : row.chain,
         row.id,
       );

@@ -38,7 +38,7 @@ type ChainKind = 'sha256' | 'hmac-sha256';
 /** Receives audit records; the egress proxy and the broker write through this. */
 export type AuditSink = (record: AuditRecord) => void;
 
-interface AuditRow {
+export interface AuditRow {
   id: number;
   at: number;
   actor: string;
@@ -232,7 +232,8 @@ export class AuditLog {
   }
 }
 
-function toEntry(row: AuditRow): AuditEntry {
+/** A stored row as the entry it records (its hashed content plus the hash). */
+export function toEntry(row: AuditRow): AuditEntry {
   return {
     id: row.id,
     at: row.at,
@@ -245,7 +246,8 @@ function toEntry(row: AuditRow): AuditEntry {
   };
 }
 
-function chainHash(
+/** The hash of `entry` chained onto `previousHash`: HMAC with the audit key, or plain sha256. */
+export function chainHash(
   chain: ChainKind,
   key: Buffer | undefined,
   previousHash: string,
