@@ -7,6 +7,7 @@ import type { SnapshotInfo } from '../../server/vmm/VmmDriver';
 import { makeTempRepo } from '../helpers/repos';
 import { qemuPidsMentioning, sharedImage, VmBroker } from '../helpers/vmBroker';
 import { faultProfilesDir, storedAgent, waitForState } from './faultAgents';
+import { useSuiteEnv } from '../helpers/useSuiteEnv';
 
 const CYCLES = 10;
 
@@ -21,12 +22,10 @@ describe('one agent through ten review cycles (vm)', function () {
   const harness = new VmBroker();
   let repoDir = '';
   let agentId = '';
-  const savedTemplates = process.env.AGENTVM_TEMPLATES;
+  useSuiteEnv({ AGENTVM_PROFILES_DIR: faultProfilesDir, AGENTVM_TEMPLATES: 'manual' });
 
   before(async function () {
     this.timeout(40 * 60_000);
-    process.env.AGENTVM_PROFILES_DIR = faultProfilesDir;
-    process.env.AGENTVM_TEMPLATES = 'manual';
     await harness.start();
     repoDir = makeTempRepo({ 'README.md': '# cycles\n' });
     const image = await sharedImage();
@@ -44,9 +43,6 @@ describe('one agent through ten review cycles (vm)', function () {
   });
 
   after(async () => {
-    delete process.env.AGENTVM_PROFILES_DIR;
-    if (savedTemplates === undefined) delete process.env.AGENTVM_TEMPLATES;
-    else process.env.AGENTVM_TEMPLATES = savedTemplates;
     await harness.stop();
     if (repoDir) fs.rmSync(repoDir, { recursive: true, force: true });
   });

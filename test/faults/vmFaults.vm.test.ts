@@ -12,6 +12,7 @@ import type { SnapshotInfo, VmSpec } from '../../server/vmm/VmmDriver';
 import { makeTempRepo } from '../helpers/repos';
 import { qemuPidsMentioning, sharedImage, VmBroker } from '../helpers/vmBroker';
 import { faultProfilesDir, killVmsUnder, storedAgent, waitForState } from './faultAgents';
+import { useSuiteEnv } from '../helpers/useSuiteEnv';
 
 /** Small enough that a 256 MiB guest's snapshot cannot fit, big enough for overlays and the store. */
 const SMALL_FS_MIB = 40;
@@ -32,14 +33,13 @@ describe('VM faults: disk full, QEMU killed, corrupt snapshots (vm)', function (
   const create = async (text: string) =>
     (await harness.client.createAgent({ text, profile: 'faults', repo })).id;
 
-  const templatesSetting = process.env.AGENTVM_TEMPLATES;
+  // A template build would put a 256 MiB memory file on the small filesystem and fill it while
+  // the agents start: whichever write came first (the store's included) would hit ENOSPC, not
+  // the snapshot this suite means to fill the disk with.
+  useSuiteEnv({ AGENTVM_TEMPLATES: 'off' });
 
   before(async function () {
     this.timeout(40 * 60_000);
-    // A template build would put a 256 MiB memory file on the small filesystem and fill it while
-    // the agents start: whichever write came first (the store's included) would hit ENOSPC, not
-    // the snapshot this suite means to fill the disk with.
-    process.env.AGENTVM_TEMPLATES = 'off';
     await sharedImage();
     execFileSync('mount', [
       '-t',
@@ -65,8 +65,6 @@ describe('VM faults: disk full, QEMU killed, corrupt snapshots (vm)', function (
 
   after(async () => {
     delete process.env.AGENTVM_PROFILES_DIR;
-    if (templatesSetting === undefined) delete process.env.AGENTVM_TEMPLATES;
-    else process.env.AGENTVM_TEMPLATES = templatesSetting;
     if (harness.broker) {
       for (const agent of await harness.client.listAgents().catch(() => [])) {
         await harness.client.remove(agent.id).catch(() => undefined);

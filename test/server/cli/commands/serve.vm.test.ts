@@ -7,6 +7,7 @@ import { faultProfilesDir, storedAgent, waitForState } from '../../../faults/fau
 import { ChildBroker } from '../../../helpers/childBroker';
 import { makeTempRepo } from '../../../helpers/repos';
 import { qemuPidsMentioning, sharedImage } from '../../../helpers/vmBroker';
+import { useSuiteEnv } from '../../../helpers/useSuiteEnv';
 
 /** Polls every 20 ms, at most `timeoutMs`, until `check` returns a value. */
 async function pollFor<T>(what: string, timeoutMs: number, check: () => T | undefined): Promise<T> {
@@ -32,11 +33,7 @@ describe('agentvm serve stopped while a VM starts (vm)', function () {
   let broker: ChildBroker | undefined;
   let repoDir = '';
   let agentId = '';
-  const templatesSetting = process.env.AGENTVM_TEMPLATES;
-
-  before(() => {
-    process.env.AGENTVM_TEMPLATES = 'off';
-  });
+  useSuiteEnv({ AGENTVM_TEMPLATES: 'off' });
 
   afterEach(function () {
     if (this.currentTest?.state === 'failed' && broker) {
@@ -47,8 +44,6 @@ describe('agentvm serve stopped while a VM starts (vm)', function () {
   });
 
   after(async () => {
-    if (templatesSetting === undefined) delete process.env.AGENTVM_TEMPLATES;
-    else process.env.AGENTVM_TEMPLATES = templatesSetting;
     if (broker?.alive && agentId) await broker.client.remove(agentId).catch(() => undefined);
     // Only this test's VMs: those whose command line names its data directory.
     if (broker) for (const pid of qemuPidsMentioning(broker.dataDir)) process.kill(pid, 'SIGKILL');

@@ -6,6 +6,7 @@ import { bundleRepository } from '../../../../client/repoBundle';
 import type { AgentvmError } from '../../../../protocol/errors';
 import { readSnapshotSidecar } from '../../../../server/vmm/qemu/snapshotFile';
 import { makeDemoRepo, qemuPidsMentioning, sharedImage, VmBroker } from '../../../helpers/vmBroker';
+import { useSuiteEnv } from '../../../helpers/useSuiteEnv';
 
 /** Records, as the very first thing the agent command does, its clock and 16 random bytes. */
 const recordStart =
@@ -20,10 +21,8 @@ describe('template clones and clone safety (vm)', function () {
   this.timeout(15 * 60_000);
   const harness = new VmBroker();
   const profilesDir = fs.mkdtempSync(path.join(os.tmpdir(), 'agentvm-tpl-profiles-'));
-  const saved = {
-    profiles: process.env.AGENTVM_PROFILES_DIR,
-    templates: process.env.AGENTVM_TEMPLATES,
-  };
+  // Templates are built here, explicitly, never behind an agent's back (fewer boots).
+  useSuiteEnv({ AGENTVM_PROFILES_DIR: profilesDir, AGENTVM_TEMPLATES: 'manual' });
   let demoRepo = '';
   let repo: Awaited<ReturnType<typeof bundleRepository>>;
   const agentIds: string[] = [];
@@ -41,9 +40,6 @@ describe('template clones and clone safety (vm)', function () {
       };
       fs.writeFileSync(path.join(profilesDir, `${name}.json`), JSON.stringify(profile));
     }
-    process.env.AGENTVM_PROFILES_DIR = profilesDir;
-    // Templates are built here, explicitly, never behind an agent's back (fewer boots).
-    process.env.AGENTVM_TEMPLATES = 'manual';
     await harness.start();
     demoRepo = makeDemoRepo();
     repo = await bundleRepository(demoRepo);
@@ -67,10 +63,6 @@ describe('template clones and clone safety (vm)', function () {
 
   after(async () => {
     await harness.stop();
-    process.env.AGENTVM_PROFILES_DIR = saved.profiles;
-    process.env.AGENTVM_TEMPLATES = saved.templates;
-    if (saved.profiles === undefined) delete process.env.AGENTVM_PROFILES_DIR;
-    if (saved.templates === undefined) delete process.env.AGENTVM_TEMPLATES;
     fs.rmSync(profilesDir, { recursive: true, force: true });
     if (demoRepo) fs.rmSync(path.dirname(demoRepo), { recursive: true, force: true });
   });
