@@ -3,6 +3,7 @@ import { AgentvmError } from '../../../protocol/errors';
 import { ControlChannel } from '../ControlChannel';
 import type { Accelerator, VmSpec } from '../VmmDriver';
 import { asAgentvmError } from './asAgentvmError';
+import { memoryLayout } from './buildQemuArgs';
 import type { QemuDriverContext } from './QemuDriver';
 import { isProcessAlive, processArgs, QemuProcess } from './QemuProcess';
 import { connectedQemuVm, type QemuVm } from './QemuVm';
@@ -61,12 +62,8 @@ export async function attachQemu(
       migrationCapabilities: capabilities
         .filter((entry) => entry.state && entry.capability === IGNORE_SHARED)
         .map((entry) => entry.capability),
-      namedMemoryBackend: args.some((arg) => arg.includes('memory-backend=mem')),
-      splitMemory: args.some(
-        (arg) =>
-          arg.startsWith('memory-backend-ram,id=mem,') ||
-          (arg.startsWith('memory-backend-file,id=mem,') && arg.endsWith(',share=off')),
-      ),
+      namedMemoryBackend: memoryLayout(args).named,
+      splitMemory: memoryLayout(args).split,
     });
   } catch (error) {
     channel?.close();

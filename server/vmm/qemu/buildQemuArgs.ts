@@ -93,6 +93,23 @@ export function buildQemuArgs(plan: QemuLaunchPlan): string[] {
   return options.flatMap(([flag, value]) => (value === undefined ? [flag] : [flag, value]));
 }
 
+/**
+ * How guest RAM is set up, read from a QEMU command line (ours, or a running QEMU's when the
+ * broker reattaches to it): `named` when it is the backend `mem` (see
+ * SnapshotInfo.namedMemoryBackend); `split` when it is private to the VM (a clone's copy-on-write
+ * mapping, or named anonymous RAM), so that a snapshot writes it to its own file.
+ */
+export function memoryLayout(args: readonly string[]): { named: boolean; split: boolean } {
+  return {
+    named: args.some((arg) => arg.includes('memory-backend=mem')),
+    split: args.some(
+      (arg) =>
+        arg.startsWith('memory-backend-ram,id=mem,') ||
+        (arg.startsWith('memory-backend-file,id=mem,') && arg.endsWith(',share=off')),
+    ),
+  };
+}
+
 /** Escape a value inside a QEMU `key=value,...` option, where a literal comma is written twice. */
 function opt(value: string): string {
   return value.replace(/,/g, ',,');

@@ -5,7 +5,7 @@ import { detectAccelerator } from '../accelerator';
 import { ControlChannel } from '../ControlChannel';
 import type { Accelerator, VmSpec } from '../VmmDriver';
 import { asAgentvmError } from './asAgentvmError';
-import { buildQemuArgs, type QemuLaunchPlan } from './buildQemuArgs';
+import { buildQemuArgs, memoryLayout, type QemuLaunchPlan } from './buildQemuArgs';
 import { hostTscKhz } from './hostTscKhz';
 import { loadSnapshot } from './loadSnapshot';
 import { warmInBackground } from './SparseMemoryFile';
@@ -80,11 +80,8 @@ export async function startQemu(
     ...memoryPlan(mode),
     incoming: mode.kind !== 'boot',
   };
-  const qemu = QemuProcess.spawn(
-    options.qemuBinary ?? 'qemu-system-x86_64',
-    buildQemuArgs(plan),
-    paths.qemuLog,
-  );
+  const args = buildQemuArgs(plan);
+  const qemu = QemuProcess.spawn(options.qemuBinary ?? 'qemu-system-x86_64', args, paths.qemuLog);
   mark('spawned');
   const exited = new AbortController();
   void qemu.exited.then(() => exited.abort());
@@ -137,8 +134,8 @@ export async function startQemu(
     return connectedQemuVm(context.vmOptions, startedAt, connected, {
       startupSteps: steps,
       migrationCapabilities: capabilities,
-      namedMemoryBackend: plan.memoryFile !== undefined || plan.namedRam === true,
-      splitMemory: plan.memoryFile ? !plan.memoryFile.share : plan.namedRam === true,
+      namedMemoryBackend: memoryLayout(args).named,
+      splitMemory: memoryLayout(args).split,
     });
   } catch (error) {
     channel?.close();

@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
 import { CONTROL_PORT_NAME } from '../../../../protocol/control';
-import { buildQemuArgs, type QemuLaunchPlan } from '../../../../server/vmm/qemu/buildQemuArgs';
+import {
+  buildQemuArgs,
+  memoryLayout,
+  type QemuLaunchPlan,
+} from '../../../../server/vmm/qemu/buildQemuArgs';
 import { vmPaths } from '../../../../server/vmm/qemu/vmPaths';
 
 const image = {
@@ -129,6 +133,26 @@ describe('buildQemuArgs (unit)', () => {
     );
     const clone = buildQemuArgs(plan({ memoryFile: { path: '/t/mem', share: false } }));
     assert.ok(valuesOf(clone, '-object').some((object) => object.endsWith('share=off')));
+  });
+
+  it('reads back from the arguments whose RAM is named and whose RAM a snapshot splits off', () => {
+    const layout = (overrides: Partial<QemuLaunchPlan>) =>
+      memoryLayout(buildQemuArgs(plan(overrides)));
+
+    assert.deepEqual(layout({}), { named: false, split: false });
+    assert.deepEqual(layout({ memoryFile: { path: '/t/mem', share: true } }), {
+      named: true,
+      split: false,
+    });
+    assert.deepEqual(layout({ memoryFile: { path: '/t/a,share=off', share: true } }), {
+      named: true,
+      split: false,
+    });
+    assert.deepEqual(layout({ memoryFile: { path: '/t/mem', share: false } }), {
+      named: true,
+      split: true,
+    });
+    assert.deepEqual(layout({ namedRam: true }), { named: true, split: true });
   });
 
   it('doubles commas in paths inside QEMU option strings', () => {
