@@ -132,6 +132,35 @@ describe('recoverAgents (unit)', () => {
     assert.match(record.stateReason ?? '', /xxh64 check/);
   });
 
+  it("fails a running agent whose VM died while the broker was down, with the console's last lines", async () => {
+    seedEndedAgent(dataDir, 'rundead1', os.userInfo().username);
+    const vmDir = agentDir('rundead1', path.resolve(dataDir));
+    fs.mkdirSync(vmDir, { recursive: true });
+    fs.writeFileSync(
+      path.join(vmDir, 'console.log'),
+      'booted\nOut of memory: Killed process 42 (node)\n',
+    );
+    const store = new Store(storePath(path.resolve(dataDir)));
+    try {
+      store.updateAgent('rundead1', {
+        state: 'running',
+        stateReason: null,
+        endedAt: null,
+        vmPid: deadPid(),
+      });
+    } finally {
+      store.close();
+    }
+
+    const { record } = await recoverWithBroker(dataDir, profilesDir, 'rundead1');
+
+    assert.equal(record.state, 'failed');
+    assert.match(
+      record.stateReason ?? '',
+      /ended while the broker was down; last console lines:\nbooted\nOut of memory/,
+    );
+  });
+
   it('fails the agent when there is a state file but no sidecar', async () => {
     const snapshot = await seedUnrecordedSnapshot(dataDir, 'pausedead3');
     fs.rmSync(path.join(path.dirname(snapshot.statePath), 'snapshot.json'));
