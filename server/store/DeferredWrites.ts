@@ -18,6 +18,7 @@ const DROPPABLE_KINDS: ReadonlySet<AgentEvent['kind']> = new Set(['output', 'pro
 export class DeferredWrites {
   private readonly agents = new Map<string, AgentRecord | null>();
   private events: AgentEvent[] = [];
+  private readonly eventIds = new Set<number>();
   private eventChars = 0;
   private nextId: number | undefined;
   /** Per agent, how many output or progress entries were dropped for lack of memory. */
@@ -61,6 +62,8 @@ export class DeferredWrites {
   removeAgent(id: string): void {
     this.agents.set(id, null);
     this.events = this.events.filter((event) => event.agentId !== id);
+    this.eventIds.clear();
+    for (const event of this.events) this.eventIds.add(event.id);
     this.eventChars = this.events.reduce((sum, event) => sum + event.message.length, 0);
     this.dropped.delete(id);
   }
@@ -74,8 +77,13 @@ export class DeferredWrites {
     return this.nextId++;
   }
 
-  /** Holds `event` (its id already handed out), or counts it when memory for held entries is used up. */
+  /**
+   * Holds `event` (its id already handed out), or counts it when memory for held entries is used
+   * up. An id already held (never expected) is replaced by a fresh one: two entries under one id
+   * could never be written, and everything held would wait forever.
+   */
   putEvent(event: AgentEvent): void {
+    if (this.eventIds.has(event.id)) event.id = this.nextId ?? event.id + 1;
     this.nextId = Math.max(this.nextId ?? 0, event.id + 1);
     const full =
       this.events.length >= MAX_HELD_EVENTS ||
@@ -86,12 +94,14 @@ export class DeferredWrites {
     }
 
     this.events.push(event);
+    this.eventIds.add(event.id);
     this.eventChars += event.message.length;
   }
 
   clear(): void {
     this.agents.clear();
     this.events = [];
+    this.eventIds.clear();
     this.eventChars = 0;
     this.nextId = undefined;
     this.dropped.clear();

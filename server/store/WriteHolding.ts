@@ -113,7 +113,7 @@ export class WriteHolding {
         // once, so that the rest of `work` reads it, and its later writes are held behind it.
         transaction.failure = error;
         this.startHolding(error);
-        for (const write of transaction.writes.splice(0)) this.keep(write);
+        this.keepAll(transaction.writes.splice(0));
       }
       return;
     }
@@ -152,7 +152,7 @@ export class WriteHolding {
       // A statement found no room (its writes are held already) or the commit did: SQLite rolled
       // the transaction back, so what it wrote is held.
       if (!transaction.failure) this.startHolding(error);
-      for (const write of transaction.writes) this.keep(write);
+      this.keepAll(transaction.writes);
       return result;
     } finally {
       this.transactionWrites = null;
@@ -160,11 +160,22 @@ export class WriteHolding {
   }
 
   private keep(write: HeldWrite): void {
-    write.hold();
-    if (this.deferredAgents.has(write.agentId)) return;
+    this.keepAll([write]);
+  }
 
-    this.deferredAgents.add(write.agentId);
-    this.notify({ kind: 'deferred', agentId: write.agentId, error: this.currentFailure! });
+  /**
+   * Holds every write first and only then tells listeners about newly affected agents: a listener
+   * writes too (the timeline entry saying so), and its entry must not take an id that one of these
+   * writes still holds (SQLite hands out ids inside a transaction that is then rolled back).
+   */
+  private keepAll(writes: readonly HeldWrite[]): void {
+    for (const write of writes) write.hold();
+    for (const agentId of new Set(writes.map((write) => write.agentId))) {
+      if (this.deferredAgents.has(agentId)) continue;
+
+      this.deferredAgents.add(agentId);
+      this.notify({ kind: 'deferred', agentId, error: this.currentFailure! });
+    }
   }
 
   private startHolding(cause: unknown): void {

@@ -127,6 +127,35 @@ describe('Store on a full disk (unit)', () => {
     );
   });
 
+  it('gives the entry a listener appends on a full disk an id of its own, when SQLite rolled the transaction back', async () => {
+    const disk = fullDiskFor(store);
+    disk.rollsBack = true;
+    // As AgentJournal does: an agent's first held change gets a timeline entry saying so.
+    store.onWriteStatus((status) => {
+      if (status.kind === 'deferred')
+        store.appendEvent(id, { kind: 'error', message: 'disk full' });
+    });
+
+    store.transaction(() => {
+      store.updateAgent(id, { guestSeq: 5 });
+      store.appendEvent(id, { kind: 'progress', message: 'written, then rolled back' });
+      disk.full = true;
+      store.updateAgent(id, { guestSeq: 6 });
+    });
+
+    const held = store.events(id).map((event) => event.id);
+    assert.equal(new Set(held).size, held.length, `ids ${held.join(', ')}`);
+    disk.full = false;
+    await until(() => store.writeFailure === null, 'the retry wrote what was held');
+    assert.deepEqual(
+      onDisk(file, id)
+        .events.slice(1)
+        .map((event) => event.message)
+        .sort(),
+      ['disk full', 'written, then rolled back'],
+    );
+  });
+
   it('refuses a new agent with one error that says to free space under the data directory', () => {
     const disk = fullDiskFor(store);
     disk.full = true;

@@ -6,6 +6,11 @@ export interface FullDisk {
   full: boolean;
   /** Writes refused since the switch was made. */
   refused: number;
+  /**
+   * Roll the open transaction back as the write is refused, as SQLite may do by itself on
+   * SQLITE_FULL: what the transaction wrote is gone, and so are the ids it handed out.
+   */
+  rollsBack: boolean;
 }
 
 /**
@@ -16,7 +21,7 @@ export interface FullDisk {
  * disk. A real full disk needs a small mount, which unit tests cannot make without root.
  */
 export function fullDiskFor(store: Store): FullDisk {
-  const disk: FullDisk = { full: false, refused: 0 };
+  const disk: FullDisk = { full: false, refused: 0, rollsBack: false };
   const db = store.db;
   const prepare = db.prepare.bind(db);
   db.prepare = ((source: string) => {
@@ -27,6 +32,7 @@ export function fullDiskFor(store: Store): FullDisk {
     statement.run = ((...parameters: unknown[]) => {
       if (disk.full) {
         disk.refused++;
+        if (disk.rollsBack && db.inTransaction) db.exec('ROLLBACK');
         throw new Database.SqliteError('database or disk is full', 'SQLITE_FULL');
       }
 
