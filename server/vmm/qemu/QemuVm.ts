@@ -4,6 +4,7 @@ import type { Logger } from '../../log';
 import type { ControlChannel, ReadyMessage } from '../ControlChannel';
 import type { Accelerator, SnapshotInfo, Vm, VmExit, VmSpec } from '../VmmDriver';
 import { consoleTail } from './consoleTail';
+import { resumeAfterNoSpace } from './resumeAfterNoSpace';
 import type { QemuProcess } from './QemuProcess';
 import type { QmpClient } from './QmpClient';
 import {
@@ -95,6 +96,7 @@ export class QemuVm implements Vm {
   /** When each step of the last snapshot ended, in milliseconds since it started. */
   snapshotSteps: Readonly<Record<string, number>> = {};
   private stopping: Promise<void> | undefined;
+  private readonly noSpace: { dispose(): void };
 
   constructor(private readonly parts: QemuVmParts) {
     this.id = parts.spec.id;
@@ -104,6 +106,7 @@ export class QemuVm implements Vm {
     this.ready = parts.ready;
     this.startupMs = parts.startupMs;
     this.startupSteps = parts.startupSteps ?? {};
+    this.noSpace = resumeAfterNoSpace(parts.qmp, parts.logger, this.id);
     this.exited = parts.process.exited.then((exit) => {
       this.release();
       return { ...exit, consoleTail: consoleTail(parts.paths.consoleLog) };
@@ -139,6 +142,7 @@ export class QemuVm implements Vm {
    * keep going; a later broker reattaches with `QemuDriver.attach`.
    */
   detach(): void {
+    this.noSpace.dispose();
     this.parts.channel.close();
     this.parts.qmp.close();
   }
@@ -263,6 +267,7 @@ export class QemuVm implements Vm {
 
   /** Dispose every connection and the sockets QEMU leaves behind. */
   private release(): void {
+    this.noSpace.dispose();
     this.parts.channel.close();
     this.parts.qmp.close();
     removeSockets(this.parts.paths);
