@@ -111,6 +111,13 @@ export const guestEventSchema = z.discriminatedUnion('kind', [
 export type GuestEvent = z.infer<typeof guestEventSchema>;
 
 /** Requests the host may make of a running guest (file API and exec, used by review). */
+/**
+ * Most bytes of stdin an `exec` takes. They travel to the guest inside one control-channel line,
+ * as base64, and the guest agent holds a few copies while it parses the line: with 128 MiB of
+ * guest RAM (the smallest profile), 16 MiB ran it out of memory.
+ */
+export const MAX_EXEC_STDIN_BYTES = 8 * 1024 * 1024;
+
 export const guestRequestSchema = z.discriminatedUnion('op', [
   z.object({ op: z.literal('fs.stat'), path: z.string() }),
   z.object({ op: z.literal('fs.readdir'), path: z.string() }),
@@ -136,7 +143,12 @@ export const guestRequestSchema = z.discriminatedUnion('op', [
     command: z.string(),
     cwd: z.string().optional(),
     /** Bytes for the command's stdin (base64); without it, stdin is empty. */
-    stdin: base64.optional(),
+    stdin: base64
+      .refine(
+        (data) => Buffer.byteLength(data, 'base64') <= MAX_EXEC_STDIN_BYTES,
+        `stdin is over ${MAX_EXEC_STDIN_BYTES / 1024 / 1024} MiB, the most an exec takes`,
+      )
+      .optional(),
     timeoutMs: z.number().int().positive().default(60_000),
   }),
   /** `git diff --name-status baseCommit` plus untracked files, for the review view. */

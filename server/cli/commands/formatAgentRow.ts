@@ -53,7 +53,11 @@ function endLine(agent: Agent): string | undefined {
   }
 }
 
+/** Longest detail line; a failure reason can carry a whole console dump (`agentvm logs` has it). */
+const MAX_DETAIL_CHARS = 200;
+
 /** A guest's message may hold line breaks; a table row must not. */
 function oneLine(text: string): string {
-  return text.replace(/\s*\n\s*/g, ' ').trim();
+  const line = text.replace(/\s*\n\s*/g, ' ').trim();
+  return line.length > MAX_DETAIL_CHARS ? `${line.slice(0, MAX_DETAIL_CHARS - 1)}…` : line;
 }

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { MAX_EXEC_STDIN_BYTES } from '../../../protocol/control';
 import { AgentvmError } from '../../../protocol/errors';
 import { execResultSchema } from '../../../protocol/guestResults';
 import {
@@ -15,12 +16,6 @@ import { exitCodes } from '../exitCodes';
 import { followAgent } from '../follow';
 import { execOutcome } from './execOutcome';
 import { describeNextStep, pauseOrEndStates } from './nextStep';
-
-/**
- * Most bytes `exec --stdin` sends: the input travels to the guest inside one control-channel
- * line, as base64.
- */
-const MAX_EXEC_STDIN_BYTES = 16 * 1024 * 1024;
 
 /**
  * How the words after `--` become a command: each is quoted, so a word never splits and `|`, `>`
@@ -73,7 +68,7 @@ export function registerReviewCommands(program: Command): void {
   program
     .command('exec')
     .description(
-      "run a command in the agent's workspace (VM must be running or under review); its stdin is empty unless --stdin",
+      "run a command in the agent's workspace (VM must be running or under review); its stdin is empty unless --stdin; its output comes back as UTF-8 text, so binary output is not kept byte for byte",
     )
     .argument('<id>')
     .argument('<command...>', execCommandHelp)

@@ -36,8 +36,9 @@ export async function pruneImages(
   currentKey: string,
   options: { dryRun?: boolean } = {},
 ): Promise<PruneOutcome> {
-  const imagesRoot = imagesDir(root);
-  if (!fs.existsSync(imagesRoot)) return { images: [], templates: [] };
+  if (!fs.existsSync(imagesDir(root))) return { images: [], templates: [] };
+  // Overlays record their backing files by whatever path the broker was given: compare real paths.
+  const imagesRoot = fs.realpathSync(imagesDir(root));
 
   return withBuildLock(imagesRoot, async () => {
     const users = imageUsers(root, imagesRoot);
@@ -99,7 +100,7 @@ function imageKeyOfChain(file: string, imagesRoot: string): string | undefined {
     const backing = qcow2BackingFile(current);
     if (backing === undefined) return undefined;
 
-    const resolved = path.resolve(path.dirname(current), backing);
+    const resolved = realPath(path.resolve(path.dirname(current), backing));
     const relative = path.relative(imagesRoot, resolved);
     const key = relative.split(path.sep)[0];
     if (!relative.startsWith('..') && IMAGE_KEY.test(key)) return key;
@@ -138,6 +139,15 @@ function endedAgents(root: string): Set<string> {
     return new Set(rows.filter((row) => terminalStates.includes(row.state)).map((row) => row.id));
   } finally {
     db.close();
+  }
+}
+
+/** `file` with every symlink on its way resolved; as given when it does not exist (any more). */
+function realPath(file: string): string {
+  try {
+    return fs.realpathSync(file);
+  } catch {
+    return file;
   }
 }
 

@@ -86,10 +86,10 @@ describe('agentvm CLI errors (unit)', function () {
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     // The CLI stops reading once over the limit; whatever it did not read is not an error here.
     child.stdin.on('error', () => undefined);
-    child.stdin.end(Buffer.alloc(17 * 1024 * 1024, 'x'));
+    child.stdin.end(Buffer.alloc(9 * 1024 * 1024, 'x'));
     const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
     assert.notEqual(code, 0);
-    assert.match(stderr, /^error \[PAYLOAD_TOO_LARGE\]: stdin is over 16 MiB/m);
+    assert.match(stderr, /^error \[PAYLOAD_TOO_LARGE\]: stdin is over 8 MiB/m);
     assert.match(stderr, /^ {2}hint: /m);
     // Nothing reached the broker: the unknown agent would have been named otherwise.
     assert.doesNotMatch(stderr, /AGENT_NOT_FOUND/);

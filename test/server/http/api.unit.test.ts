@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { BrokerClient } from '../../../client/BrokerClient';
 import { bundleRepository } from '../../../client/repoBundle';
+import { MAX_EXEC_STDIN_BYTES } from '../../../protocol/control';
 import { AgentvmError } from '../../../protocol/errors';
 import type { Broker } from '../../../server/Broker';
 import { startImagelessBroker, type ImagelessBroker } from '../../helpers/imagelessBroker';
@@ -126,6 +127,13 @@ describe('broker HTTP API (unit)', () => {
       ),
       await expectError(client.setAllowedHosts(agent.id, ['example.com']), 'INVALID_STATE'),
     ].map((error) => error.hint);
+    // The broker holds exec input to the limit the CLI keeps: a larger line could sink the guest.
+    const tooMuch = Buffer.alloc(MAX_EXEC_STDIN_BYTES + 1).toString('base64');
+    await expectError(
+      client.guest(agent.id, { op: 'exec', command: 'cat', stdin: tooMuch }),
+      'VALIDATION_FAILED',
+      /stdin is over 8 MiB/,
+    );
     for (const hint of hints) {
       assert.match(hint, /failed and has no result or VM: `agentvm logs \w+` says why/);
       assert.doesNotMatch(hint, /Wait until|agentvm review/);

@@ -92,6 +92,8 @@ describe('formatAgentRow (unit)', () => {
     assert.equal(formatAgentRow(failed)[1].trim(), 'failed: its VM ended unexpectedly');
     assert.equal(formatAgentRow(cancelled)[1].trim(), 'cancelled: cancelled by the user');
     assert.equal(formatAgentRow(done)[1].trim(), 'done: 1 commit(s)');
+    const dump = agent({ state: 'failed', stateReason: `VM died; console:\n${'x'.repeat(2000)}` });
+    assert.ok(formatAgentRow(dump)[1].trim().length <= 'failed: '.length + 200);
   });
 
   it('measures the run time of an ended agent up to its end, not up to now', () => {

@@ -114,6 +114,18 @@ describe('pruneImages (unit)', () => {
     assert.ok(outcome.images.every((verdict) => verdict.bytes >= 1024 * 1024));
   });
 
+  it('finds the users of an image when the data directory is named through a symlink', async () => {
+    const link = `${root}-link`;
+    fs.symlinkSync(root, link);
+    try {
+      await pruneImages(link, key('a'));
+    } finally {
+      fs.rmSync(link);
+    }
+
+    assert.deepEqual(present(), [key('a'), key('b'), key('e')]);
+  });
+
   it('removes the templates built on a removed image, and no other', async () => {
     const outcome = await pruneImages(root, key('a'));
 
