@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import { BrokerClient } from '../../client/BrokerClient';
 import { AgentvmError } from '../../protocol/errors';
-import { dataDir, tokenPath } from '../config/paths';
+import { dataDir, storePath, tokenPath } from '../config/paths';
+import { isDiskFullError, storeFullError } from '../store/storeFullError';
 import { exitCodeFor, exitCodes } from './exitCodes';
 
 /** Default broker address; AGENTVM_URL or --url override it. */
@@ -117,7 +118,9 @@ export function action<A extends unknown[]>(run: (...args: A) => Promise<number 
       const failure =
         error instanceof AgentvmError
           ? error
-          : new AgentvmError('INTERNAL', (error as Error).stack ?? String(error));
+          : isDiskFullError(error)
+            ? storeFullError(storePath(), error)
+            : new AgentvmError('INTERNAL', (error as Error).stack ?? String(error));
       if (json) printJson(failure.toBody());
       else printError(failure);
       process.exitCode = exitCodeFor(failure.code);

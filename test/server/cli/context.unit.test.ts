@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { AgentvmError } from '../../../protocol/errors';
-import { brokerUrl, defaultBrokerUrl, parseWholeNumber } from '../../../server/cli/context';
+import { action, brokerUrl, defaultBrokerUrl, parseWholeNumber } from '../../../server/cli/context';
 import { exitCodeFor } from '../../../server/cli/exitCodes';
 
 function thrown(run: () => unknown): AgentvmError {
@@ -47,5 +47,35 @@ describe('CLI options (unit)', () => {
 
   it('maps BAD_USAGE to exit 2', () => {
     assert.equal(exitCodeFor('BAD_USAGE'), 2);
+  });
+});
+
+describe('CLI action errors (unit)', () => {
+  let stderr: string;
+  const write = process.stderr.write.bind(process.stderr);
+
+  beforeEach(() => {
+    stderr = '';
+    process.stderr.write = ((chunk: string) => {
+      stderr += chunk;
+      return true;
+    }) as typeof process.stderr.write;
+  });
+
+  afterEach(() => {
+    process.stderr.write = write;
+    process.exitCode = undefined;
+  });
+
+  it('reports a full disk met by a command that writes the store itself as DISK_FULL, not INTERNAL', async () => {
+    await action(async () => {
+      throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+    })();
+
+    process.stderr.write = write;
+    assert.match(stderr, /^error \[DISK_FULL\]: the broker cannot write .*broker\.db/m);
+    assert.match(stderr, /hint: Free space/);
+    assert.doesNotMatch(stderr, /INTERNAL|at /);
+    assert.equal(process.exitCode, 1);
   });
 });
