@@ -4,7 +4,7 @@ import type { Agent, AgentEvent, CreateAgentRequest } from '../../protocol/api';
 import { terminalStates } from '../../protocol/api';
 import type { GuestRequest } from '../../protocol/control';
 import { AgentvmError } from '../../protocol/errors';
-import { agentDir } from '../config/paths';
+import { agentConsolePath, agentDir } from '../config/paths';
 import type { Logger } from '../log';
 import type { ProfileRegistry } from '../profiles/ProfileRegistry';
 import {
@@ -309,7 +309,7 @@ export class AgentManager {
   }
 
   consolePath(id: string): string {
-    return path.join(agentDir(id, this.options.dataDir), 'console.log');
+    return agentConsolePath(id, this.options.dataDir);
   }
 
   // ---- start-up and shut-down

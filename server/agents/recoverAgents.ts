@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { agentDir } from '../config/paths';
+import { agentConsolePath, agentDir } from '../config/paths';
 import type { AgentRecord } from '../store/Store';
 import { consoleTail } from '../vmm/qemu/consoleTail';
 import { readSnapshotSidecar, verifySnapshot } from '../vmm/qemu/snapshotFile';
@@ -92,7 +92,7 @@ async function recoverAgent(
 
   if (!alive) {
     // As for a VM that dies while the broker watches: its last words are in the console file.
-    const tail = consoleTail(path.join(agentDir(record.id, options.dataDir), 'console.log'), 10);
+    const tail = consoleTail(agentConsolePath(record.id, options.dataDir), 10);
     journal.fail(
       record.id,
       `its VM (pid ${record.vmPid ?? 'unknown'}) ended while the broker was down${tail.length > 0 ? `; last console lines:\n${tail.join('\n')}` : ''}`,

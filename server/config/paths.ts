@@ -46,6 +46,11 @@ export function agentDir(agentId: string, root = dataDir()): string {
   return path.join(agentsDir(root), agentId);
 }
 
+/** The agent's VM serial console, which the VMM driver writes into the agent's VM directory. */
+export function agentConsolePath(agentId: string, root = dataDir()): string {
+  return path.join(agentDir(agentId, root), 'console.log');
+}
+
 export function storePath(root = dataDir()): string {
   return path.join(root, 'broker.db');
 }

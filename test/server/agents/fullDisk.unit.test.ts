@@ -21,6 +21,7 @@ import type {
 } from '../../../server/vmm/VmmDriver';
 import { makeTempRepo } from '../../helpers/repos';
 import { fullDiskFor, type FullDisk } from '../store/fullDisk';
+import { until } from '../../helpers/until';
 
 const image: GuestImage = {
   key: 'fake-image',
@@ -101,12 +102,13 @@ class FakeDriver implements VmmDriver {
   }
 }
 
-async function until(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting until ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+/** The guest's `agentctl review`, which makes the broker pause the agent and snapshot its VM. */
+function askForReview(vm: FakeVm): void {
+  vm.fromGuest({
+    type: 'event',
+    seq: 1,
+    event: { kind: 'review', requestId: 'r1', message: 'please look' },
+  });
 }
 
 describe('agents when the store cannot write: a full disk (unit)', function () {
@@ -215,11 +217,7 @@ describe('agents when the store cannot write: a full disk (unit)', function () {
       disk.full = true;
     };
 
-    vm.fromGuest({
-      type: 'event',
-      seq: 1,
-      event: { kind: 'review', requestId: 'r1', message: 'please look' },
-    });
+    askForReview(vm);
 
     await until(() => shown(id).state === 'awaiting_review', 'the agent awaits review');
     assert.equal(shown(id).review?.message, 'please look');
@@ -247,11 +245,7 @@ describe('agents when the store cannot write: a full disk (unit)', function () {
       throw new Error('ENOSPC: no space left on device, write');
     };
 
-    vm.fromGuest({
-      type: 'event',
-      seq: 1,
-      event: { kind: 'review', requestId: 'r1', message: 'please look' },
-    });
+    askForReview(vm);
 
     await until(() => shown(id).state === 'reviewing', 'the agent is reviewable');
     assert.match(shown(id).stateReason ?? '', /snapshot failed \(ENOSPC/);
@@ -267,11 +261,7 @@ describe('agents when the store cannot write: a full disk (unit)', function () {
     driver.onSnapshot = async () => {
       disk.full = true;
     };
-    vm.fromGuest({
-      type: 'event',
-      seq: 1,
-      event: { kind: 'review', requestId: 'r1', message: 'please look' },
-    });
+    askForReview(vm);
     await until(() => shown(id).state === 'awaiting_review', 'the agent awaits review');
 
     const fullError = (error: unknown) =>

@@ -7,6 +7,7 @@ import { AgentvmError } from '../../../protocol/errors';
 import { Store, type StoreWriteStatus } from '../../../server/store/Store';
 import { anAgentRecord } from '../../helpers/anAgentRecord';
 import { fullDiskFor } from './fullDisk';
+import { until } from '../../helpers/until';
 
 /** The agent row and timeline as the file holds them: what a broker restart would find. */
 function onDisk(file: string, id: string) {
@@ -20,14 +21,6 @@ function onDisk(file: string, id: string) {
     return { row, events };
   } finally {
     db.close();
-  }
-}
-
-async function until(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting until ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
 
