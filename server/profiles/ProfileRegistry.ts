@@ -158,9 +158,28 @@ export class ProfileRegistry {
     const byName: ProfileState['byName'] = new Map();
     const problems = [...scan.problems];
     const referencedFiles: string[] = [];
-    for (const file of scan.files) {
+    // Which directory and file gave each name: a later directory overrides a name, but two files
+    // of one directory giving the same name leave it ambiguous (see sameDirectoryProblem).
+    const origins = new Map<string, { directory: string; file: string }>();
+    const ambiguous = new Set<string>();
+    for (const { file, directory } of scan.files) {
       const result = loadProfileFile(file, this.host);
       referencedFiles.push(...result.referencedFiles);
+      const name = result.kind === 'loaded' ? result.loaded.profile.name : result.problem.name;
+      const earlier = origins.get(name);
+      origins.set(name, { directory, file });
+      if (earlier?.directory !== directory) ambiguous.delete(name);
+      if (earlier?.directory === directory) {
+        const problem = sameDirectoryProblem(name, file, earlier.file);
+        byName.set(name, { kind: 'problem', problem });
+        this.baseDirs.set(name, path.dirname(file));
+        // A third file of the same name adds only its own problem: the others have theirs.
+        if (!ambiguous.has(name)) problems.push(sameDirectoryProblem(name, earlier.file, file));
+        problems.push(problem);
+        ambiguous.add(name);
+        continue;
+      }
+
       if (result.kind === 'loaded') {
         byName.set(result.loaded.profile.name, result);
         this.baseDirs.set(result.loaded.profile.name, result.loaded.baseDir);
@@ -213,4 +232,18 @@ export function defaultProfileDirectories(env: NodeJS.ProcessEnv = process.env):
   ];
   if (env.AGENTVM_PROFILES_DIR) directories.push(path.resolve(env.AGENTVM_PROFILES_DIR));
   return directories;
+}
+
+/**
+ * Two files in one directory that give the same profile name. Neither is used: a profile carries
+ * an agent's allowlist and secrets, so guessing which one was meant could hand an agent the wrong
+ * permissions. Each file gets its own problem, naming the other.
+ */
+function sameDirectoryProblem(name: string, file: string, otherFile: string): ProfileProblem {
+  return {
+    name,
+    file,
+    reason: `profile name "${name}" is also given by ${otherFile} in the same directory, so neither is used`,
+    hint: 'Give each profile file in one directory its own "name", or remove one of the two files.',
+  };
 }

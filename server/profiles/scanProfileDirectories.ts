@@ -5,7 +5,7 @@ import type { ProfileProblem } from '../../protocol/api';
 /** The profile files found in a list of directories, in load order. */
 export interface ProfileScan {
   /** `DIR/x.json` and `DIR/x/profile.json`, directory by directory, names sorted. */
-  files: string[];
+  files: Array<{ file: string; directory: string }>;
   /** Directories that exist but cannot be listed. */
   problems: ProfileProblem[];
   /** Changes whenever a profile file is added, removed, replaced or written. */
@@ -18,7 +18,7 @@ export interface ProfileScan {
  * problem (most users have no ~/.config/agentvm/profiles); one that cannot be listed is.
  */
 export function scanProfileDirectories(directories: string[]): ProfileScan {
-  const files: string[] = [];
+  const files: ProfileScan['files'] = [];
   const problems: ProfileProblem[] = [];
   const versions: string[] = [];
 
@@ -44,7 +44,7 @@ export function scanProfileDirectories(directories: string[]): ProfileScan {
       const file = profileFileOf(path.join(directory, name));
       if (!file) continue;
 
-      files.push(file);
+      files.push({ file, directory });
       versions.push(`${file}\0${version(file)}`);
     }
   }

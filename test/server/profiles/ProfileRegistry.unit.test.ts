@@ -153,6 +153,56 @@ describe('ProfileRegistry (unit)', () => {
     assert.equal(Buffer.from(files[0].data, 'base64').toString(), 'one\n');
   });
 
+  describe('one name given by two files of one directory', () => {
+    it('uses neither and lists both files, each naming the other', () => {
+      write('review.json', { name: 'review', command: 'echo first' });
+      write('review-copy.json', { name: 'review', command: 'echo second' });
+      write('other.json', { name: 'other', command: 'true' });
+      const registry = new ProfileRegistry([dir]);
+
+      const error = thrown(() => registry.get('review'));
+      assert.equal(error.code, 'PROFILE_INVALID');
+      assert.match(error.message, /also given by .*same directory/);
+      const problems = registry.problems().filter((problem) => problem.name === 'review');
+      assert.deepEqual(problems.map((problem) => path.basename(problem.file)).sort(), [
+        'review-copy.json',
+        'review.json',
+      ]);
+      for (const problem of problems) {
+        const other = problem.file.endsWith('copy.json') ? 'review.json' : 'review-copy.json';
+        assert.ok(problem.reason.includes(path.join(dir, other)), problem.reason);
+      }
+      assert.equal(registry.get('other').command, 'true');
+      assert.ok(!registry.list().some((profile) => profile.name === 'review'));
+    });
+
+    it('reports a third file once and is usable again when the copies go', () => {
+      write('a.json', { name: 'twin', command: 'echo a' });
+      write('b.json', { name: 'twin', command: 'echo b' });
+      write('c.json', { name: 'twin', command: 'echo c' });
+      const registry = new ProfileRegistry([dir]);
+
+      assert.equal(registry.problems().length, 3);
+      fs.rmSync(path.join(dir, 'b.json'));
+      fs.rmSync(path.join(dir, 'c.json'));
+      assert.equal(registry.get('twin').command, 'echo a');
+      assert.deepEqual(registry.problems(), []);
+    });
+
+    it('still lets a later directory give the name', () => {
+      const later = fs.mkdtempSync(path.join(os.tmpdir(), 'agentvm-profiles-later-'));
+      try {
+        write('x.json', { name: 'x', command: 'echo one' });
+        write('y.json', { name: 'x', command: 'echo two' });
+        fs.writeFileSync(path.join(later, 'x.json'), JSON.stringify({ name: 'x', command: 'ok' }));
+
+        assert.equal(new ProfileRegistry([dir, later]).get('x').command, 'ok');
+      } finally {
+        fs.rmSync(later, { recursive: true, force: true });
+      }
+    });
+  });
+
   describe('host memory', () => {
     it('refuses a profile asking for more memory than the host has, saying how much it has', () => {
       write('big.json', { name: 'big', command: 'true', memoryMiB: 60_000 });
