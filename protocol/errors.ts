@@ -155,6 +155,10 @@ export const errorCatalog = {
     status: 507,
     hint: 'Free space on the file system of the data directory (`df -h` on it), then try again; running agents go on and the broker writes their held changes once there is room.',
   },
+  STORE_UNWRITABLE: {
+    status: 503,
+    hint: 'Check that the broker may write broker.db in the data directory (permissions, a read-only mount) and that no other program holds it locked; running agents go on and the broker writes their held changes once it can.',
+  },
   INTERNAL: { status: 500, hint: 'This is a bug in agentvm; the broker log has details.' },
 } as const satisfies Record<string, { status: number; hint: string }>;
 

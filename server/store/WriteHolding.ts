@@ -3,7 +3,7 @@ import type { AgentEvent } from '../../protocol/api';
 import type { AgentvmError } from '../../protocol/errors';
 import { DeferredWrites } from './DeferredWrites';
 import type { AgentRecord, NewEvent } from './Store';
-import { isDiskFullError, storeFullError } from './storeFullError';
+import { heldWriteError, isDiskFullError, storeFullError } from './storeFullError';
 
 /**
  * What the store reports about its writes: an agent's change could not be written and is held in
@@ -210,8 +210,9 @@ export class WriteHolding {
     try {
       notes = this.db.transaction(() => this.writeHeld())();
     } catch (error) {
-      // The latest cause is the one callers should read; the held changes are kept either way.
-      this.currentFailure = storeFullError(this.file, error);
+      // The latest cause is the one callers should read, named for what it is (the disk may have
+      // room by now while something else fails); the held changes are kept either way.
+      this.currentFailure = heldWriteError(this.file, error);
       return false;
     }
 

@@ -31,3 +31,40 @@ export function storeFullError(
     `Free space on the file system of ${dir} (\`df -h ${dir}\`), then try again. Agents go on: the broker holds their changes in memory and writes them once there is room; \`agentvm rm\` frees an agent's disk.`,
   );
 }
+
+/** SQLite's codes for a database file that is damaged or not a database at all. */
+const CORRUPT_CODES = ['SQLITE_CORRUPT', 'SQLITE_NOTADB'];
+
+/** SQLite's codes for a file it may not write now: permissions, a read-only mount, a lock. */
+const UNWRITABLE_PREFIXES = [
+  'SQLITE_READONLY',
+  'SQLITE_BUSY',
+  'SQLITE_LOCKED',
+  'SQLITE_PERM',
+  'SQLITE_CANTOPEN',
+];
+
+/**
+ * The error callers get while changes held for a full disk still cannot be written: DISK_FULL
+ * while that is the cause, otherwise what the cause really is, so that nobody is told to free
+ * space on a disk with room (a locked, read-only or damaged database, or a bug of the broker's).
+ */
+export function heldWriteError(file: string, cause: unknown): AgentvmError {
+  if (isDiskFullError(cause)) return storeFullError(file, cause);
+
+  const reason = cause instanceof Error ? cause.message : String(cause);
+  const code = (cause as { code?: unknown } | null)?.code;
+  const sqliteCode = typeof code === 'string' ? code : '';
+  const detail = `the broker cannot write the changes it holds to ${file}: ${reason}${sqliteCode && !reason.includes(sqliteCode) ? ` (${sqliteCode})` : ''}`;
+  if (CORRUPT_CODES.some((prefix) => sqliteCode.startsWith(prefix))) {
+    return new AgentvmError('STORE_CORRUPT', detail);
+  }
+  if (UNWRITABLE_PREFIXES.some((prefix) => sqliteCode.startsWith(prefix))) {
+    return new AgentvmError('STORE_UNWRITABLE', detail);
+  }
+  return new AgentvmError(
+    'INTERNAL',
+    detail,
+    'This is a bug in agentvm. The changes stay held in memory and are tried again; a broker restart recovers each agent from what was stored.',
+  );
+}

@@ -165,6 +165,34 @@ describe('Store on a full disk (unit)', () => {
     assert.equal(store.getAgent('fulldisk02'), null);
   });
 
+  for (const [code, expected] of [
+    ['SQLITE_READONLY', 'STORE_UNWRITABLE'],
+    ['SQLITE_CORRUPT', 'STORE_CORRUPT'],
+    ['SQLITE_CONSTRAINT_UNIQUE', 'INTERNAL'],
+  ] as const) {
+    it(`names the cause when held changes then fail with ${code}, not DISK_FULL, and keeps them`, async () => {
+      const disk = fullDiskFor(store);
+      disk.full = true;
+      store.updateAgent(id, { state: 'awaiting_review' });
+      disk.failure = { message: `injected ${code}`, code };
+
+      assert.throws(
+        () => store.insertAgent(anAgentRecord({ id: 'fulldisk03' })),
+        (error: unknown) =>
+          error instanceof AgentvmError &&
+          error.code === expected &&
+          error.message.includes(`injected ${code}`) &&
+          !/Free space/.test(error.hint),
+      );
+      assert.equal(store.writeFailure?.code, expected);
+      assert.equal(store.getAgent(id)?.state, 'awaiting_review', 'the change is still held');
+
+      disk.full = false;
+      await until(() => store.writeFailure === null, 'the retry wrote what was held');
+      assert.equal(onDisk(file, id).row?.state, 'awaiting_review');
+    });
+  }
+
   it('reports held changes lost when it closes before there is room', () => {
     const disk = fullDiskFor(store);
     const statuses: StoreWriteStatus[] = [];

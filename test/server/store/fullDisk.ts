@@ -11,6 +11,8 @@ export interface FullDisk {
    * SQLITE_FULL: what the transaction wrote is gone, and so are the ids it handed out.
    */
   rollsBack: boolean;
+  /** The error writes fail with: SQLite's for a full disk unless a test sets another. */
+  failure: { message: string; code: string };
 }
 
 /**
@@ -21,7 +23,12 @@ export interface FullDisk {
  * disk. A real full disk needs a small mount, which unit tests cannot make without root.
  */
 export function fullDiskFor(store: Store): FullDisk {
-  const disk: FullDisk = { full: false, refused: 0, rollsBack: false };
+  const disk: FullDisk = {
+    full: false,
+    refused: 0,
+    rollsBack: false,
+    failure: { message: 'database or disk is full', code: 'SQLITE_FULL' },
+  };
   const db = store.db;
   const prepare = db.prepare.bind(db);
   db.prepare = ((source: string) => {
@@ -33,7 +40,7 @@ export function fullDiskFor(store: Store): FullDisk {
       if (disk.full) {
         disk.refused++;
         if (disk.rollsBack && db.inTransaction) db.exec('ROLLBACK');
-        throw new Database.SqliteError('database or disk is full', 'SQLITE_FULL');
+        throw new Database.SqliteError(disk.failure.message, disk.failure.code);
       }
 
       return run(...parameters);
