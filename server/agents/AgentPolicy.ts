@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import path from 'node:path';
 import type { Profile } from '../../protocol/api';
 import type { GuestTask } from '../../protocol/control';
@@ -29,13 +28,7 @@ import {
   guestProxyEnvironment,
 } from '../policy/egress/guestEgress';
 import { HostAllowlist } from '../policy/egress/HostAllowlist';
-import {
-  checkShape,
-  evaluateLimits,
-  msUntilNextLimit,
-  type AgentLimits,
-  type LimitHit,
-} from '../policy/limits/evaluateLimits';
+import { checkShape } from '../policy/limits/evaluateLimits';
 import {
   guestEnvironment,
   makePlaceholder,
@@ -45,6 +38,8 @@ import {
 } from '../policy/secrets/SecretBindings';
 import type { AgentRecord } from '../store/Store';
 import type { VmSpec } from '../vmm/VmmDriver';
+import { AgentLimitPolicy, limitsOf } from './AgentLimitPolicy';
+import { PolicyStateFiles } from './PolicyStateFiles';
 
 export interface AgentPolicyOptions {
   db: ConstructorParameters<typeof AuditLog>[0];
@@ -56,16 +51,6 @@ export interface AgentPolicyOptions {
   env?: NodeJS.ProcessEnv;
   /** Passed to the egress proxy (tests add an upstream CA or a shorter timeout). */
   proxy?: Pick<EgressProxyOptions, 'upstreamCa' | 'upstreamTimeoutMs'>;
-}
-
-/** What survives a broker restart about an agent's policy (agents/<id>/policy.json, mode 0600). */
-interface PersistedPolicy {
-  /** Secret name → placeholder: a restored VM still holds the old placeholders in memory. */
-  placeholders: Record<string, string>;
-  /** The allowlist, as changed at run time; the profile's until then. */
-  allowedHosts?: string[];
-  /** VM-seconds already charged when the cost budget was last granted again (after a cost pause). */
-  costBaselineSeconds?: number;
 }
 
 interface LiveBindings {
@@ -82,6 +67,9 @@ const GITHUB_SECRET = 'GITHUB_TOKEN';
  */
 export class AgentPolicy {
   readonly audit: AuditLog;
+  /** Time and cost limits (TimeLimits arms and checks them). */
+  readonly limits: AgentLimitPolicy;
+  private readonly states: PolicyStateFiles;
   private readonly auditHead: AuditHeadRecorder;
   private ca?: CertificateAuthority;
   private proxy?: EgressProxy;
@@ -92,6 +80,10 @@ export class AgentPolicy {
   constructor(private readonly options: AgentPolicyOptions) {
     this.audit = new AuditLog(options.db, () => this.secretValues(), { keyDir: options.dataDir });
     this.auditHead = new AuditHeadRecorder(this.audit, options.logger);
+    this.states = new PolicyStateFiles(options.dataDir);
+    this.limits = new AgentLimitPolicy(this.states, (actor, agentId, action, details) =>
+      this.record(actor, agentId, action, 'info', details),
+    );
   }
 
   /** Load (or create) the broker's CA and start the proxy; call before any agent boots. */
@@ -121,7 +113,7 @@ export class AgentPolicy {
    */
   admit(profile: Profile, provided: Record<string, string> = {}): void {
     const policy = profilePolicySchema.parse(profile);
-    const hit = checkShape(profile, this.limitsOf(profile));
+    const hit = checkShape(profile, limitsOf(profile));
     if (hit) throw new AgentvmError('LIMIT_EXCEEDED', `profile ${profile.name}: ${hit.message}`);
 
     try {
@@ -164,7 +156,7 @@ export class AgentPolicy {
     const existing = proxy.endpoint(record.id);
     if (existing) return egressSpec(existing.socketPath);
 
-    const saved = this.load(record.id);
+    const saved = this.states.load(record.id);
     const live = this.resolve(
       record.profile,
       record.profileSpec,
@@ -186,7 +178,7 @@ export class AgentPolicy {
     const placeholders = Object.fromEntries(
       allBindings(live).map((binding) => [binding.name, binding.placeholder]),
     );
-    this.save(record.id, { ...saved, placeholders });
+    this.states.update(record.id, { placeholders });
     this.options.logger.info('egress.listening', { agentId: record.id, socketPath });
     return egressSpec(socketPath);
   }
@@ -226,72 +218,23 @@ export class AgentPolicy {
       throw new AgentvmError('VALIDATION_FAILED', (error as Error).message);
     }
 
-    const saved = this.load(record.id);
-    const before = saved.allowedHosts ?? record.profileSpec.allowedHosts;
+    const before = this.states.load(record.id).allowedHosts ?? record.profileSpec.allowedHosts;
     // Audited first: a change the audit log cannot record (its disk is full) is not made.
     this.record(actor, record.id, 'egress.allowlist', 'allow', { before, after: allowedHosts });
-    this.save(record.id, { ...saved, allowedHosts });
+    this.states.update(record.id, { allowedHosts });
     if (this.proxy?.endpoint(record.id)) this.proxy.setAllowedHosts(record.id, allowedHosts);
     return this.describe(record);
   }
 
   /** The egress policy in force for an agent. */
   describe(record: AgentRecord): EgressPolicy {
-    const saved = this.load(record.id);
+    const saved = this.states.load(record.id);
     return {
       agentId: record.id,
       allowedHosts: saved.allowedHosts ?? record.profileSpec.allowedHosts,
       secrets: Object.keys(profilePolicySchema.parse(record.profileSpec).secrets),
       socketPath: this.proxy?.endpoint(record.id)?.socketPath ?? null,
     };
-  }
-
-  /**
-   * Milliseconds until the agent reaches its wall-clock limit (counted from now, as the manager
-   * arms it on every start and resume) or its cost budget; null when neither applies.
-   */
-  msUntilLimit(record: AgentRecord, liveMs: number): number | null {
-    const limits = this.limitsOf(record.profileSpec);
-    const cost = msUntilNextLimit(this.usage(record, this.costRunningMs(record, liveMs)), {
-      ...limits,
-      timeLimitMs: 0,
-    });
-    const candidates = [limits.timeLimitMs || null, cost].filter(
-      (value): value is number => value !== null,
-    );
-    return candidates.length === 0 ? null : Math.max(1, Math.min(...candidates));
-  }
-
-  /** The limit reached after `sinceArmMs` of running since the timer was armed, if any. */
-  limitReached(record: AgentRecord, sinceArmMs: number, liveMs: number): LimitHit | null {
-    const limits = this.limitsOf(record.profileSpec);
-    const time = evaluateLimits(this.usage(record, sinceArmMs), {
-      ...limits,
-      costBudgetUnitSeconds: 0,
-    });
-    if (time) return time;
-
-    return evaluateLimits(this.usage(record, this.costRunningMs(record, liveMs)), {
-      ...limits,
-      timeLimitMs: 0,
-    });
-  }
-
-  /** Audits a limit hit; a cost hit grants the budget again from here, as resume does for time. */
-  limitHit(record: AgentRecord, hit: LimitHit, liveMs: number): void {
-    if (hit.limit === 'cost') {
-      const saved = this.load(record.id);
-      this.save(record.id, { ...saved, costBaselineSeconds: record.vmSeconds + liveMs / 1000 });
-    }
-
-    const { limit, action, used, allowed, message } = hit;
-    this.record(record.owner, record.id, 'limit.hit', 'info', {
-      limit,
-      action,
-      used,
-      allowed,
-      message,
-    });
   }
 
   /** Appends one audit row; the single way the broker (not the proxy) writes to the log. */
@@ -360,20 +303,6 @@ export class AgentPolicy {
     }
   }
 
-  private limitsOf(profile: Profile): AgentLimits {
-    const { limits } = profilePolicySchema.parse(profile);
-    return { ...limits, timeLimitMs: profile.timeLimitMs, onLimit: profile.onLimit };
-  }
-
-  private usage(record: AgentRecord, runningMs: number) {
-    return { runningMs, memoryMiB: record.profileSpec.memoryMiB, vcpus: record.profileSpec.vcpus };
-  }
-
-  private costRunningMs(record: AgentRecord, liveMs: number): number {
-    const baseline = this.load(record.id).costBaselineSeconds ?? 0;
-    return Math.max(0, (record.vmSeconds - baseline) * 1000 + liveMs);
-  }
-
   /** Real secret values of one live agent, or of every live agent when `agentId` is absent. */
   secretValues(agentId?: string): string[] {
     const lives =
@@ -386,25 +315,6 @@ export class AgentPolicy {
       throw new AgentvmError('INTERNAL', 'the egress proxy is not started (AgentPolicy.start)');
 
     return this.proxy;
-  }
-
-  private stateFile(agentId: string): string {
-    return path.join(agentDir(agentId, this.options.dataDir), 'policy.json');
-  }
-
-  private load(agentId: string): PersistedPolicy {
-    try {
-      return JSON.parse(fs.readFileSync(this.stateFile(agentId), 'utf8')) as PersistedPolicy;
-    } catch {
-      return { placeholders: {} };
-    }
-  }
-
-  private save(agentId: string, state: PersistedPolicy): void {
-    const file = this.stateFile(agentId);
-    if (!fs.existsSync(path.dirname(file))) return;
-
-    fs.writeFileSync(file, JSON.stringify(state), { mode: 0o600 });
   }
 }
 

@@ -22,7 +22,7 @@ export class TimeLimits {
     const record = this.context.journal.record(id);
     const policy = this.context.options.policy;
     const limitMs = policy
-      ? policy.msUntilLimit(record, this.vms.liveMs(id))
+      ? policy.limits.msUntilLimit(record, this.vms.liveMs(id))
       : record.profileSpec.timeLimitMs;
     if (!limitMs) return;
 
@@ -49,7 +49,7 @@ export class TimeLimits {
     if (record.state !== 'running') return;
 
     // The timer ran its whole course, so at least limitMs passed even if the clock reads 1 ms less.
-    const hit = options.policy?.limitReached(
+    const hit = options.policy?.limits.limitReached(
       record,
       Math.max(Date.now() - armedAt, limitMs),
       this.vms.liveMs(id),
@@ -57,7 +57,7 @@ export class TimeLimits {
     if (options.policy && !hit) return this.arm(id);
 
     const message = hit?.message ?? `time limit of ${formatDuration(limitMs)} reached`;
-    if (hit) options.policy?.limitHit(record, hit, this.vms.liveMs(id));
+    if (hit) options.policy?.limits.limitHit(record, hit, this.vms.liveMs(id));
     journal.append(id, {
       kind: 'limit',
       message,

@@ -103,13 +103,13 @@ describe('AgentPolicy (unit)', () => {
       { memoryMiB: 1024, vcpus: 1, timeLimitMs: 600_000, limits: { costBudgetUnitSeconds: 100 } },
       20,
     );
-    assert.equal(policy.msUntilLimit(agent, 0), 30_000);
-    assert.equal(policy.limitReached(agent, 10_000, 10_000), null);
+    assert.equal(policy.limits.msUntilLimit(agent, 0), 30_000);
+    assert.equal(policy.limits.limitReached(agent, 10_000, 10_000), null);
 
-    const hit = policy.limitReached(agent, 30_000, 30_000);
+    const hit = policy.limits.limitReached(agent, 30_000, 30_000);
     assert.equal(hit?.limit, 'cost');
-    policy.limitHit(agent, hit!, 30_000);
-    assert.equal(policy.msUntilLimit({ ...agent, vmSeconds: 50 }, 0), 50_000);
+    policy.limits.limitHit(agent, hit!, 30_000);
+    assert.equal(policy.limits.msUntilLimit({ ...agent, vmSeconds: 50 }, 0), 50_000);
     assert.equal(policy.audit.list({ agentId: 'c1' })[0].action, 'limit.hit');
   });
 
