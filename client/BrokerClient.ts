@@ -128,12 +128,18 @@ export class BrokerClient {
     return this.json('POST', `/v1/agents/${enc(id)}/resume`, { message }, agentSchema);
   }
 
+  /** Stop an agent that has not ended; one that has is refused with INVALID_STATE. */
   cancel(id: string): Promise<Agent> {
     return this.json('POST', `/v1/agents/${enc(id)}/cancel`, {}, agentSchema);
   }
 
-  async remove(id: string): Promise<void> {
-    await this.raw('DELETE', `/v1/agents/${enc(id)}`);
+  /**
+   * Remove an agent, its VM and its files. One that has not ended is refused with INVALID_STATE
+   * unless `force`, which stops its VM and loses its work.
+   */
+  async remove(id: string, options: { force?: boolean } = {}): Promise<void> {
+    const query = options.force ? '?force=true' : '';
+    await this.raw('DELETE', `/v1/agents/${enc(id)}${query}`);
   }
 
   result(id: string): Promise<AgentResult> {

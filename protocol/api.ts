@@ -6,7 +6,8 @@ import { profilePolicySchema } from './policy';
  * The broker's public HTTP + WebSocket API, shared by the CLI and the VS Code extension.
  * All paths are under /v1; every request except GET /v1/health carries
  * `Authorization: Bearer <token>` (WebSocket: the same header, or `?token=` for browsers).
- * Errors: non-2xx with {@link errorBodySchema} from ./errors.
+ * Errors: non-2xx with {@link errorBodySchema} from ./errors. Another user's agent is answered
+ * exactly like an id that does not exist (AGENT_NOT_FOUND, 404).
  *
  *   GET    /v1/health                      → health
  *   GET    /v1/whoami                      → whoami
@@ -19,8 +20,9 @@ import { profilePolicySchema } from './policy';
  *   GET    /v1/agents/:id/console          → text/plain (serial console log)
  *   POST   /v1/agents/:id/review           → Agent (restores the snapshot; state reviewing)
  *   POST   /v1/agents/:id/resume           resumeRequest → Agent (answer delivered; running)
- *   POST   /v1/agents/:id/cancel           → Agent
- *   DELETE /v1/agents/:id                  → 204 (stops the VM, deletes its files)
+ *   POST   /v1/agents/:id/cancel           → Agent (INVALID_STATE if it has already ended)
+ *   DELETE /v1/agents/:id?force=true       → 204 (stops the VM, deletes its files; without
+ *                                            force=true an agent that has not ended is INVALID_STATE)
  *   GET    /v1/agents/:id/result           → AgentResult
  *   GET    /v1/agents/:id/result/bundle    → application/octet-stream (git bundle)
  *   POST   /v1/agents/:id/guest            guestCall → { result } (file API / exec in a live VM)

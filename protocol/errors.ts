@@ -18,7 +18,7 @@ export const errorCatalog = {
   },
   FORBIDDEN: {
     status: 403,
-    hint: 'Use a token of the user who delegated this agent, or an admin token.',
+    hint: 'This needs an admin token; `agentvm token create --user NAME --admin` makes one.',
   },
   AGENT_NOT_FOUND: { status: 404, hint: 'List agents with `agentvm ls`; ids are case-sensitive.' },
   PROFILE_NOT_FOUND: { status: 404, hint: 'List profiles with `agentvm profiles`.' },

@@ -185,16 +185,17 @@ export class AgentManager {
     return this.store.listAgents(admin ? undefined : user).map(publicAgent);
   }
 
-  /** The agent if `user` may see it; AGENT_NOT_FOUND / FORBIDDEN otherwise. */
-  get(id: string, user: string, admin: boolean): AgentRecord {
+  /**
+   * The agent if `user` may see it, else AGENT_NOT_FOUND. Another user's agent is refused exactly
+   * like an id that does not exist, so a token cannot learn which ids exist; `onDenied` is told of
+   * that refusal (the HTTP layer audits it).
+   */
+  get(id: string, user: string, admin: boolean, onDenied?: () => void): AgentRecord {
     const record = this.store.getAgent(id);
-    if (!record) throw new AgentvmError('AGENT_NOT_FOUND', `no agent with id "${id}"`);
+    if (record && (admin || record.owner === user)) return record;
 
-    if (!admin && record.owner !== user) {
-      throw new AgentvmError('FORBIDDEN', `agent ${id} belongs to another user`);
-    }
-
-    return record;
+    if (record) onDenied?.();
+    throw new AgentvmError('AGENT_NOT_FOUND', `no agent with id "${id}"`);
   }
 
   timeline(id: string, afterId = 0): AgentEvent[] {
@@ -251,10 +252,17 @@ export class AgentManager {
     });
   }
 
+  /** Stops an agent that has not ended; one that has is INVALID_STATE (nothing to cancel). */
   cancel(id: string): Promise<Agent> {
     return this.context.locks.run(id, async () => {
       const record = this.journal.record(id);
-      if (terminalStates.includes(record.state)) return publicAgent(record);
+      if (terminalStates.includes(record.state)) {
+        throw new AgentvmError(
+          'INVALID_STATE',
+          `cannot cancel agent ${id}: it has already ended (state ${record.state})`,
+          `Nothing of it runs any more: \`agentvm logs ${id}\` shows how it ended, \`agentvm rm ${id}\` removes it and its files.`,
+        );
+      }
 
       const live = this.vms.get(id);
       if (live) {
@@ -272,9 +280,21 @@ export class AgentManager {
     });
   }
 
-  remove(id: string): Promise<void> {
+  /**
+   * Deletes the agent, its VM and its files. One that has not ended is refused with INVALID_STATE
+   * unless `force` (its VM is stopped and its work lost), so no client can lose work by accident.
+   */
+  remove(id: string, options: { force?: boolean } = {}): Promise<void> {
     return this.context.locks.run(id, async () => {
-      this.journal.record(id);
+      const record = this.journal.record(id);
+      if (!options.force && !terminalStates.includes(record.state)) {
+        throw new AgentvmError(
+          'INVALID_STATE',
+          `agent ${id} is ${record.state}, not ended: removing it stops its VM and deletes its work (nothing was removed)`,
+          `Stop it first with \`agentvm cancel ${id}\`, or remove it anyway with \`agentvm rm --force ${id}\` (API: DELETE /v1/agents/${id}?force=true).`,
+        );
+      }
+
       if (this.vms.has(id)) await this.vms.stop(id);
       // A VM recovery gave up on would otherwise outlive its agent.
       else await this.options.driver.stopLeftover?.(agentDir(id, this.options.dataDir));

@@ -13,7 +13,7 @@ export const exitCodes = {
   brokerUnreachable: 4,
   /** Unknown agent or profile. */
   notFound: 5,
-  /** Missing or wrong token, or another user's agent. */
+  /** Missing or wrong token, or an action only an admin may take (another user's agent is 5). */
   unauthorized: 6,
   /** Ctrl-C (128 + SIGINT), as a shell reports it; only the CLI stops, never the agent. */
   interrupted: 130,

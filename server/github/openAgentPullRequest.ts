@@ -53,16 +53,10 @@ export async function openAgentPullRequest(
   input: AgentPullRequestInput,
 ): Promise<AgentPullRequestOutcome> {
   const { agent, result } = input;
-  if (result.commits.length === 0) {
-    throw new AgentvmError(
-      'RESULT_NOT_READY',
-      `Agent ${agent.id} made no commits; there is nothing to push.`,
-    );
-  }
+  requireCommits(agent, result);
 
   const issue = issueRefFromTaskText(agent.text);
-  const repo =
-    input.repo ?? (issue ? { owner: issue.owner, repo: issue.repo } : await repoFromClone(agent));
+  const repo = await targetRepository(agent, input.repo);
   const progress = input.onProgress ?? (() => undefined);
   const workDir = await mkdtemp(path.join(os.tmpdir(), 'agentvm-pr-'));
   try {
@@ -107,6 +101,27 @@ export async function openAgentPullRequest(
   } finally {
     await rm(workDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The repository a pull request goes to: `repo` when given, else the issue the task came from,
+ * else the one the delegated clone's remotes name (origin first); REMOTE_MISMATCH when none does.
+ */
+export async function targetRepository(agent: Agent, repo?: RepoRef): Promise<RepoRef> {
+  if (repo) return repo;
+
+  const issue = issueRefFromTaskText(agent.text);
+  return issue ? { owner: issue.owner, repo: issue.repo } : repoFromClone(agent);
+}
+
+/** RESULT_NOT_READY when the agent's result holds no commit: there is nothing to push. */
+export function requireCommits(agent: Agent, result: AgentResult): void {
+  if (result.commits.length > 0) return;
+
+  throw new AgentvmError(
+    'RESULT_NOT_READY',
+    `Agent ${agent.id} made no commits; there is nothing to push.`,
+  );
 }
 
 /**

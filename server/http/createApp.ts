@@ -38,23 +38,24 @@ export function createApp(deps: AppDependencies): Hono<Env> {
   const app = new Hono<Env>();
 
   /**
-   * The agent if the caller may act on it. A refusal (another user's agent) is audited with the
-   * action it tried, so probing other users' agents leaves a trace. The routes audit an allowed
+   * The agent if the caller may act on it. Another user's agent is answered AGENT_NOT_FOUND, the
+   * same answer as an id that does not exist, and the refusal is audited with the action it tried,
+   * so probing other users' agents leaves a trace but learns nothing. The routes audit an allowed
    * action before they run it: one the audit log cannot record (its disk is full) is refused with
    * DISK_FULL, not done unrecorded.
    */
-  const authorize = (context: Context<Env>, action: string, id = context.req.param('id') ?? '') => {
-    try {
-      return manager.get(id, context.var.user, context.var.admin);
-    } catch (error) {
-      if (error instanceof AgentvmError && error.code === 'FORBIDDEN') {
+  const authorize = (context: Context<Env>, action: string, id = context.req.param('id') ?? '') =>
+    manager.get(id, context.var.user, context.var.admin, () => {
+      // A refusal that cannot be recorded is still a refusal, and must not answer differently
+      // from an unknown id (a DISK_FULL here would tell the caller the id exists).
+      try {
         policy.record(context.var.user, id, action, 'deny', {
           reason: 'agent belongs to another user',
         });
+      } catch (error) {
+        logger.warn('audit.deny_unrecorded', { action, error: (error as Error).message });
       }
-      throw error;
-    }
-  };
+    });
 
   app.use('*', async (context, next) => {
     const startedAt = performance.now();
@@ -125,7 +126,7 @@ export function createApp(deps: AppDependencies): Hono<Env> {
   });
 
   app.get('/v1/agents/:id/console', (context) => {
-    const record = manager.get(context.req.param('id'), context.var.user, context.var.admin);
+    const record = authorize(context, 'agent.read');
     const file = manager.consolePath(record.id);
     const text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
     return context.text(text);
@@ -150,15 +151,17 @@ export function createApp(deps: AppDependencies): Hono<Env> {
     return context.json(await manager.cancel(record.id));
   });
 
+  // An agent that has not ended is removed only with ?force=true: it loses its VM and its work.
   app.delete('/v1/agents/:id', async (context) => {
+    const force = booleanQuery(context, 'force');
     const record = authorize(context, 'agent.remove');
-    policy.record(context.var.user, record.id, 'agent.remove', 'allow');
-    await manager.remove(record.id);
+    policy.record(context.var.user, record.id, 'agent.remove', 'allow', { force });
+    await manager.remove(record.id, { force });
     return context.body(null, 204);
   });
 
   app.get('/v1/agents/:id/result', (context) => {
-    const record = manager.get(context.req.param('id'), context.var.user, context.var.admin);
+    const record = authorize(context, 'agent.read');
     if (!record.result) {
       throw new AgentvmError(
         'RESULT_NOT_READY',
@@ -178,7 +181,7 @@ export function createApp(deps: AppDependencies): Hono<Env> {
   });
 
   app.get('/v1/agents/:id/result/bundle', (context) => {
-    const record = manager.get(context.req.param('id'), context.var.user, context.var.admin);
+    const record = authorize(context, 'agent.read');
     if (!record.result) {
       throw new AgentvmError(
         'RESULT_NOT_READY',
@@ -236,7 +239,11 @@ export function createApp(deps: AppDependencies): Hono<Env> {
   app.get('/v1/audit/verify', (context) => {
     if (!context.var.admin) {
       policy.record(context.var.user, null, 'audit.verify', 'deny', { reason: 'not an admin' });
-      throw new AgentvmError('FORBIDDEN', 'only an admin token may verify the whole audit log');
+      throw new AgentvmError(
+        'FORBIDDEN',
+        'only an admin token may verify the whole audit log',
+        'Run it with an admin token: the broker writes one to its token file; `agentvm token create --user NAME --admin` makes more.',
+      );
     }
 
     return context.json(policy.verifyAudit());
@@ -267,4 +274,16 @@ export function createApp(deps: AppDependencies): Hono<Env> {
   });
 
   return app;
+}
+
+/** A `true` / `false` query parameter; absent or empty is false, anything else VALIDATION_FAILED. */
+function booleanQuery(context: Context<Env>, name: string): boolean {
+  const value = context.req.query(name);
+  if (value === undefined || value === '' || value === 'false') return false;
+  if (value === 'true') return true;
+
+  throw new AgentvmError(
+    'VALIDATION_FAILED',
+    `query parameter ${name} must be true or false, not "${value}"`,
+  );
 }

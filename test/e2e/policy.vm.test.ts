@@ -207,13 +207,14 @@ describe('per-agent permissions, enforced on a real microVM (vm)', function () {
       token: harness.broker.store.createToken('mallory'),
     });
     assert.deepEqual(await mallory.listAgents(), []);
-    await expectCode(mallory.getAgent(agentId), 'FORBIDDEN');
-    await expectCode(mallory.events(agentId), 'FORBIDDEN');
-    await expectCode(mallory.review(agentId), 'FORBIDDEN');
-    await expectCode(mallory.resume(agentId, 'go'), 'FORBIDDEN');
-    await expectCode(mallory.cancel(agentId), 'FORBIDDEN');
-    await expectCode(mallory.setAllowedHosts(agentId, ['*.example.com']), 'FORBIDDEN');
-    await expectCode(mallory.audit({ agentId }), 'FORBIDDEN');
+    // Another user's agent is answered like an id that does not exist.
+    await expectCode(mallory.getAgent(agentId), 'AGENT_NOT_FOUND');
+    await expectCode(mallory.events(agentId), 'AGENT_NOT_FOUND');
+    await expectCode(mallory.review(agentId), 'AGENT_NOT_FOUND');
+    await expectCode(mallory.resume(agentId, 'go'), 'AGENT_NOT_FOUND');
+    await expectCode(mallory.cancel(agentId), 'AGENT_NOT_FOUND');
+    await expectCode(mallory.setAllowedHosts(agentId, ['*.example.com']), 'AGENT_NOT_FOUND');
+    await expectCode(mallory.audit({ agentId }), 'AGENT_NOT_FOUND');
     assert.deepEqual(await mallory.audit(), []);
     await expectCode(mallory.verifyAudit(), 'FORBIDDEN');
 

@@ -67,7 +67,7 @@ describe('VM faults: disk full, QEMU killed, corrupt snapshots (vm)', function (
     delete process.env.AGENTVM_PROFILES_DIR;
     if (harness.broker) {
       for (const agent of await harness.client.listAgents().catch(() => [])) {
-        await harness.client.remove(agent.id).catch(() => undefined);
+        await harness.client.remove(agent.id, { force: true }).catch(() => undefined);
       }
       await harness.broker.stop();
     }

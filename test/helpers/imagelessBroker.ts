@@ -23,6 +23,20 @@ export const unusedDriver: VmmDriver = {
   attach: () => Promise.reject(new Error('attach is not expected in this test')),
 };
 
+/**
+ * A driver whose VMs never finish booting (until the start is called off), so agents stay
+ * `starting`: for what the API and CLI do with an agent that has not ended.
+ */
+export const hangingDriver: VmmDriver = {
+  name: 'hanging',
+  boot: (_spec, options) =>
+    new Promise((_resolve, reject) => {
+      options?.signal?.addEventListener('abort', () => reject(options.signal?.reason));
+    }),
+  restore: () => Promise.reject(new AgentvmError('VM_FAILED', 'restore is not expected here')),
+  attach: () => Promise.reject(new AgentvmError('VM_FAILED', 'attach is not expected here')),
+};
+
 export interface ImagelessBroker {
   broker: Broker;
   url: string;
@@ -36,10 +50,11 @@ export interface ImagelessBroker {
  * A real broker (store, HTTP API, event stream) on a free loopback port that never boots a VM:
  * enough for API, CLI and bad-input tests. It knows one profile, `plain`. With `image: 'missing'`
  * it has no guest image (so it refuses new agents); with `'unbootable'` (the default) it accepts
- * them and each fails at once when its VM will not boot.
+ * them and each fails at once when its VM will not boot (with `driver: hangingDriver`, each stays
+ * `starting` or `queued` instead).
  */
 export async function startImagelessBroker(
-  options: { image?: 'missing' | 'unbootable' } = {},
+  options: { image?: 'missing' | 'unbootable'; driver?: VmmDriver } = {},
 ): Promise<ImagelessBroker> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'agentvm-broker-'));
   const profilesDir = fs.mkdtempSync(path.join(os.tmpdir(), 'agentvm-profiles-'));
@@ -64,17 +79,18 @@ export async function startImagelessBroker(
 /**
  * A broker on `dataDir`, not started, that boots no VM and loads profiles from `profileDirs` only
  * (none by default). With `image: 'missing'` it has no guest image, so it refuses new agents; with
- * `'unbootable'` (the default) it accepts them and each fails when its VM will not boot.
+ * `'unbootable'` (the default) it accepts them and each fails when its VM will not boot (unless
+ * `driver` is {@link hangingDriver}: then they stay `starting`).
  */
 export function createImagelessBroker(
   dataDir: string,
-  options: { image?: 'missing' | 'unbootable'; profileDirs?: string[] } = {},
+  options: { image?: 'missing' | 'unbootable'; profileDirs?: string[]; driver?: VmmDriver } = {},
 ): Broker {
   return new Broker({
     dataDir,
     port: 0,
     logger: silentLogger,
-    driver: unusedDriver,
+    driver: options.driver ?? unusedDriver,
     loadImage: () => {
       if (options.image === 'missing') {
         throw new AgentvmError('IMAGE_MISSING', 'no guest image in this test');

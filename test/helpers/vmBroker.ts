@@ -97,7 +97,7 @@ export class VmBroker {
   async stop(): Promise<void> {
     if (this.broker) {
       for (const agent of await this.client.listAgents().catch(() => [])) {
-        await this.client.remove(agent.id).catch(() => undefined);
+        await this.client.remove(agent.id, { force: true }).catch(() => undefined);
       }
       await this.broker.stop();
     }

@@ -32,7 +32,7 @@ export async function removeVmChildBroker(broker: ChildBroker | undefined): Prom
 
   if (broker.alive) {
     for (const agent of await broker.client.listAgents().catch(() => [])) {
-      await broker.client.remove(agent.id).catch(() => undefined);
+      await broker.client.remove(agent.id, { force: true }).catch(() => undefined);
     }
   }
   await broker.kill('SIGKILL');

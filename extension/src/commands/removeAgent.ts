@@ -19,7 +19,8 @@ export function removeAgent(services: Services) {
 
     await services.review.close(agentId);
     const client = await services.connection.getClient();
-    await client.remove(agentId);
+    // The user confirmed above (or the caller did): an agent that has not ended goes too.
+    await client.remove(agentId, { force: true });
     await services.store.refresh();
   };
 }

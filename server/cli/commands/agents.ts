@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { AgentState } from '../../../protocol/api';
+import { terminalStates, type AgentState } from '../../../protocol/api';
 import { AgentvmError } from '../../../protocol/errors';
 import { action, connect, note, out, printJson, type GlobalOptions } from '../context';
 import { exitCodes } from '../exitCodes';
@@ -89,7 +89,7 @@ export function registerAgentCommands(program: Command): void {
 
   program
     .command('cancel')
-    .description('stop an agent; its VM is ended and its work so far discarded')
+    .description('stop an agent that has not ended; its VM is ended and its work so far discarded')
     .argument('<id>')
     .option('--json', 'print JSON')
     .action(
@@ -108,28 +108,27 @@ export function registerAgentCommands(program: Command): void {
     .action(
       action(async (ids: string[], options: GlobalOptions & { force?: boolean }) => {
         const client = connect(options);
-        // Every id is checked before any is removed, so a refusal removes nothing.
+        // The broker refuses an agent that has not ended without force. Every id is checked here
+        // first as well, so that a refusal of one of several ids removes none of them.
         const agents = [];
         for (const id of ids) agents.push(await client.getAgent(id));
         if (!options.force) {
-          const live = agents.find((agent) => !endedStates.includes(agent.state));
+          const live = agents.find((agent) => !terminalStates.includes(agent.state));
           if (live) throw liveAgentError(live.id, live.state);
         }
 
         for (const agent of agents) {
-          await client.remove(agent.id);
+          await client.remove(agent.id, { force: options.force });
           out(`removed ${agent.id}`);
         }
       }),
     );
 }
 
-const endedStates: readonly AgentState[] = ['done', 'failed', 'cancelled'];
-
 /** `rm` of an agent that has not ended: it would stop the VM and lose the work, so it asks. */
-export function liveAgentError(id: string, state: AgentState): AgentvmError {
+function liveAgentError(id: string, state: AgentState): AgentvmError {
   return new AgentvmError(
-    'VALIDATION_FAILED',
+    'INVALID_STATE',
     `agent ${id} is ${state}, not ended: removing it stops its VM and deletes its work (nothing was removed)`,
     `Stop it first with \`agentvm cancel ${id}\`, or pass --force to remove it anyway.`,
   );

@@ -1,7 +1,11 @@
 import type { Command } from 'commander';
 import { AgentvmError } from '../../../protocol/errors';
 import { createGitHubClient } from '../../github/createGitHubClient';
-import { openAgentPullRequest } from '../../github/openAgentPullRequest';
+import {
+  openAgentPullRequest,
+  requireCommits,
+  targetRepository,
+} from '../../github/openAgentPullRequest';
 import type { RepoRef } from '../../github/parseIssueRef';
 import { resolveGitHubToken } from '../../github/resolveGitHubToken';
 import { action, connect, note, out, printJson, type GlobalOptions } from '../context';
@@ -40,7 +44,9 @@ export function registerPrCommand(program: Command): void {
     .option('--json', 'print the outcome as JSON')
     .action(
       action(async (id: string, options: PrOptions) => {
-        const github = resolveGitHubToken(process.env);
+        // What the user typed and the agent's state are checked before any credential is looked
+        // for, so a typo or an agent without a result is reported as such, not as a missing token.
+        const typedRepo = options.repo ? parseRepoOption(options.repo) : undefined;
         const client = connect(options);
         const [agent, events, result, bundle] = await Promise.all([
           client.getAgent(id),
@@ -48,7 +54,10 @@ export function registerPrCommand(program: Command): void {
           client.result(id),
           client.resultBundle(id),
         ]);
+        requireCommits(agent, result);
+        const repo = await targetRepository(agent, typedRepo);
 
+        const github = resolveGitHubToken(process.env);
         if (!options.json)
           note(
             `using the GitHub token from ${github.source === 'gh' ? 'the gh login' : github.source}`,
@@ -63,7 +72,7 @@ export function registerPrCommand(program: Command): void {
           result,
           bundle,
           token: github.token,
-          repo: options.repo ? parseRepoOption(options.repo) : undefined,
+          repo,
           branch: options.branch,
           base: options.base,
           draft: options.draft,
@@ -93,8 +102,13 @@ export function registerPrCommand(program: Command): void {
 
 function parseRepoOption(value: string): RepoRef {
   const match = /^([A-Za-z0-9-]+)\/([A-Za-z0-9._-]+)$/.exec(value.trim());
-  if (!match)
-    throw new AgentvmError('VALIDATION_FAILED', `--repo must be OWNER/REPO, not "${value}"`);
+  if (!match) {
+    throw new AgentvmError(
+      'VALIDATION_FAILED',
+      `--repo must be OWNER/REPO, not "${value}"`,
+      'Name the GitHub repository as OWNER/REPO, e.g. --repo octo/widgets, or leave --repo out to use the issue the task came from, else origin.',
+    );
+  }
 
   return { owner: match[1], repo: match[2].replace(/\.git$/, '') };
 }

@@ -13,6 +13,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import {
   createAgentRequestSchema,
   guestCallSchema,
+  terminalStates,
   type Agent,
   type AgentEvent,
   type AgentState,
@@ -231,6 +232,11 @@ async function route(req: http.IncomingMessage, res: http.ServerResponse): Promi
   const action = parts.slice(3).join('/');
   if (action === '' && req.method === 'GET') return send(res, 200, agent);
   if (action === '' && req.method === 'DELETE') {
+    // As the real broker: an agent that has not ended goes only with force=true.
+    const live = !terminalStates.includes(agent.state);
+    if (live && url.searchParams.get('force') !== 'true')
+      return fail(res, 'INVALID_STATE', `agent ${agent.id} is ${agent.state}, not ended`);
+
     agents.delete(agent.id);
     broadcast({ type: 'removed', agentId: agent.id });
     res.writeHead(204).end();
@@ -264,6 +270,9 @@ async function route(req: http.IncomingMessage, res: http.ServerResponse): Promi
     return send(res, 200, agent);
   }
   if (action === 'cancel') {
+    if (terminalStates.includes(agent.state))
+      return fail(res, 'INVALID_STATE', `cannot cancel agent ${agent.id}: it has already ended`);
+
     update(agent, { state: 'cancelled', endedAt: Date.now() });
     return send(res, 200, agent);
   }

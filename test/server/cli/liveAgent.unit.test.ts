@@ -3,26 +3,14 @@ import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { AgentvmError } from '../../../protocol/errors';
 import { Broker } from '../../../server/Broker';
 import { packageRoot } from '../../../server/config/paths';
 import { silentLogger } from '../../../server/log';
 import { ProfileRegistry } from '../../../server/profiles/ProfileRegistry';
-import type { VmmDriver } from '../../../server/vmm/VmmDriver';
+import { hangingDriver } from '../../helpers/imagelessBroker';
 import { makeTempRepo } from '../../helpers/repos';
 
 const cliEntry = () => path.join(packageRoot(), 'dist', 'cli.js');
-
-/** A driver whose VMs never finish booting (until the start is called off): agents stay live. */
-const hangingDriver: VmmDriver = {
-  name: 'hanging',
-  boot: (_spec, options) =>
-    new Promise((_resolve, reject) => {
-      options?.signal?.addEventListener('abort', () => reject(options.signal?.reason));
-    }),
-  restore: () => Promise.reject(new AgentvmError('VM_FAILED', 'restore is not expected here')),
-  attach: () => Promise.reject(new AgentvmError('VM_FAILED', 'attach is not expected here')),
-};
 
 interface CliRun {
   code: number | null;
@@ -47,6 +35,7 @@ function cli(args: string[], env: NodeJS.ProcessEnv): Promise<CliRun> {
 /**
  * The built CLI against a real broker whose agents stay in `starting` (their VM never boots), for
  * what the CLI does with an agent that has not ended. Profiles: `plain` and a stand-in `demo`.
+ * (`rm` and `cancel` of such an agent: test/server/cli/commands/agents.unit.test.ts.)
  */
 describe('agentvm CLI with a live agent (unit)', function () {
   this.timeout(60_000);
@@ -118,27 +107,6 @@ describe('agentvm CLI with a live agent (unit)', function () {
     const asked = await delegateDetached({}, ['--profile', 'demo']);
     assert.match(asked.stderr, /profile demo/);
     assert.doesNotMatch(asked.stderr, /scripted demo agent/);
-  });
-
-  it('refuses to rm an agent that has not ended without --force (exit 2, nothing removed)', async () => {
-    const { id } = await delegateDetached({ AGENTVM_PROFILE: 'plain' });
-    const refused = await cli(['rm', id], env);
-    assert.equal(refused.code, 2, refused.stderr);
-    assert.match(
-      refused.stderr,
-      new RegExp(`^error \\[VALIDATION_FAILED\\]: agent ${id} is \\w+, not ended`, 'm'),
-    );
-    assert.match(refused.stderr, /^ {2}hint: .*agentvm cancel .*--force/m);
-    const list = JSON.parse((await cli(['ls', '--json'], env)).stdout) as { id: string }[];
-    assert.ok(
-      list.some((agent) => agent.id === id),
-      'the agent is still there',
-    );
-
-    const forced = await cli(['rm', '--force', id], env);
-    assert.equal(forced.code, 0, forced.stderr);
-    const after = JSON.parse((await cli(['ls', '--json'], env)).stdout) as { id: string }[];
-    assert.ok(!after.some((agent) => agent.id === id), 'the agent is gone');
   });
 
   it('on Ctrl-C while following a delegation says the agent keeps running and how to follow or stop it, exit 130', async () => {

@@ -1,11 +1,17 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import fs from 'node:fs';
+import WebSocket from 'ws';
 import { BrokerClient } from '../../../client/BrokerClient';
 import { bundleRepository } from '../../../client/repoBundle';
 import { MAX_EXEC_STDIN_BYTES } from '../../../protocol/control';
 import { AgentvmError } from '../../../protocol/errors';
 import type { Broker } from '../../../server/Broker';
-import { startImagelessBroker, type ImagelessBroker } from '../../helpers/imagelessBroker';
+import {
+  hangingDriver,
+  startImagelessBroker,
+  type ImagelessBroker,
+} from '../../helpers/imagelessBroker';
 import { makeTempRepo } from '../../helpers/repos';
 
 async function expectError(
@@ -156,13 +162,183 @@ describe('broker HTTP API (unit)', () => {
     }
   });
 
-  it("does not let one user see or act on another user's agent", async () => {
+  it("answers another user's agent exactly like an unknown id on every route that takes an id, and audits each refusal", async () => {
     const upload = await bundleRepository(repo);
     const agent = await client.createAgent({ text: 'mine', profile: 'plain', repo: upload });
-    const other = new BrokerClient({ url, token: broker.store.createToken('mallory') });
-    assert.deepEqual(await other.listAgents(), []);
-    await expectError(other.getAgent(agent.id), 'FORBIDDEN');
-    await expectError(other.cancel(agent.id), 'FORBIDDEN');
-    await expectError(other.remove(agent.id), 'FORBIDDEN');
+    const malloryToken = broker.store.createToken('mallory');
+    const mallory = new BrokerClient({ url, token: malloryToken });
+    assert.deepEqual(await mallory.listAgents(), []);
+    // Same length as a real id, so that nothing but existence could tell the answers apart.
+    const unknown = 'z'.repeat(agent.id.length);
+    const routes: Array<{ method: string; path: (id: string) => string; body?: unknown }> = [
+      { method: 'GET', path: (id) => `/v1/agents/${id}` },
+      { method: 'GET', path: (id) => `/v1/agents/${id}/events?after=0` },
+      { method: 'GET', path: (id) => `/v1/agents/${id}/console` },
+      { method: 'POST', path: (id) => `/v1/agents/${id}/review`, body: {} },
+      { method: 'POST', path: (id) => `/v1/agents/${id}/resume`, body: { message: 'go' } },
+      { method: 'POST', path: (id) => `/v1/agents/${id}/cancel`, body: {} },
+      { method: 'DELETE', path: (id) => `/v1/agents/${id}` },
+      { method: 'DELETE', path: (id) => `/v1/agents/${id}?force=true` },
+      { method: 'GET', path: (id) => `/v1/agents/${id}/result` },
+      { method: 'GET', path: (id) => `/v1/agents/${id}/result/bundle` },
+      {
+        method: 'POST',
+        path: (id) => `/v1/agents/${id}/guest`,
+        body: { request: { op: 'exec', command: 'true' } },
+      },
+      { method: 'GET', path: (id) => `/v1/agents/${id}/egress` },
+      {
+        method: 'POST',
+        path: (id) => `/v1/agents/${id}/egress`,
+        body: { allowedHosts: ['example.com'] },
+      },
+      { method: 'GET', path: (id) => `/v1/audit?agent=${id}` },
+    ];
+    const answer = async (route: (typeof routes)[number], id: string) => {
+      const response = await fetch(url + route.path(id), {
+        method: route.method,
+        headers: {
+          authorization: `Bearer ${malloryToken}`,
+          ...(route.body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        body: route.body === undefined ? undefined : JSON.stringify(route.body),
+      });
+      const text = (await response.text()).split(id).join('ID');
+      return `${response.status} ${text}`;
+    };
+
+    for (const route of routes) {
+      const theirs = await answer(route, agent.id);
+      const name = `${route.method} ${route.path('ID')}`;
+      assert.equal(theirs, await answer(route, unknown), name);
+      assert.match(theirs, /^404 .*"code":"AGENT_NOT_FOUND"/, name);
+    }
+
+    // The event stream answers a subscription the same way.
+    const subscribe = async (agentId: string) => {
+      const socket = new WebSocket(`${url.replace(/^http/, 'ws')}/v1/events`, {
+        headers: { authorization: `Bearer ${malloryToken}` },
+      });
+      try {
+        await once(socket, 'open');
+        socket.send(JSON.stringify({ type: 'subscribe', agentId }));
+        const [data] = (await once(socket, 'message')) as [Buffer];
+        return data.toString().split(agentId).join('ID');
+      } finally {
+        socket.close();
+      }
+    };
+    const streamed = await subscribe(agent.id);
+    assert.equal(streamed, await subscribe(unknown));
+    assert.match(streamed, /"code":"AGENT_NOT_FOUND"/);
+
+    // Each refusal of the real agent left an audit row, which mallory herself cannot read.
+    const denied = (await client.audit({ agentId: agent.id })).filter(
+      (row) => row.actor === 'mallory',
+    );
+    assert.equal(denied.length, routes.length);
+    assert.ok(denied.every((row) => row.decision === 'deny'));
+    assert.deepEqual(await mallory.audit(), []);
+    assert.ok(await client.getAgent(agent.id), 'the agent is still there');
+
+    // Verifying the audit log is about a role, not an agent: still FORBIDDEN.
+    const verify = await expectError(mallory.verifyAudit(), 'FORBIDDEN');
+    assert.equal(verify.status, 403);
+    assert.match(verify.hint, /admin token/);
+  });
+
+  it('refuses to cancel an agent that has already ended with INVALID_STATE naming its state (regression: it answered 200)', async () => {
+    const upload = await bundleRepository(repo);
+    const agent = await client.createAgent({ text: 'do it', profile: 'plain', repo: upload });
+    await untilState(client, agent.id, 'failed');
+
+    const error = await expectError(
+      client.cancel(agent.id),
+      'INVALID_STATE',
+      new RegExp(`cannot cancel agent ${agent.id}: it has already ended \\(state failed\\)`),
+    );
+    assert.equal(error.status, 409);
+    assert.match(error.hint, new RegExp(`agentvm logs ${agent.id}\`.*agentvm rm ${agent.id}\``));
+    assert.equal((await client.getAgent(agent.id)).state, 'failed');
+  });
+
+  it('removes an agent that has ended without force', async () => {
+    const upload = await bundleRepository(repo);
+    const agent = await client.createAgent({ text: 'do it', profile: 'plain', repo: upload });
+    await untilState(client, agent.id, 'failed');
+
+    await client.remove(agent.id);
+    await expectError(client.getAgent(agent.id), 'AGENT_NOT_FOUND');
+  });
+
+  describe('with an agent that has not ended', () => {
+    let live: ImagelessBroker;
+    let liveClient: BrokerClient;
+    let agentId: string;
+
+    const savedMaxBoots = process.env.AGENTVM_MAX_BOOTS;
+
+    // A start holds its agent until the VM boots, which the hanging driver never does: the agent
+    // under test is the one queued behind the single boot slot another agent took.
+    beforeEach(async () => {
+      process.env.AGENTVM_MAX_BOOTS = '1';
+      live = await startImagelessBroker({ driver: hangingDriver });
+      liveClient = new BrokerClient({ url: live.url, token: live.token });
+      const upload = await bundleRepository(repo);
+      const request = { text: 'do it', profile: 'plain', repo: upload };
+      const blocker = await liveClient.createAgent(request);
+      await untilState(liveClient, blocker.id, 'starting');
+      agentId = (await liveClient.createAgent(request)).id;
+      await untilState(liveClient, agentId, 'queued');
+    });
+
+    afterEach(async () => {
+      await live.stop();
+      if (savedMaxBoots === undefined) delete process.env.AGENTVM_MAX_BOOTS;
+      else process.env.AGENTVM_MAX_BOOTS = savedMaxBoots;
+    });
+
+    it('cancels it', async () => {
+      const agent = await liveClient.cancel(agentId);
+      assert.equal(agent.state, 'cancelled');
+    });
+
+    it('refuses DELETE without force=true with INVALID_STATE and keeps the agent (regression: it removed it)', async () => {
+      const error = await expectError(
+        liveClient.remove(agentId),
+        'INVALID_STATE',
+        new RegExp(`agent ${agentId} is queued, not ended: .*nothing was removed`),
+      );
+      assert.equal(error.status, 409);
+      assert.match(error.hint, new RegExp(`agentvm cancel ${agentId}\`.*force`));
+      assert.equal((await liveClient.getAgent(agentId)).state, 'queued');
+    });
+
+    it('removes it with force=true', async () => {
+      await liveClient.remove(agentId, { force: true });
+      await expectError(liveClient.getAgent(agentId), 'AGENT_NOT_FOUND');
+    });
+
+    it('refuses a force that is neither true nor false with VALIDATION_FAILED', async () => {
+      const response = await fetch(`${live.url}/v1/agents/${agentId}?force=yes`, {
+        method: 'DELETE',
+        headers: { authorization: `Bearer ${live.token}` },
+      });
+      assert.equal(response.status, 400);
+      const body = (await response.json()) as { error: { code: string; message: string } };
+      assert.equal(body.error.code, 'VALIDATION_FAILED');
+      assert.match(body.error.message, /force must be true or false, not "yes"/);
+      assert.equal((await liveClient.getAgent(agentId)).state, 'queued');
+    });
   });
 });
+
+/** Polls until the agent is in `state` (the test drivers get there within milliseconds). */
+async function untilState(client: BrokerClient, id: string, state: string): Promise<void> {
+  let current = await client.getAgent(id);
+  for (let i = 0; i < 100 && current.state !== state; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    current = await client.getAgent(id);
+  }
+  assert.equal(current.state, state);
+}

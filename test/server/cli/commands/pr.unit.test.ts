@@ -80,15 +80,33 @@ describe('agentvm pr (unit)', () => {
     root = mkdtempSync(path.join(os.tmpdir(), 'agentvm-cli-pr-'));
     work = smallWork(root);
     const agent = finishedAgent(work);
+    // An agent still at work: the broker has no result for it yet.
+    const running = finishedAgent(work, {
+      id: 'r1',
+      state: 'running',
+      endedAt: null,
+      result: null,
+    });
+    const notReady = {
+      error: { code: 'RESULT_NOT_READY', message: 'agent r1 has no result yet', hint: 'x' },
+    };
     broker = http.createServer((request, response) => {
       brokerPaths.push(`${request.headers.authorization} ${request.url}`);
       const routes: Record<string, unknown> = {
         '/v1/agents/a1b2': agent,
         '/v1/agents/a1b2/events?after=0': reviewEvents(),
         '/v1/agents/a1b2/result': resultOf(work),
+        '/v1/agents/r1': running,
+        '/v1/agents/r1/events?after=0': reviewEvents('r1'),
       };
       if (request.url === '/v1/agents/a1b2/result/bundle') {
         response.writeHead(200, { 'content-type': 'application/octet-stream' }).end(work.bundle);
+        return;
+      }
+
+      if (request.url?.startsWith('/v1/agents/r1/result')) {
+        response.writeHead(409, { 'content-type': 'application/json' });
+        response.end(JSON.stringify(notReady));
         return;
       }
 
@@ -115,8 +133,10 @@ describe('agentvm pr (unit)', () => {
     rmSync(root, { recursive: true, force: true });
   });
 
+  /** Runs `agentvm pr ARGS` in this process; `env` entries set to undefined are unset. */
   async function run(
     args: string[],
+    env: Record<string, string | undefined> = {},
   ): Promise<{ stdout: string; stderr: string; exitCode: number }> {
     const saved = {
       env: { ...process.env },
@@ -126,12 +146,17 @@ describe('agentvm pr (unit)', () => {
     };
     let stdout = '';
     let stderr = '';
-    Object.assign(process.env, {
+    const settings: Record<string, string | undefined> = {
       AGENTVM_URL: brokerUrl,
       AGENTVM_TOKEN: 'broker-token',
       GITHUB_TOKEN: 'ghp_cli_token',
       GITHUB_API_URL: githubUrl,
-    });
+      ...env,
+    };
+    for (const [key, value] of Object.entries(settings)) {
+      if (value === undefined) delete process.env[key];
+      else process.env[key] = value;
+    }
     process.stdout.write = ((chunk: string) => (
       (stdout += chunk),
       true
@@ -150,7 +175,7 @@ describe('agentvm pr (unit)', () => {
       process.stdout.write = saved.out;
       process.stderr.write = saved.err;
       process.exitCode = saved.exitCode;
-      for (const key of ['AGENTVM_URL', 'AGENTVM_TOKEN', 'GITHUB_TOKEN', 'GITHUB_API_URL']) {
+      for (const key of Object.keys(settings)) {
         if (saved.env[key] === undefined) delete process.env[key];
         else process.env[key] = saved.env[key];
       }
@@ -180,5 +205,51 @@ describe('agentvm pr (unit)', () => {
 
     assert.notEqual(exitCode, 0);
     assert.match(stderr, /error \[AGENT_NOT_FOUND\]/);
+  });
+
+  describe('with no GitHub token anywhere', () => {
+    let noLogin: string;
+    const tokenless = () => ({
+      GITHUB_TOKEN: undefined,
+      GH_TOKEN: undefined,
+      GH_CONFIG_DIR: noLogin,
+    });
+
+    before(() => {
+      noLogin = mkdtempSync(path.join(os.tmpdir(), 'agentvm-cli-pr-gh-'));
+    });
+
+    after(() => rmSync(noLogin, { recursive: true, force: true }));
+
+    it('reports a --repo typo as a typo, not as a missing token (regression: `pr ID --repo bad`)', async () => {
+      const { stderr, exitCode } = await run(['a1b2', '--repo', 'bad'], tokenless());
+
+      assert.equal(exitCode, 2, stderr);
+      assert.match(stderr, /^error \[VALIDATION_FAILED\]: --repo must be OWNER\/REPO, not "bad"$/m);
+      assert.match(stderr, /^ {2}hint: .*--repo octo\/widgets/m);
+      assert.doesNotMatch(stderr, /GITHUB_TOKEN/);
+    });
+
+    it('reports an agent without a result as such, not as a missing token', async () => {
+      const { stderr, exitCode } = await run(['r1'], tokenless());
+
+      assert.notEqual(exitCode, 0);
+      assert.match(stderr, /^error \[RESULT_NOT_READY\]/m);
+      assert.doesNotMatch(stderr, /GITHUB_TOKEN/);
+    });
+
+    it('reports an unknown agent as such, not as a missing token', async () => {
+      const { stderr, exitCode } = await run(['nope', '--repo', 'octo/widgets'], tokenless());
+
+      assert.equal(exitCode, 5, stderr);
+      assert.match(stderr, /^error \[AGENT_NOT_FOUND\]/m);
+    });
+
+    it('asks for a token only once everything typed and the agent check out', async () => {
+      const { stderr, exitCode } = await run(['a1b2', '--repo', 'octo/widgets'], tokenless());
+
+      assert.notEqual(exitCode, 0);
+      assert.match(stderr, /^error \[GITHUB_TOKEN_MISSING\]/m);
+    });
   });
 });

@@ -44,7 +44,8 @@ describe('agentvm serve stopped while a VM starts (vm)', function () {
   });
 
   after(async () => {
-    if (broker?.alive && agentId) await broker.client.remove(agentId).catch(() => undefined);
+    if (broker?.alive && agentId)
+      await broker.client.remove(agentId, { force: true }).catch(() => undefined);
     // Only this test's VMs: those whose command line names its data directory.
     if (broker) for (const pid of qemuPidsMentioning(broker.dataDir)) process.kill(pid, 'SIGKILL');
     await broker?.cleanup();

@@ -1,0 +1,168 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { Command } from 'commander';
+import { BrokerClient } from '../../../../client/BrokerClient';
+import { bundleRepository } from '../../../../client/repoBundle';
+import { registerAgentCommands } from '../../../../server/cli/commands/agents';
+import {
+  hangingDriver,
+  startImagelessBroker,
+  type ImagelessBroker,
+} from '../../../helpers/imagelessBroker';
+import { makeTempRepo } from '../../../helpers/repos';
+
+interface CliRun {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+}
+
+/**
+ * `agentvm cancel` and `rm` in this process against a real broker whose VMs never boot. One agent
+ * holds the single boot slot for good, so each agent a test makes stays `queued`: not ended.
+ */
+describe('agentvm cancel and rm (unit)', function () {
+  this.timeout(30_000);
+  const savedMaxBoots = process.env.AGENTVM_MAX_BOOTS;
+  let harness: ImagelessBroker;
+  let client: BrokerClient;
+  let repo: string;
+
+  before(async () => {
+    process.env.AGENTVM_MAX_BOOTS = '1';
+    repo = makeTempRepo();
+    harness = await startImagelessBroker({ driver: hangingDriver });
+    client = new BrokerClient({ url: harness.url, token: harness.token });
+    const blocker = await newAgent();
+    await until(async () => (await client.getAgent(blocker)).state === 'starting');
+  });
+
+  after(async () => {
+    await harness.stop();
+    fs.rmSync(repo, { recursive: true, force: true });
+    if (savedMaxBoots === undefined) delete process.env.AGENTVM_MAX_BOOTS;
+    else process.env.AGENTVM_MAX_BOOTS = savedMaxBoots;
+  });
+
+  async function newAgent(): Promise<string> {
+    const upload = await bundleRepository(repo);
+    return (await client.createAgent({ text: 'do it', profile: 'plain', repo: upload })).id;
+  }
+
+  async function exists(id: string): Promise<boolean> {
+    return (await client.listAgents()).some((agent) => agent.id === id);
+  }
+
+  async function run(args: string[]): Promise<CliRun> {
+    const saved = {
+      env: { ...process.env },
+      exitCode: process.exitCode,
+      out: process.stdout.write,
+      err: process.stderr.write,
+    };
+    let stdout = '';
+    let stderr = '';
+    process.env.AGENTVM_URL = harness.url;
+    process.env.AGENTVM_TOKEN = harness.token;
+    process.stdout.write = ((chunk: string) => (
+      (stdout += chunk),
+      true
+    )) as typeof process.stdout.write;
+    process.stderr.write = ((chunk: string) => (
+      (stderr += chunk),
+      true
+    )) as typeof process.stderr.write;
+    try {
+      process.exitCode = 0;
+      const program = new Command('agentvm').exitOverride();
+      registerAgentCommands(program);
+      await program.parseAsync(['node', 'agentvm', ...args]);
+      return { stdout, stderr, exitCode: Number(process.exitCode ?? 0) };
+    } finally {
+      process.stdout.write = saved.out;
+      process.stderr.write = saved.err;
+      process.exitCode = saved.exitCode;
+      for (const key of ['AGENTVM_URL', 'AGENTVM_TOKEN']) {
+        if (saved.env[key] === undefined) delete process.env[key];
+        else process.env[key] = saved.env[key];
+      }
+    }
+  }
+
+  it('cancels an agent that has not ended', async () => {
+    const id = await newAgent();
+
+    const run1 = await run(['cancel', id]);
+
+    assert.equal(run1.exitCode, 0, run1.stderr);
+    assert.equal(run1.stdout, `agent ${id} is cancelled\n`);
+  });
+
+  it('fails to cancel an agent that has already ended, naming its state (regression: exit 0)', async () => {
+    const id = await newAgent();
+    await client.cancel(id);
+
+    const again = await run(['cancel', id]);
+
+    assert.equal(again.exitCode, 1, again.stderr);
+    assert.equal(again.stdout, '');
+    assert.match(
+      again.stderr,
+      new RegExp(
+        `^error \\[INVALID_STATE\\]: cannot cancel agent ${id}: it has already ended \\(state cancelled\\)$`,
+        'm',
+      ),
+    );
+    assert.match(
+      again.stderr,
+      new RegExp(`^ {2}hint: .*agentvm logs ${id}.*agentvm rm ${id}`, 'm'),
+    );
+  });
+
+  it('refuses to rm an agent that has not ended without --force (nothing removed), and removes it with --force', async () => {
+    const id = await newAgent();
+
+    const refused = await run(['rm', id]);
+
+    assert.equal(refused.exitCode, 1, refused.stderr);
+    assert.match(
+      refused.stderr,
+      new RegExp(`^error \\[INVALID_STATE\\]: agent ${id} is queued, not ended`, 'm'),
+    );
+    assert.match(refused.stderr, /^ {2}hint: .*agentvm cancel .*--force/m);
+    assert.ok(await exists(id), 'the agent is still there');
+
+    const forced = await run(['rm', '--force', id]);
+
+    assert.equal(forced.exitCode, 0, forced.stderr);
+    assert.equal(forced.stdout, `removed ${id}\n`);
+    assert.ok(!(await exists(id)), 'the agent is gone');
+  });
+
+  it('removes none of several agents when one of them has not ended', async () => {
+    const ended = await newAgent();
+    await client.cancel(ended);
+    const live = await newAgent();
+
+    const refused = await run(['rm', ended, live]);
+
+    assert.equal(refused.exitCode, 1, refused.stderr);
+    assert.match(refused.stderr, new RegExp(`agent ${live} is queued, not ended`));
+    assert.ok(await exists(ended), 'the ended agent is still there');
+    assert.ok(await exists(live), 'the live agent is still there');
+
+    const removed = await run(['rm', ended]);
+
+    assert.equal(removed.exitCode, 0, removed.stderr);
+    assert.ok(!(await exists(ended)), 'the ended agent is gone');
+  });
+});
+
+async function until(check: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    if (await check()) return;
+
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  assert.fail('the condition did not come true within 2 s');
+}
