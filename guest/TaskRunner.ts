@@ -4,6 +4,7 @@ import type { Readable } from 'node:stream';
 import path from 'node:path';
 import type { GuestEvent, GuestTask } from '../protocol/control';
 import type { CommandLauncher } from './CommandLauncher';
+import { execSimpleCommand } from './execSimpleCommand';
 import { exportResult } from './exportResult';
 import type { AgentUser, GuestConfig } from './guestConfig';
 import type { GuestLog } from './guestLog';
@@ -193,9 +194,11 @@ export class TaskRunner {
     const user = this.user;
     const { workspaceDir } = this.config;
     const env = this.commandEnv();
+    // Where it can, the shell becomes the command: a signal that kills it is the `exit` event's.
+    const script = execSimpleCommand(this.task.command);
     const child =
-      this.launcher?.launch(this.task.command, workspaceDir, env) ??
-      spawn('sh', ['-c', this.task.command], {
+      this.launcher?.launch(script, workspaceDir, env) ??
+      spawn('sh', ['-c', script], {
         cwd: workspaceDir,
         env,
         uid: user?.uid,
@@ -205,17 +208,18 @@ export class TaskRunner {
       });
     this.child = child;
 
-    const outputs = (['stdout', 'stderr'] as const).map((stream) => {
-      const coalescer = new OutputCoalescer(
-        (text) => this.host.emit({ kind: 'output', stream, text }),
-        undefined,
-        (chars) => this.host.acceptOutput(chars),
-      );
+    // One coalescer for both streams, so the timeline keeps the order the output arrived in.
+    const coalescer = new OutputCoalescer(
+      (stream, text) => this.host.emit({ kind: 'output', stream, text }),
+      undefined,
+      (chars) => this.host.acceptOutput(chars),
+    );
+    const pipes = (['stdout', 'stderr'] as const).map((stream) => {
       // Both ways of starting the command give it piped stdout and stderr.
       const pipe = child[stream] as Readable;
-      pipe.on('data', (chunk: Buffer) => coalescer.write(chunk));
+      pipe.on('data', (chunk: Buffer) => coalescer.write(stream, chunk));
       const ended = new Promise<void>((resolve) => pipe.once('close', () => resolve()));
-      return { coalescer, pipe, ended };
+      return { pipe, ended };
     });
 
     if (this.task.timeLimitMs > 0) {
@@ -239,13 +243,11 @@ export class TaskRunner {
         killGroup(child.pid as number, 'SIGKILL');
         this.finish();
 
-        const drained = Promise.all(outputs.map((output) => output.ended));
+        const drained = Promise.all(pipes.map((output) => output.ended));
         const bounded = new Promise<void>((done) => setTimeout(done, PIPE_DRAIN_MS).unref());
         void Promise.race([drained, bounded]).then(() => {
-          for (const output of outputs) {
-            output.pipe.destroy();
-            output.coalescer.end();
-          }
+          for (const output of pipes) output.pipe.destroy();
+          coalescer.end();
           this.host.emit({ kind: 'exit', code, signal });
           resolve();
         });

@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { FileStat, GuestRequest } from '../protocol/control';
 import type { ChangesResult, ExecResult, ReaddirResult } from '../protocol/guestResults';
 import type { AgentUser } from './guestConfig';
+import { execSimpleCommand } from './execSimpleCommand';
 import { git, runProcess } from './runProcess';
 
 /** Largest file fs.readFile returns, in bytes; the answer travels as one control-channel line. */
@@ -143,7 +144,9 @@ async function execCommand(
   request: Extract<GuestRequest, { op: 'exec' }>,
   context: RequestContext,
 ): Promise<ExecResult> {
-  const result = await runProcess('sh', ['-c', request.command], {
+  // The command as the shell's own process where it can be, so a signal that kills it is reported
+  // as that signal (EXEC_KILLED on the host), not as the shell's exit code 128+n.
+  const result = await runProcess('sh', ['-c', execSimpleCommand(request.command)], {
     cwd: path.resolve(context.workspaceDir, request.cwd ?? '.'),
     user: context.user,
     env: context.env,

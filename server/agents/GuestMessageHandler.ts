@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import type { GuestEvent, GuestMessage } from '../../protocol/control';
-import type { AgentRecord } from '../store/Store';
+import type { AgentRecord, NewEvent } from '../store/Store';
 import type { AgentContext } from './AgentContext';
 import { capGuestEvent } from './capGuestEvent';
 import { appendOutput, timelineEntry } from './guestEvents';
@@ -27,6 +27,11 @@ export class GuestMessageHandler {
    */
   private readonly heldOutput = new Map<string, Map<OutputEvent['stream'], string>>();
 
+  /** Per agent, the latest time this broker process stored on its timeline (see {@link stamped}). */
+  private readonly latestEventAt = new Map<string, number>();
+  /** No entry stored before this handler existed has a later time than this. */
+  private readonly startedAt = Date.now();
+
   constructor(
     private readonly context: AgentContext,
     private readonly vms: LiveVms,
@@ -34,6 +39,10 @@ export class GuestMessageHandler {
     private readonly resultFiles: (agentId: string) => { bundle: string; patch: string },
   ) {
     context.journal.onAgentEnd((agentId) => this.agentEnded(agentId));
+    context.journal.events.on('event', ({ agentId, at }) => {
+      if (at > (this.latestEventAt.get(agentId) ?? -Infinity)) this.latestEventAt.set(agentId, at);
+    });
+    context.journal.events.on('removed', (agentId) => this.latestEventAt.delete(agentId));
   }
 
   handle(id: string, message: GuestMessage): void {
@@ -84,7 +93,12 @@ export class GuestMessageHandler {
     this.progress.flushAll();
   }
 
-  private persist(record: AgentRecord, seq: number, raw: GuestEvent, at: number | undefined): void {
+  private persist(
+    record: AgentRecord,
+    seq: number,
+    raw: GuestEvent,
+    guestAt: number | undefined,
+  ): void {
     let event = raw;
     if (event.kind === 'output') {
       const text = this.passOutput(record.id, event);
@@ -109,7 +123,29 @@ export class GuestMessageHandler {
     if (event.kind === 'progress') changes.lastProgress = event.message;
     if (event.kind === 'exit') changes.exitCode = event.code;
     this.context.store.updateAgent(record.id, changes);
-    this.context.journal.append(record.id, { ...timelineEntry(event), at });
+    this.context.journal.append(record.id, this.stamped(record.id, timelineEntry(event), guestAt));
+  }
+
+  /**
+   * `entry` with the time to store. The timeline is listed in the order entries are stored, and
+   * most are stamped by the broker as they are stored; the guest's stamp (`guestAt`) can be older
+   * than the entry before it: an event replayed after a broker restart or a restore comes after
+   * the broker's own "reattached" or state entry, and the guest's clock may trail the host's by a
+   * few milliseconds. Sorting by time would move entries a follower has already been sent, and
+   * dropping the stamp would forget when output kept while the broker was away was printed. So
+   * the time is the guest's stamp raised to the previous entry's time when it is older (the event
+   * happened no later than that): times never run backwards down the list, and a raised entry
+   * keeps the guest's own time in `data.guestAt`. Every stored time is at most the wall clock when
+   * it was stored, so for an agent this process has stored nothing for yet, the process start
+   * bounds what went before.
+   */
+  private stamped(agentId: string, entry: NewEvent, guestAt: number | undefined): NewEvent {
+    if (guestAt === undefined) return entry;
+
+    const previousAt = Math.max(this.latestEventAt.get(agentId) ?? 0, this.startedAt);
+    if (guestAt >= previousAt) return { ...entry, at: guestAt };
+
+    return { ...entry, at: previousAt, data: { ...entry.data, guestAt } };
   }
 
   /** The redacted part of `event`'s text (after what its stream held) that may be stored now. */
@@ -197,7 +233,11 @@ export class GuestMessageHandler {
     } else {
       journal.transition(id, 'failed', {
         endedAt: Date.now(),
-        stateReason: `agent command exited with code ${record.exitCode}`,
+        // No code: a signal ended the command (its `exit` entry names it).
+        stateReason:
+          record.exitCode === null
+            ? 'agent command was ended by a signal'
+            : `agent command exited with code ${record.exitCode}`,
         review: null,
       });
     }
@@ -206,8 +246,9 @@ export class GuestMessageHandler {
 
 /**
  * When the guest says the event happened (its clock is set by the broker's sync), so that output
- * the guest kept while the broker was away is not stamped with the moment it arrived; undefined
- * (the time it arrives) when the guest did not say or names a time outside the agent's life.
+ * the guest kept while the broker was away is not stamped with the moment it arrived (see
+ * {@link GuestMessageHandler.stamped} for how it is kept in order); undefined (the time it
+ * arrives) when the guest did not say or names a time outside the agent's life.
  */
 function guestTime(at: number | undefined, record: AgentRecord): number | undefined {
   if (at === undefined || at < record.createdAt || at > Date.now()) return undefined;

@@ -363,6 +363,32 @@ describe('GuestAgent (unit)', function () {
     assert.equal(result.headCommit, repo.baseCommit);
   });
 
+  it("sends the command's stdout and stderr in the order it wrote them", async () => {
+    const repo = makeRepo(harness.dir);
+    // Regression: the partial line "compiling " (held for its newline) came after the warning.
+    const command =
+      "printf 'compiling '; sleep 0.3; echo 'warning: unused' >&2; sleep 0.3; echo done";
+    harness.send({ type: 'task', task: makeTask(harness, repo, { command }) });
+    await harness.waitForEvent('result');
+
+    const output = harness
+      .events()
+      .flatMap(({ event }) => (event.kind === 'output' ? [`${event.stream}:${event.text}`] : []));
+    assert.deepEqual(output, ['stdout:compiling ', 'stderr:warning: unused\n', 'stdout:done\n']);
+  });
+
+  it('reports an agent command killed by a signal with that signal, not as exit code 137', async () => {
+    const repo = makeRepo(harness.dir);
+    harness.send({
+      type: 'task',
+      task: makeTask(harness, repo, { command: "sh -c 'kill -9 $$'" }),
+    });
+
+    const exit = await harness.waitForEvent('exit');
+    assert.deepEqual([exit.code, exit.signal], [null, 'SIGKILL']);
+    await harness.waitForEvent('result');
+  });
+
   it('stops a command that outlives timeLimitMs and says which limit it hit', async () => {
     const repo = makeRepo(harness.dir);
     harness.send({

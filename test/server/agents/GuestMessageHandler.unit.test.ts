@@ -28,6 +28,8 @@ describe('GuestMessageHandler (unit)', () => {
   let locks: AgentLocks;
   let stoppedVms: string[];
   let seq = 0;
+  /** Just before the handler was made: no entry it stores for a guest is stamped earlier. */
+  let handlerMadeAt: number;
 
   beforeEach(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'agentvm-guest-messages-'));
@@ -43,9 +45,10 @@ describe('GuestMessageHandler (unit)', () => {
       get: () => undefined,
       stop: async (id: string) => void stoppedVms.push(id),
     } as unknown as LiveVms;
+    handlerMadeAt = Date.now();
     handler = new GuestMessageHandler(context, vms, {} as ReviewSnapshots, () => ({
-      bundle: '',
-      patch: '',
+      bundle: path.join(dir, 'result.bundle'),
+      patch: path.join(dir, 'result.patch'),
     }));
     seq = 0;
   });
@@ -65,24 +68,63 @@ describe('GuestMessageHandler (unit)', () => {
   /** Resolves once what the handler queued on the agent's lock has run. */
   const settled = () => locks.run('a1', async () => undefined);
 
-  it("stamps an event with the guest's time of it when that falls in the agent's life, else with its arrival", () => {
-    const earlier = Date.now() - 5_000;
-    store.updateAgent('a1', { createdAt: earlier - 60_000 });
-    const at = (guestAt: number | undefined) => {
-      handler.handle('a1', {
-        type: 'event',
-        seq: ++seq,
-        event: { kind: 'progress', message: `at ${guestAt}` },
-        at: guestAt,
-      });
-      return store.events('a1').at(-1)!;
-    };
-    assert.equal(at(earlier).at, earlier);
-    for (const outside of [earlier - 120_000, Date.now() + 60_000, undefined]) {
+  /** Sends an event the guest stamped `guestAt` and returns its timeline entry. */
+  const stampedEntry = (guestAt: number | undefined, event?: GuestEvent) => {
+    handler.handle('a1', {
+      type: 'event',
+      seq: ++seq,
+      event: event ?? { kind: 'phase', phase: 'running' },
+      at: guestAt,
+    });
+    return store.events('a1').at(-1)!;
+  };
+
+  it("stamps an event with the guest's time of it when that falls in the agent's life, else with its arrival", async () => {
+    store.updateAgent('a1', { createdAt: Date.now() - 60_000 });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const guestAt = Date.now() - 10;
+    assert.equal(stampedEntry(guestAt).at, guestAt);
+    for (const outside of [Date.now() - 120_000, Date.now() + 60_000, undefined]) {
       const before = Date.now();
-      const stamped = at(outside).at;
+      const stamped = stampedEntry(outside).at;
       assert.ok(stamped >= before && stamped <= Date.now(), `${outside} gave ${stamped}`);
     }
+  });
+
+  it("never stores a time before the previous entry's: an older guest stamp is raised to it and kept in data.guestAt", async () => {
+    store.updateAgent('a1', { createdAt: Date.now() - 60_000 });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const printedAt = Date.now() - 10;
+    stampedEntry(printedAt, { kind: 'output', stream: 'stdout', text: 'one\n' });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    // Regression: after a broker restart the broker's own entry came first, then the guest's
+    // replay of output it printed before it, stamped 30 ms earlier: the times ran backwards.
+    journal.append('a1', {
+      kind: 'info',
+      message: 'reattached to VM pid 1 after a broker restart',
+    });
+    const reattachedAt = store.events('a1').at(-1)!.at;
+    const replayed = stampedEntry(printedAt + 1, {
+      kind: 'output',
+      stream: 'stdout',
+      text: 'two\n',
+    });
+
+    assert.equal(replayed.at, reattachedAt);
+    assert.equal(replayed.data.guestAt, printedAt + 1);
+    const times = store.events('a1').map((event) => event.at);
+    assert.deepEqual(
+      times,
+      [...times].sort((a, b) => a - b),
+    );
+  });
+
+  it('raises a guest stamp from before this broker process started to the start, for an agent it has not stored for', () => {
+    const printedAt = handlerMadeAt - 5_000;
+    store.updateAgent('a1', { createdAt: printedAt - 60_000 });
+    const entry = stampedEntry(printedAt);
+    assert.ok(entry.at >= handlerMadeAt && entry.at <= Date.now(), `stored at ${entry.at}`);
+    assert.equal(entry.data.guestAt, printedAt);
   });
 
   it('stores an output line that contains a secret value redacted, in the timeline and the record', () => {
@@ -178,6 +220,24 @@ describe('GuestMessageHandler (unit)', () => {
     assert.equal(record?.state, 'failed');
     assert.equal(record?.stateReason, 'the result is too large to send to the host');
     assert.deepEqual(stoppedVms, ['a1']);
+  });
+
+  it('fails an agent whose command a signal ended with a reason that says so, not "code null"', async () => {
+    send({ kind: 'exit', code: null, signal: 'SIGKILL' });
+    const head = 'a'.repeat(40);
+    send({
+      kind: 'result',
+      baseCommit: head,
+      headCommit: head,
+      commits: [],
+      bundle: '',
+      patch: '',
+    });
+    await settled();
+
+    const record = store.getAgent('a1');
+    assert.equal(record?.state, 'failed');
+    assert.equal(record?.stateReason, 'agent command was ended by a signal');
   });
 
   it('keeps the agent running after an error that is not fatal', async () => {
