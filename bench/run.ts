@@ -199,9 +199,14 @@ async function main(): Promise<void> {
     const each = (pick: (cycle: ReviewCycle) => number) =>
       cycles.map((cycle) => Math.round(pick(cycle))).join(' / ');
     const stateKiB = (median(cycles.map((c) => c.stateBytes)) / 1024).toFixed(0);
-    const memoryMiB = (median(cycles.map((c) => c.memoryBytes)) / 2 ** 20).toFixed(0);
+    const memoryBytes = median(cycles.map((c) => c.memoryBytes));
+    // A clone's snapshot carries only the pages that differ from its template, inside the state.
+    const ram =
+      memoryBytes > 0
+        ? `${(memoryBytes / 2 ** 20).toFixed(0)} MiB of RAM pages apart`
+        : 'RAM: only the pages changed since the template, inside the state';
     out(
-      `  ${demo.memoryMiB} MiB clone, paused by agentctl review, ${cycles.length} cycles (ms, in order): pause ${each((c) => c.pauseMs)} (${stateKiB} KiB state, ${memoryMiB} MiB of RAM pages); resume to synced ${each((c) => c.syncedMs)}; to the agent running again after the answer ${each((c) => c.runningAgainMs)}`,
+      `  ${demo.memoryMiB} MiB clone, paused by agentctl review, ${cycles.length} cycles (ms, in order): pause ${each((c) => c.pauseMs)} (${stateKiB} KiB state; ${ram}); resume to synced ${each((c) => c.syncedMs)}; to the agent running again after the answer ${each((c) => c.runningAgainMs)}`,
     );
     out(
       `            resume medians: synced ${describeMs(cycles.map((c) => c.syncedMs))}; agent running again ${describeMs(cycles.map((c) => c.runningAgainMs))}`,

@@ -48,11 +48,17 @@ export class ReviewSnapshots {
     try {
       const snapshot = await log.timed('vm.snapshot', { agentId: id }, () => live.vm.snapshot());
       this.vms.detach(id);
-      // Guest RAM may be in its own file beside the device state (a clone's snapshot).
+      // Guest RAM may be in its own file beside the device state (a snapshot of a VM restored from
+      // an older agentvm's snapshot), or only its changes inside it (a clone's).
       const memoryBytes = writtenMemoryBytes(snapshot.memory);
       const totalBytes = snapshot.sizeBytes + memoryBytes;
       const mib = (bytes: number) => (bytes / 1048576).toFixed(1);
-      const parts = memoryBytes > 0 ? `: ${mib(memoryBytes)} MiB of memory pages` : '';
+      const parts =
+        memoryBytes > 0
+          ? `: ${mib(memoryBytes)} MiB of memory pages`
+          : snapshot.memoryBase
+            ? ': the memory pages that differ from its template'
+            : '';
       store.updateAgent(id, { snapshot, vmPid: null });
       journal.append(id, {
         kind: 'info',

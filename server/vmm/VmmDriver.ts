@@ -51,6 +51,21 @@ export interface SnapshotInfo {
    * copy-on-write instead of loading it, as a clone maps its template's memory.
    */
   memory?: SnapshotMemory;
+  /**
+   * Guest RAM is this file (a template's memory) mapped copy-on-write, and the state file carries
+   * the pages the VM changed: a restore maps the file again and loads the state over it. Set for
+   * a template clone and every VM restored from its snapshots; such a snapshot is small.
+   */
+  memoryBase?: SnapshotMemoryBase;
+}
+
+/** The file a snapshot's RAM builds on (see {@link SnapshotInfo.memoryBase}). */
+export interface SnapshotMemoryBase {
+  path: string;
+  /** The guest RAM size; the file's length. */
+  sizeBytes: number;
+  /** What tells this file from one put at its path later (server/vmm/qemu/memoryBase.ts). */
+  version: string;
 }
 
 /** A snapshot's RAM as a sparse file (see server/vmm/qemu/SparseMemoryFile.ts). */

@@ -59,8 +59,8 @@ describe('broker killed with SIGKILL and restarted (vm)', function () {
     assert.ok(awaitingSnapshot?.checksum && runningPid > 0);
 
     ids.pausing = await create('review: the one caught mid-snapshot');
-    // A clone's snapshot writes its memory file first and the state file only at the end; a
-    // cold-booted VM's writes the state file all along. Either temp file means mid-snapshot.
+    // A snapshot writes its state file all along; one of a VM restored from an older agentvm's
+    // snapshot writes its memory file first. Either temp file means mid-snapshot.
     await waitForAnyFile(
       ['snapshot.memory.tmp', 'snapshot.state.tmp'].map((name) =>
         path.join(agentDir(ids.pausing), name),

@@ -3,7 +3,9 @@ import { AgentvmError } from '../../../protocol/errors';
 import type { Logger } from '../../log';
 import type { ControlChannel, ReadyMessage } from '../ControlChannel';
 import type { Accelerator, SnapshotInfo, Vm, VmExit, VmSpec } from '../VmmDriver';
+import type { memoryLayout } from './buildQemuArgs';
 import { consoleTail } from './consoleTail';
+import { mappedMemoryBase } from './memoryBase';
 import { resumeAfterNoSpace } from './resumeAfterNoSpace';
 import type { QemuProcess } from './QemuProcess';
 import type { QmpClient } from './QmpClient';
@@ -44,6 +46,11 @@ export interface QemuVmParts {
    * file is its memory already, and an unnamed RAM block cannot be restored into a mapped file.
    */
   splitMemory?: boolean;
+  /**
+   * The file private RAM maps copy-on-write (a template's memory): a snapshot keeps only the pages
+   * that differ from it, when it is still the file QEMU maps (see {@link SnapshotInfo.memoryBase}).
+   */
+  privateMemoryFile?: string;
   logger: Logger;
   stopGraceMs: number;
   migrationTimeoutMs: number;
@@ -61,8 +68,23 @@ export type ConnectedQemu = Pick<
 /** How the guest's RAM is set up and how the start went, as a start or an attach found out. */
 export type QemuVmMemory = Pick<
   QemuVmParts,
-  'startupSteps' | 'migrationCapabilities' | 'namedMemoryBackend' | 'splitMemory'
+  | 'startupSteps'
+  | 'migrationCapabilities'
+  | 'namedMemoryBackend'
+  | 'splitMemory'
+  | 'privateMemoryFile'
 >;
+
+/** The parts of {@link QemuVmMemory} a QEMU command line tells (see memoryLayout). */
+export function qemuVmMemory(
+  layout: ReturnType<typeof memoryLayout>,
+): Pick<QemuVmMemory, 'namedMemoryBackend' | 'splitMemory' | 'privateMemoryFile'> {
+  return {
+    namedMemoryBackend: layout.named,
+    splitMemory: layout.split,
+    ...(layout.privateFile ? { privateMemoryFile: layout.privateFile } : {}),
+  };
+}
 
 /**
  * The VM for a QEMU whose guest just answered `ready`, its start (or attach) having begun at
@@ -161,14 +183,19 @@ export class QemuVm implements Vm {
 
     let sink: MigrationSink | undefined;
     let written: WrittenFile;
-    const split = this.parts.splitMemory
-      ? {
-          memoryPath: paths.snapshotMemoryTemp,
-          blockName: 'mem',
-          blockBytes: this.parts.spec.memoryMiB * 2 ** 20,
-          blockAddresses: migrationCapabilities.includes(IGNORE_SHARED),
-        }
+    const block = {
+      blockName: 'mem',
+      blockBytes: this.parts.spec.memoryMiB * 2 ** 20,
+      blockAddresses: migrationCapabilities.includes(IGNORE_SHARED),
+    };
+    const memoryBase = this.parts.splitMemory
+      ? mappedMemoryBase(this.pid, this.parts.privateMemoryFile, paths.vmDir)
       : undefined;
+    const split = memoryBase
+      ? { ...block, basePath: memoryBase.path }
+      : this.parts.splitMemory
+        ? { ...block, memoryPath: paths.snapshotMemoryTemp }
+        : undefined;
     try {
       fs.rmSync(paths.snapshotTemp, { force: true });
       sink = await MigrationSink.listen(paths.migrationSocket, paths.snapshotTemp, split);
@@ -202,6 +229,7 @@ export class QemuVm implements Vm {
       }
       // Named before the state file, so a recovery that finds snapshot.state can verify it even
       // if the broker died before the store recorded it. Its durationMs stops here, not at exit.
+      if (memoryBase) written = { ...written, memoryBase };
       await writeSnapshotSidecar(
         this.snapshotInfo(written, Math.round(performance.now() - startedAt)),
       );
@@ -246,6 +274,7 @@ export class QemuVm implements Vm {
       ...(migrationCapabilities.length > 0 ? { migrationCapabilities } : {}),
       ...(this.parts.namedMemoryBackend ? { namedMemoryBackend: true } : {}),
       ...(written.memory ? { memory: written.memory } : {}),
+      ...(written.memoryBase ? { memoryBase: written.memoryBase } : {}),
     };
   }
 

@@ -33,7 +33,8 @@ export function migrationCapabilities(mode: StartMode): string[] {
 
 /**
  * How guest RAM is backed. A template shares its file so clones can map it; a clone maps it
- * privately, so its writes stay its own. A clone's review snapshot holds all of its RAM (private
+ * privately, so its writes stay its own, and so does a VM restored from a clone's snapshot, which
+ * carries the pages that differ from that file (SnapshotInfo.memoryBase). A clone's review snapshot holds all of its RAM (private
  * RAM is not "shared", so `x-ignore-shared` skips none of it); the driver writes that RAM to a file
  * of its own, which the restore maps privately in the same way. Snapshots from before that
  * (RAM inside the state stream) restore into anonymous RAM that carries the same backend name.
@@ -44,6 +45,8 @@ export function memoryPlan(mode: StartMode): Pick<QemuLaunchPlan, 'memoryFile' |
   }
   if (mode.kind === 'clone')
     return { memoryFile: { path: mode.template.memoryPath, share: false } };
+  if (mode.kind === 'restore' && mode.snapshot.memoryBase)
+    return { memoryFile: { path: mode.snapshot.memoryBase.path, share: false } };
   if (mode.kind === 'restore' && mode.snapshot.memory)
     return { memoryFile: { path: mode.snapshot.memory.path, share: false } };
   if (mode.kind === 'restore' && mode.snapshot.namedMemoryBackend) return { namedRam: true };

@@ -6,7 +6,7 @@ import { asAgentvmError } from './asAgentvmError';
 import { memoryLayout } from './buildQemuArgs';
 import type { QemuDriverContext } from './QemuDriver';
 import { isProcessAlive, processArgs, QemuProcess } from './QemuProcess';
-import { connectedQemuVm, type QemuVm } from './QemuVm';
+import { connectedQemuVm, qemuVmMemory, type QemuVm } from './QemuVm';
 import { QmpClient } from './QmpClient';
 import { IGNORE_SHARED } from './StartMode';
 import { vmPaths } from './vmPaths';
@@ -62,8 +62,7 @@ export async function attachQemu(
       migrationCapabilities: capabilities
         .filter((entry) => entry.state && entry.capability === IGNORE_SHARED)
         .map((entry) => entry.capability),
-      namedMemoryBackend: memoryLayout(args).named,
-      splitMemory: memoryLayout(args).split,
+      ...qemuVmMemory(memoryLayout(args)),
     });
   } catch (error) {
     channel?.close();

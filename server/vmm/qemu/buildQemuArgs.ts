@@ -99,14 +99,24 @@ export function buildQemuArgs(plan: QemuLaunchPlan): string[] {
  * SnapshotInfo.namedMemoryBackend); `split` when it is private to the VM (a clone's copy-on-write
  * mapping, or named anonymous RAM), so that a snapshot writes it to its own file.
  */
-export function memoryLayout(args: readonly string[]): { named: boolean; split: boolean } {
+export function memoryLayout(args: readonly string[]): {
+  named: boolean;
+  split: boolean;
+  /** The file a private RAM maps copy-on-write, if it is one (a template's memory, say). */
+  privateFile?: string;
+} {
+  const privateFileArg = args.find(
+    (arg) => arg.startsWith('memory-backend-file,id=mem,') && arg.endsWith(',share=off'),
+  );
+  const pathAt = privateFileArg?.indexOf(',mem-path=') ?? -1;
+  const privateFile =
+    privateFileArg && pathAt >= 0
+      ? privateFileArg.slice(pathAt + ',mem-path='.length, -',share=off'.length).replace(/,,/g, ',')
+      : undefined;
   return {
     named: args.some((arg) => arg.includes('memory-backend=mem')),
-    split: args.some(
-      (arg) =>
-        arg.startsWith('memory-backend-ram,id=mem,') ||
-        (arg.startsWith('memory-backend-file,id=mem,') && arg.endsWith(',share=off')),
-    ),
+    split: args.some((arg) => arg.startsWith('memory-backend-ram,id=mem,')) || !!privateFileArg,
+    ...(privateFile ? { privateFile } : {}),
   };
 }
 

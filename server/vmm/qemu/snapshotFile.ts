@@ -1,9 +1,11 @@
 import fs from 'node:fs';
 import net from 'node:net';
+import type { Readable } from 'node:stream';
 import path from 'node:path';
 import { z } from 'zod';
 import { AgentvmError } from '../../../protocol/errors';
-import type { SnapshotInfo, SnapshotMemory } from '../VmmDriver';
+import type { SnapshotInfo, SnapshotMemory, SnapshotMemoryBase } from '../VmmDriver';
+import { checkMemoryBase } from './memoryBase';
 import { requireFileSize } from './requireFileSize';
 import { checkMemoryFileSize, verifyMemoryFile } from './SparseMemoryFile';
 import {
@@ -14,7 +16,12 @@ import {
   namingLegacySha256,
   type StreamChecksum,
 } from './stateChecksum';
-import { writeSplitStream, type MemorySplit } from './writeSplitStream';
+import {
+  withoutBasePages,
+  writeSplitStream,
+  type MemoryDelta,
+  type MemorySplit,
+} from './writeSplitStream';
 
 /**
  * How much of a stream may wait in memory for the disk. With the default 16 KiB the socket paused
@@ -31,6 +38,8 @@ export interface WrittenFile {
   checksum: string;
   /** The RAM block written apart, when the sink split the stream. */
   memory?: SnapshotMemory;
+  /** The file the RAM block's dropped pages are in, when the sink compared against one. */
+  memoryBase?: SnapshotMemoryBase;
 }
 
 /**
@@ -50,15 +59,23 @@ export class MigrationSink {
     readonly socketPath: string,
     filePath: string,
     checksum: StreamChecksum,
-    split: MemorySplit | undefined,
+    split: MemorySplit | MemoryDelta | undefined,
   ) {
     this.result = new Promise<WrittenFile>((resolve, reject) => {
       server.once('connection', (socket) => {
         this.connection = socket;
         server.close();
-        const writing = split
-          ? writeSplitStream(socket, filePath, checksum, split)
-          : writeStream(socket, filePath, checksum);
+        let writing: Promise<WrittenFile>;
+        try {
+          writing = !split
+            ? writeStream(socket, filePath, checksum)
+            : 'basePath' in split
+              ? writeStream(withoutBasePages(socket, split), filePath, checksum)
+              : writeSplitStream(socket, filePath, checksum, split);
+        } catch (error) {
+          socket.destroy();
+          writing = Promise.reject(error as Error);
+        }
         writing.then(resolve, reject);
       });
       server.once('error', reject);
@@ -73,12 +90,13 @@ export class MigrationSink {
 
   /**
    * Listen on `socketPath`; the stream will be written to `filePath` (truncated), with `split`'s
-   * RAM block apart in its own file.
+   * RAM block either apart in its own file ({@link MemorySplit}) or reduced to the pages that
+   * differ from its base ({@link MemoryDelta}).
    */
   static async listen(
     socketPath: string,
     filePath: string,
-    split?: MemorySplit,
+    split?: MemorySplit | MemoryDelta,
   ): Promise<MigrationSink> {
     const checksum = await createChecksum();
     fs.rmSync(socketPath, { force: true });
@@ -112,7 +130,7 @@ export class MigrationSink {
 }
 
 function writeStream(
-  socket: net.Socket,
+  socket: Readable,
   filePath: string,
   checksum: StreamChecksum,
 ): Promise<WrittenFile> {
@@ -210,10 +228,12 @@ class Flusher {
 
 /**
  * Throw SNAPSHOT_CORRUPT unless the state file (and the memory file, when there is one) has the
- * recorded size and checksum.
+ * recorded size and checksum, and the template memory it builds on (if any) is the one it was
+ * taken against.
  */
 export async function verifySnapshot(snapshot: SnapshotInfo): Promise<void> {
   checkSnapshotSize(snapshot);
+  if (snapshot.memoryBase) checkMemoryBase(snapshot.memoryBase);
   if (snapshot.memory) await verifyMemoryFile(snapshot.memory);
   const algorithm = checksumAlgorithm(snapshot.checksum);
   if ((await checksumFile(snapshot.statePath, algorithm)) !== snapshot.checksum) {
@@ -227,6 +247,8 @@ export async function verifySnapshot(snapshot: SnapshotInfo): Promise<void> {
 /** The cheap part of {@link verifySnapshot}: throw SNAPSHOT_CORRUPT unless the files have their size. */
 export function checkSnapshotSize(snapshot: SnapshotInfo): void {
   if (snapshot.memory) checkMemoryFileSize(snapshot.memory);
+  if (snapshot.memoryBase)
+    requireFileSize(snapshot.memoryBase.path, snapshot.memoryBase.sizeBytes, 'template memory');
   requireFileSize(snapshot.statePath, snapshot.sizeBytes, 'snapshot file');
 }
 
@@ -279,6 +301,13 @@ export const snapshotInfoSchema = z.preprocess(
         sizeBytes: z.number().int().positive(),
         checksum: z.string().regex(checksumPattern),
         runs: z.array(z.tuple([z.number().int().nonnegative(), z.number().int().positive()])),
+      })
+      .optional(),
+    memoryBase: z
+      .object({
+        path: z.string(),
+        sizeBytes: z.number().int().positive(),
+        version: z.string(),
       })
       .optional(),
   }),

@@ -12,7 +12,7 @@ import { warmInBackground } from './SparseMemoryFile';
 import { createOverlay, prepareVmDirectory } from './prepareVmDirectory';
 import type { QemuDriverContext } from './QemuDriver';
 import { QemuProcess } from './QemuProcess';
-import { connectedQemuVm, type QemuVm } from './QemuVm';
+import { connectedQemuVm, qemuVmMemory, type QemuVm } from './QemuVm';
 import { QmpClient } from './QmpClient';
 import { abortReason, raceStart } from './raceStart';
 import { checkSnapshotSize, verifySnapshot } from './snapshotFile';
@@ -134,8 +134,7 @@ export async function startQemu(
     return connectedQemuVm(context.vmOptions, startedAt, connected, {
       startupSteps: steps,
       migrationCapabilities: capabilities,
-      namedMemoryBackend: memoryLayout(args).named,
-      splitMemory: memoryLayout(args).split,
+      ...qemuVmMemory(memoryLayout(args)),
     });
   } catch (error) {
     channel?.close();

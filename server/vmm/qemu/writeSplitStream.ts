@@ -1,5 +1,7 @@
 import type net from 'node:net';
 import fs from 'node:fs';
+import { Transform } from 'node:stream';
+import { MemoryBaseReader } from './MemoryBaseReader';
 import { MigrationStreamSplitter } from './MigrationStreamSplitter';
 import type { WrittenFile } from './snapshotFile';
 import { SparseMemoryWriter } from './SparseMemoryFile';
@@ -14,6 +16,63 @@ export interface MemorySplit {
   blockBytes: number;
   /** The stream carries block addresses (`x-ignore-shared` was set). */
   blockAddresses: boolean;
+}
+
+/**
+ * Keep of one RAM block only the pages that differ from the file its RAM maps (see
+ * MigrationStreamSplitter's `basePage`): the state file then holds the block's changes.
+ */
+export interface MemoryDelta {
+  /** The file the VM's RAM maps copy-on-write: a template's memory. */
+  basePath: string;
+  /** The block's name in the stream (`mem`) and its size, which the base file must have. */
+  blockName: string;
+  blockBytes: number;
+  /** The stream carries block addresses (`x-ignore-shared` was set). */
+  blockAddresses: boolean;
+}
+
+/**
+ * The stream from `socket` with the pages equal to the base dropped, as a readable stream of the
+ * state file's bytes. An error of either side ends both.
+ */
+export function withoutBasePages(socket: net.Socket, delta: MemoryDelta): Transform {
+  const base = MemoryBaseReader.open(delta.basePath, delta.blockBytes);
+  let splitter: MigrationStreamSplitter;
+  const filter = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      try {
+        splitter.push(chunk);
+        done();
+      } catch (error) {
+        done(error as Error);
+      }
+    },
+    flush(done) {
+      try {
+        endOfStream(splitter, delta);
+        done();
+      } catch (error) {
+        done(error as Error);
+      }
+    },
+  });
+  splitter = new MigrationStreamSplitter(
+    { ...delta, basePage: (offset) => base.page(offset) },
+    {
+      state: (bytes) => filter.push(bytes),
+      page: () => {
+        throw new Error('a page split off while comparing against a base');
+      },
+    },
+  );
+  socket.on('error', (error) => filter.destroy(error));
+  filter.once('close', () => {
+    base.close();
+    socket.destroy();
+  });
+  socket.pipe(filter);
+  return filter;
 }
 
 /** Device state is small (≈100 KiB); a split stream whose state outgrows this is refused. */
@@ -68,12 +127,7 @@ export async function writeSplitStream(
       });
       socket.once('end', () => {
         try {
-          splitter.end();
-          if (splitter.blockBytes !== split.blockBytes) {
-            throw new Error(
-              `RAM block ${split.blockName} has ${splitter.blockBytes ?? 'no'} bytes, expected ${split.blockBytes}`,
-            );
-          }
+          endOfStream(splitter, split);
           resolve();
         } catch (error) {
           reject(error as Error);
@@ -96,4 +150,17 @@ export async function writeSplitStream(
   }
   for (const part of state) checksum.update(part);
   return { sizeBytes: stateBytes, checksum: checksum.digest(), memory: written };
+}
+
+/** The stream ended: throws unless it was complete and its RAM block had the expected size. */
+function endOfStream(
+  splitter: MigrationStreamSplitter,
+  block: { blockName: string; blockBytes: number },
+): void {
+  splitter.end();
+  if (splitter.blockBytes !== block.blockBytes) {
+    throw new Error(
+      `RAM block ${block.blockName} has ${splitter.blockBytes ?? 'no'} bytes, expected ${block.blockBytes}`,
+    );
+  }
 }

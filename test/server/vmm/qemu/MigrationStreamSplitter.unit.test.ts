@@ -3,111 +3,42 @@ import {
   MigrationStreamSplitter,
   PAGE_BYTES,
 } from '../../../../server/vmm/qemu/MigrationStreamSplitter';
-
-const ZERO = 0x02;
-const PAGE = 0x08;
-const EOS = 0x10;
-const CONTINUE = 0x20;
-
-function u64(value: number): Buffer {
-  const bytes = Buffer.alloc(8);
-  bytes.writeUInt32BE(Math.floor(value / 2 ** 32), 0);
-  bytes.writeUInt32BE(value % 2 ** 32, 4);
-  return bytes;
-}
-
-function u32(value: number): Buffer {
-  const bytes = Buffer.alloc(4);
-  bytes.writeUInt32BE(value);
-  return bytes;
-}
-
-function named(name: string): Buffer {
-  return Buffer.concat([Buffer.from([name.length]), Buffer.from(name, 'latin1')]);
-}
-
-function page(fill: number): Buffer {
-  return Buffer.alloc(PAGE_BYTES, fill);
-}
-
-/** One page record: address word, the block name unless CONTINUE, then its payload. */
-function record(offset: number, flags: number, block: string | null, payload: Buffer): Buffer {
-  return Buffer.concat([
-    u64(offset + flags),
-    block === null ? Buffer.alloc(0) : named(block),
-    payload,
-  ]);
-}
-
-const footer = (id: number) => Buffer.concat([Buffer.from([0x7e]), u32(id)]);
+import {
+  DEVICES,
+  EOS,
+  footer,
+  page,
+  PAGE,
+  record,
+  sampleStream,
+  u32,
+  u64,
+  ZERO,
+} from './sampleMigrationStream';
 
 /**
- * A stream shaped like QEMU 7.2's, for a guest with an 8-page `mem` block and a one-page ROM:
- * header and configuration, the RAM section's block list (with addresses, as `x-ignore-shared`
- * writes it), one part and the end section, then device state.
+ * Split `stream` against a base memory of 8 pages, each filled with the byte `baseFill[page]`:
+ * returns the state stream, which keeps only `mem` records that differ from the base.
  */
-function sampleStream() {
-  const header = Buffer.concat([
-    Buffer.from('QEVM'),
-    u32(3),
-    Buffer.from([0x07]),
-    u32(7),
-    Buffer.from('microvm'),
-  ]);
-  const ramStart = Buffer.concat([
-    Buffer.from([0x01]),
-    u32(2),
-    named('ram'),
-    u32(0),
-    u32(4),
-    u64(9 * PAGE_BYTES + 0x04),
-    named('mem'),
-    u64(8 * PAGE_BYTES),
-    u64(0),
-    named('rom'),
-    u64(PAGE_BYTES),
-    u64(0xfeff0000),
-    u64(EOS),
-    footer(2),
-  ]);
-  const part = Buffer.concat([
-    Buffer.from([0x02]),
-    u32(2),
-    record(0, PAGE, 'mem', page(1)),
-    record(PAGE_BYTES, ZERO | CONTINUE, null, Buffer.from([0])),
-    record(0, PAGE, 'rom', page(9)),
-    record(2 * PAGE_BYTES, PAGE, 'mem', page(2)),
-    record(3 * PAGE_BYTES, PAGE | CONTINUE, null, page(3)),
-    record(4 * PAGE_BYTES, PAGE | CONTINUE, null, page(0)),
-    u64(EOS),
-    footer(2),
-  ]);
-  const end = Buffer.concat([
-    Buffer.from([0x03]),
-    u32(2),
-    record(7 * PAGE_BYTES, PAGE, 'mem', page(7)),
-    u64(EOS),
-    footer(2),
-  ]);
-  const devices = Buffer.from('\x04device state, copied as it is\x00');
-  const stream = Buffer.concat([header, ramStart, part, end, devices]);
-
-  // What the state file must hold: the ROM record (named, CONTINUE cleared), no `mem` record.
-  const expectedState = Buffer.concat([
-    header,
-    ramStart,
-    Buffer.from([0x02]),
-    u32(2),
-    record(0, PAGE, 'rom', page(9)),
-    u64(EOS),
-    footer(2),
-    Buffer.from([0x03]),
-    u32(2),
-    u64(EOS),
-    footer(2),
-    devices,
-  ]);
-  return { stream, expectedState };
+function splitAgainst(stream: Buffer, chunkBytes: number, baseFill: number[]) {
+  const state: Buffer[] = [];
+  const base = Buffer.concat(baseFill.map((fill) => page(fill)));
+  const splitter = new MigrationStreamSplitter(
+    {
+      blockName: 'mem',
+      blockAddresses: true,
+      basePage: (offset) => base.subarray(offset, offset + PAGE_BYTES),
+    },
+    {
+      state: (bytes) => state.push(bytes),
+      page: () => assert.fail('no page is split off against a base'),
+    },
+  );
+  for (let at = 0; at < stream.length; at += chunkBytes) {
+    splitter.push(stream.subarray(at, at + chunkBytes));
+  }
+  splitter.end();
+  return Buffer.concat(state);
 }
 
 function split(stream: Buffer, chunkBytes: number) {
@@ -155,6 +86,42 @@ describe('MigrationStreamSplitter (unit)', () => {
       assert.ok(result.state.equals(expectedState), `state differs with ${chunkBytes}-byte chunks`);
       assert.deepEqual([...result.pages.keys()], [0, 2, 3, 7], `${chunkBytes}-byte chunks`);
     }
+  });
+
+  it('against a base, keeps in the state exactly the block’s records that differ from it, named', () => {
+    const { stream, expectedState } = sampleStream();
+    // The stream's `mem` pages: 0→1, 1→zero, 2→2, 3→3, 4→0 (a full page of zeros), 7→7.
+    // Base: pages 0 and 3 as in the stream, page 1 not zero (so its zero record must stay),
+    // page 4 zero (its all-zero full page is the same), page 2 and 7 different.
+    const baseFill = [1, 5, 9, 3, 0, 0, 0, 0];
+    const ramPart = (records: Buffer[]) =>
+      Buffer.concat([Buffer.from([0x02]), u32(2), ...records, u64(EOS), footer(2)]);
+    const partAt = expectedState.indexOf(Buffer.concat([Buffer.from([0x02]), u32(2)]));
+    const expected = Buffer.concat([
+      expectedState.subarray(0, partAt),
+      ramPart([
+        record(PAGE_BYTES, ZERO, 'mem', Buffer.from([0])),
+        record(0, PAGE, 'rom', page(9)),
+        record(2 * PAGE_BYTES, PAGE, 'mem', page(2)),
+      ]),
+      Buffer.from([0x03]),
+      u32(2),
+      record(7 * PAGE_BYTES, PAGE, 'mem', page(7)),
+      u64(EOS),
+      footer(2),
+      DEVICES,
+    ]);
+
+    for (const chunkBytes of [stream.length, 1, 4097]) {
+      const state = splitAgainst(stream, chunkBytes, baseFill);
+      assert.ok(state.equals(expected), `state differs with ${chunkBytes}-byte chunks`);
+    }
+  });
+
+  it('against a base equal to the RAM, keeps no page of the block at all', () => {
+    const { stream, expectedState } = sampleStream();
+    const state = splitAgainst(stream, 4096, [1, 0, 2, 3, 0, 0, 0, 7]);
+    assert.ok(state.equals(expectedState));
   });
 
   it('refuses page encodings it does not know rather than misreading them', () => {

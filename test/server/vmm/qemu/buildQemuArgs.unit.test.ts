@@ -151,6 +151,13 @@ describe('buildQemuArgs (unit)', () => {
     assert.deepEqual(layout({ memoryFile: { path: '/t/mem', share: false } }), {
       named: true,
       split: true,
+      privateFile: '/t/mem',
+    });
+    // The file a private RAM maps comes back as written, its doubled commas undone.
+    assert.deepEqual(layout({ memoryFile: { path: '/t/a,b,share=off', share: false } }), {
+      named: true,
+      split: true,
+      privateFile: '/t/a,b,share=off',
     });
     assert.deepEqual(layout({ namedRam: true }), { named: true, split: true });
   });

@@ -3,8 +3,10 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { PAGE_BYTES } from '../../../../server/vmm/qemu/MigrationStreamSplitter';
 import { MigrationSink, replaceFile } from '../../../../server/vmm/qemu/snapshotFile';
 import { checksumOfBuffer } from './checksumOfBuffer';
+import { page, PAGE, sampleStream } from './sampleMigrationStream';
 
 const MiB = 2 ** 20;
 
@@ -44,6 +46,60 @@ describe('snapshot files (unit)', () => {
     assert.equal(written.sizeBytes, data.length);
     assert.equal(written.checksum, await checksumOfBuffer(data));
     assert.ok(fs.readFileSync(file).equals(data), 'the file holds exactly the streamed bytes');
+  });
+
+  it('writes against a base only the pages that differ from it, with the checksum of what it wrote', async () => {
+    // The sample's `mem` pages as the base holds them: the state keeps no `mem` record at all.
+    const { stream, expectedState } = sampleStream();
+    const basePath = path.join(dir, 'memory.ram');
+    fs.writeFileSync(basePath, Buffer.concat([1, 0, 2, 3, 0, 0, 0, 7].map((fill) => page(fill))));
+    const file = path.join(dir, 'snapshot.state.tmp');
+    const delta = { basePath, blockName: 'mem', blockBytes: 8 * PAGE_BYTES, blockAddresses: true };
+    const sink = await MigrationSink.listen(path.join(dir, 'migrate.sock'), file, delta);
+    const client = net.connect(sink.socketPath);
+    for (let offset = 0; offset < stream.length; offset += 1000) {
+      client.write(stream.subarray(offset, offset + 1000));
+    }
+    client.end();
+
+    const written = await sink.written();
+    sink.close();
+    assert.ok(fs.readFileSync(file).equals(expectedState), 'the file holds the state only');
+    assert.equal(written.sizeBytes, expectedState.length);
+    assert.equal(written.checksum, await checksumOfBuffer(expectedState));
+    assert.equal(written.memory, undefined);
+
+    // One page changed since: the state carries it, named, and nothing else of `mem`.
+    fs.writeFileSync(basePath, page(9), { flag: 'r+' });
+    const again = await MigrationSink.listen(path.join(dir, 'migrate2.sock'), file, delta);
+    net.connect(again.socketPath).end(stream);
+    await again.written();
+    again.close();
+    const state = fs.readFileSync(file);
+    assert.equal(state.length, expectedState.length + 8 + 4 + PAGE_BYTES);
+    assert.ok(
+      state.includes(
+        Buffer.concat([Buffer.from([0, 0, 0, 0, 0, 0, 0, PAGE, 3]), Buffer.from('mem'), page(1)]),
+      ),
+    );
+  });
+
+  it('fails a delta whose base is not the size of the RAM block, and says so', async () => {
+    const { stream } = sampleStream();
+    const basePath = path.join(dir, 'memory.ram');
+    fs.writeFileSync(basePath, page(0));
+    const delta = { basePath, blockName: 'mem', blockBytes: 8 * PAGE_BYTES, blockAddresses: true };
+    const sink = await MigrationSink.listen(
+      path.join(dir, 'migrate.sock'),
+      path.join(dir, 'snapshot.state.tmp'),
+      delta,
+    );
+    const client = net.connect(sink.socketPath);
+    client.on('error', () => undefined);
+    client.end(stream);
+
+    await assert.rejects(sink.written(), /memory base .* has 4096 bytes, the RAM block 32768/);
+    sink.close();
   });
 
   it('replaces a snapshot atomically and frees the old one only on discard', async () => {

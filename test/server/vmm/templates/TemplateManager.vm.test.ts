@@ -168,21 +168,23 @@ describe('template clones and clone safety (vm)', function () {
     assert.equal(paused.review?.message, 'asked during the review');
   });
 
-  it('refuses to resume a clone whose snapshot memory file was damaged: the agent fails, nothing runs', async () => {
+  it('refuses to resume a clone whose snapshot was damaged where it holds changed RAM: the agent fails, nothing runs', async () => {
     const id = agentIds[1];
     await harness.client.resume(id, 'go on');
     await exec(id, 'nohup agentctl review "look again" >/dev/null 2>&1 &');
     await harness.waitFor(id, ['awaiting_review']);
     const agentDir = path.join(harness.dataDir, 'agents', id);
-    const memory = readSnapshotSidecar(agentDir)?.memory;
-    assert.ok(memory, 'the clone’s snapshot keeps its RAM in a file of its own');
+    const snapshot = readSnapshotSidecar(agentDir);
+    assert.ok(snapshot?.memoryBase, 'the clone’s snapshot builds on its template’s memory');
+    assert.equal(snapshot.memory, undefined);
 
-    const [offset] = memory.runs[Math.floor(memory.runs.length / 2)]!;
-    const fd = fs.openSync(memory.path, 'r+');
+    // Past the first megabyte, the state file is the pages the clone changed.
+    const fd = fs.openSync(snapshot.statePath, 'r+');
+    const offset = Math.floor(snapshot.sizeBytes * 0.75);
     const byte = Buffer.alloc(1);
-    fs.readSync(fd, byte, 0, 1, offset + 100);
+    fs.readSync(fd, byte, 0, 1, offset);
     byte[0] ^= 0x04;
-    fs.writeSync(fd, byte, 0, 1, offset + 100);
+    fs.writeSync(fd, byte, 0, 1, offset);
     fs.closeSync(fd);
 
     await assert.rejects(
@@ -191,7 +193,7 @@ describe('template clones and clone safety (vm)', function () {
     );
     const agent = await harness.client.getAgent(id);
     assert.equal(agent.state, 'failed');
-    assert.match(agent.stateReason ?? '', /memory file .* fails its checksum/);
+    assert.match(agent.stateReason ?? '', /snapshot file .* fails its .* check/);
     assert.deepEqual(qemuPidsMentioning(agentDir), []);
   });
 
