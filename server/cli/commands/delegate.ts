@@ -130,25 +130,26 @@ async function plainTask(options: DelegateOptions, words: string[]): Promise<Pre
 /** The task from a GitHub issue; the repository is the local clone (its remote must match) or a fresh clone. */
 async function issueTask(options: DelegateOptions, words: string[]): Promise<PreparedTask> {
   const ref = parseIssueRef(options.issue!);
+  const bundleOptions = {
+    allowDirty: options.allowDirty,
+    includeUncommitted: options.includeUncommitted,
+  };
+  // What the user typed is checked before any credential or network: a clone of another
+  // repository, or one with uncommitted work, is reported as that, not as a missing token.
+  const localRepo = options.repo
+    ? await checkRemoteMatches(options.repo, ref).then(() =>
+        bundleRepository(options.repo!, bundleOptions),
+      )
+    : undefined;
   const github = resolveGitHubToken(process.env);
   const octokit = createGitHubClient({ token: github.token, baseUrl: process.env.GITHUB_API_URL });
   const issue = await fetchIssueTask(octokit, ref);
   const extra =
     words.length > 0 ? `\n\n## Instructions from the delegator\n\n${words.join(' ')}\n` : '';
   const issueName = `${ref.owner}/${ref.repo}#${ref.number}`;
-  const bundleOptions = {
-    allowDirty: options.allowDirty,
-    includeUncommitted: options.includeUncommitted,
-  };
 
-  if (options.repo) {
-    await checkRemoteMatches(options.repo, ref);
-    return {
-      text: issue.text + extra,
-      title: issue.title,
-      issue: issueName,
-      repo: await bundleRepository(options.repo, bundleOptions),
-    };
+  if (localRepo) {
+    return { text: issue.text + extra, title: issue.title, issue: issueName, repo: localRepo };
   }
 
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'agentvm-clone-'));

@@ -101,6 +101,23 @@ describe('agentvm delegate --issue (unit)', function () {
     }
   });
 
+  it('reports a clone of another repository as such even with no GitHub token anywhere', async () => {
+    const other = makeTempRepo();
+    const fetchesBefore = github.calls.length;
+    try {
+      git(other, ['remote', 'add', 'origin', 'https://github.com/someone/else.git']);
+      const noToken = { ...env, GITHUB_TOKEN: '', GH_TOKEN: '', GH_CONFIG_DIR: other };
+      const run = await cli(['delegate', '--issue', 'octo/widgets#7', '--repo', other], noToken);
+
+      assert.equal(run.code, 2, run.stderr);
+      assert.match(run.stderr, /REMOTE_MISMATCH/);
+      assert.doesNotMatch(run.stderr, /GITHUB_TOKEN_MISSING/);
+      assert.equal(github.calls.length, fetchesBefore, 'the issue was not fetched');
+    } finally {
+      fs.rmSync(other, { recursive: true, force: true });
+    }
+  });
+
   it('names a malformed issue reference', async () => {
     const run = await cli(['delegate', '--issue', 'not an issue', '--repo', repo], env);
     assert.equal(run.code, 2, run.stderr);
