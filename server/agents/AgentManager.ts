@@ -253,7 +253,9 @@ export class AgentManager {
   }
 
   /** Stops an agent that has not ended; one that has is INVALID_STATE (nothing to cancel). */
-  cancel(id: string): Promise<Agent> {
+  async cancel(id: string): Promise<Agent> {
+    // A VM start under way holds the agent's lock until it is ready: call it off first.
+    await this.boots.callOff(id, 'the agent was cancelled');
     return this.context.locks.run(id, async () => {
       const record = this.journal.record(id);
       if (terminalStates.includes(record.state)) {
@@ -284,7 +286,8 @@ export class AgentManager {
    * Deletes the agent, its VM and its files. One that has not ended is refused with INVALID_STATE
    * unless `force` (its VM is stopped and its work lost), so no client can lose work by accident.
    */
-  remove(id: string, options: { force?: boolean } = {}): Promise<void> {
+  async remove(id: string, options: { force?: boolean } = {}): Promise<void> {
+    if (options.force) await this.boots.callOff(id, 'the agent was removed');
     return this.context.locks.run(id, async () => {
       const record = this.journal.record(id);
       if (!options.force && !terminalStates.includes(record.state)) {

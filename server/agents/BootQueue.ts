@@ -11,6 +11,9 @@ import type { TimeLimits } from './TimeLimits';
 /** The state reason of an agent whose start a stopping broker called off. */
 export const REQUEUED_AT_SHUTDOWN = 'requeued: the broker stopped while its VM was starting';
 
+/** Why a start was called off for its agent alone: the user cancelled or removed it. */
+class StartCalledOff extends Error {}
+
 /**
  * Starts queued agents (queued → starting → running), at most `maxConcurrentBoots` at a time
  * because boots are CPU-bound under TCG; each finished start lets the next queued agent go.
@@ -63,6 +66,20 @@ export class BootQueue {
   /** Starts no more agents (the broker is shutting down). */
   close(): void {
     this.closed = true;
+  }
+
+  /**
+   * Calls off the start of agent `id`, if one is under way, and resolves once it settled: its VM
+   * (if it got one) is stopped and the agent stays where the start left it, for the caller (a
+   * cancel or a removal) to end. Without this they waited for the agent's lock until the VM was
+   * ready or its boot timed out. Call it before taking the agent's lock, which the start holds.
+   */
+  async callOff(id: string, reason: string): Promise<void> {
+    const start = this.inFlight.get(id);
+    if (!start) return;
+
+    start.abort.abort(new StartCalledOff(reason));
+    await start.settled;
   }
 
   /**
@@ -125,7 +142,8 @@ export class BootQueue {
       journal.transition(id, 'running', {});
       this.limits.arm(id);
     } catch (error) {
-      if (signal.aborted) await this.requeue(id, vm);
+      if (signal.reason instanceof StartCalledOff) await this.stopCalledOff(id, vm, signal.reason);
+      else if (signal.aborted) await this.requeue(id, vm);
       else {
         if (this.vms.has(id)) await this.vms.stop(id).catch(() => undefined);
         journal.fail(id, describeError(error));
@@ -135,6 +153,17 @@ export class BootQueue {
       // neither a shutdown nor a removal of the agent races with it. It never rejects.
       await taskRepo;
     }
+  }
+
+  /** A start its agent's cancel or removal called off: its VM goes, the caller ends the agent. */
+  private async stopCalledOff(id: string, vm: Vm | undefined, reason: Error): Promise<void> {
+    if (this.vms.has(id)) await this.vms.stop(id).catch(() => undefined);
+    else await vm?.stop().catch(() => undefined);
+
+    this.context.journal.append(id, {
+      kind: 'info',
+      message: `the VM start was called off (${reason.message})${vm ? `; its VM (pid ${vm.pid}) was stopped` : ''}`,
+    });
   }
 
   /**

@@ -219,6 +219,48 @@ describe('BootQueue: a broker stopping while a VM starts (unit)', function () {
     );
   });
 
+  /** `promise`, or a failure naming `what` after 10 s (the old code waited for a ready never sent). */
+  function within10s<T>(promise: Promise<T>, what: string): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what} still waits for the VM start`)), 10_000);
+    });
+    return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+  }
+
+  for (const onAbort of ['honour', 'finish-anyway'] as const) {
+    it(`cancels an agent whose VM is still starting at once, ending that VM (${onAbort})`, async () => {
+      const { driver, broker, id } = await brokerWithStartInFlight(onAbort);
+      try {
+        const agent = await within10s(broker.manager.cancel(id), 'cancel');
+
+        assert.equal(agent.state, 'cancelled');
+        assert.equal(alive(driver.processes[0]), false, 'the VM process was ended');
+        const timeline = broker.manager.timeline(id).map((event) => event.message);
+        assert.ok(
+          timeline.some((message) =>
+            /start was called off \(the agent was cancelled\)/.test(message),
+          ),
+        );
+      } finally {
+        await broker.stop();
+      }
+      assert.equal(storedAgent(id).record.state, 'cancelled', 'not requeued by the shutdown');
+    });
+  }
+
+  it('removes (with force) an agent whose VM is still starting, at once', async () => {
+    const { driver, broker, id } = await brokerWithStartInFlight('honour');
+    try {
+      await within10s(broker.manager.remove(id, { force: true }), 'remove');
+
+      assert.equal(alive(driver.processes[0]), false);
+      assert.throws(() => broker.manager.get(id, '', true), /no agent/);
+    } finally {
+      await broker.stop();
+    }
+  });
+
   it('has the next broker start the requeued agent again', async () => {
     const { broker, id } = await brokerWithStartInFlight('honour');
     await broker.stop();
