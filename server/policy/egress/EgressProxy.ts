@@ -46,7 +46,19 @@ export interface EgressProxyOptions {
   upstreamCa?: string[];
   /** Give up on an upstream that has not answered within this many milliseconds; 30 s default. */
   upstreamTimeoutMs?: number;
+  /** Guest connections one agent may hold open at once ({@link MAX_GUEST_CONNECTIONS} default). */
+  maxConnectionsPerAgent?: number;
 }
+
+/**
+ * Guest connections one agent may hold open at once; more are closed as they arrive. Each guest
+ * connection is a relay process on the host (see guestEgress.ts), so an agent opening connections
+ * without end would otherwise grow the host's process table without end.
+ */
+export const MAX_GUEST_CONNECTIONS = 128;
+
+/** Connections refused for the limit are audited at most once in this many milliseconds. */
+const LIMIT_AUDIT_INTERVAL_MS = 60_000;
 
 /** Where an agent's proxy listens on the host; the VMM forwards the guest's proxy address here. */
 export interface EgressEndpoint {
@@ -129,6 +141,8 @@ export class EgressProxy {
       server.on('connection', (socket: Duplex) => trackSocket(state.sockets, socket));
       server.on('clientError', (_error, socket) => socket.destroy());
     }
+
+    this.limitConnections(state);
 
     await new Promise<void>((resolve, reject) => {
       state.listener.once('error', reject);
@@ -230,6 +244,36 @@ export class EgressProxy {
     }
 
     for (const entry of closed.values()) this.audit(agent, 'egress.closed', 'deny', entry);
+  }
+
+  /**
+   * Closes guest connections past the agent's limit as they arrive, and audits the refusals: the
+   * first at once, later ones counted into one row a minute, so a flood does not flood the log.
+   */
+  private limitConnections(agent: EgressAgent): void {
+    const limit = this.options.maxConnectionsPerAgent ?? MAX_GUEST_CONNECTIONS;
+    agent.listener.maxConnections = limit;
+    let refused = 0;
+    let auditedAt = -Infinity;
+    agent.listener.on('drop', () => {
+      refused++;
+      const now = performance.now();
+      if (now - auditedAt < LIMIT_AUDIT_INTERVAL_MS) return;
+
+      auditedAt = now;
+      const details = { limit, refused, reason: `more than ${limit} open connections` };
+      refused = 0;
+      this.options.log?.warn('egress.connection_limit', { agentId: agent.id, ...details });
+      try {
+        this.audit(agent, 'egress.connection_limit', 'deny', details);
+      } catch (error) {
+        // The connection is refused either way; a full disk must not end the broker here.
+        this.options.log?.error('egress.handler_failed', {
+          agentId: agent.id,
+          error: (error as Error).message,
+        });
+      }
+    });
   }
 
   /**

@@ -13,8 +13,13 @@ export const GUEST_CA_PATH = '/usr/local/share/ca-certificates/agentvm-egress.cr
 /** Candidates for the per-connection relay QEMU runs (Debian's `socat`). */
 const relayCandidates = ['/usr/bin/socat', '/bin/socat'];
 
-/** Seconds socat keeps a half-closed connection open for the other direction to finish. */
-const RELAY_LINGER_SECONDS = 3600;
+/**
+ * Seconds socat keeps a half-closed connection open for the other direction to finish: a client
+ * that half-closes after its request gets this long for the rest of the answer, and a relay whose
+ * proxy side closed waits at most this long for a guest that never closes its side (each relay is
+ * a host process, so this bounds how long a misbehaving guest can keep one).
+ */
+const RELAY_LINGER_SECONDS = 300;
 
 /** The longest unix socket path the kernel accepts (`sun_path` is 108 bytes with its NUL). */
 const MAX_SOCKET_PATH_BYTES = 107;
@@ -66,7 +71,10 @@ export function egressNetdevArgs(
 
   // -t: after one side ends, socat waits this long for the other; a client that half-closes after
   // its request still wants the whole answer, so the default half second is far too short.
-  const command = `${relay} -t ${RELAY_LINGER_SECONDS} STDIO UNIX-CONNECT:${socketPath}`;
+  // shut-down: slirp hands socat one socket as both stdin and stdout, so closing stdout when the
+  // proxy ends sends the guest nothing while stdin still holds the socket; shutdown(2) sends the
+  // FIN. The comma is doubled for QEMU's option parser.
+  const command = `${relay} -t ${RELAY_LINGER_SECONDS} STDIO,,shut-down UNIX-CONNECT:${socketPath}`;
   const netdev = [
     'user',
     `id=${netdevId}`,
