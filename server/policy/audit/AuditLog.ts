@@ -215,6 +215,19 @@ export class AuditLog {
       return `row ${row.id} is keyed, but this log was opened without the audit key`;
     }
 
+    // Rows are stored as the canonical JSON that was hashed. Text that parses to the hashed content
+    // but reads otherwise (a repeated key, which JSON.parse resolves to the last value and SQL's
+    // json_extract to the first) was edited as surely as a changed value.
+    let canonical: string | undefined;
+    try {
+      canonical = canonicalJson(JSON.parse(row.details));
+    } catch {
+      canonical = undefined;
+    }
+    if (canonical !== row.details) {
+      return `row ${row.id} was edited: its stored details are not the text that was hashed`;
+    }
+
     const { hash, ...content } = toEntry(row);
     if (chainHash(row.chain, this.key?.key, previousHash, content) === hash) return null;
 

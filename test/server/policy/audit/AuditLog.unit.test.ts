@@ -75,6 +75,41 @@ describe('AuditLog (unit)', () => {
     assert.match(result.reason!, /row 3 was edited/);
   });
 
+  it('names a row whose stored details say something else than what was hashed', () => {
+    db.exec('DROP TRIGGER audit_no_update');
+    // A repeated key: JSON.parse keeps the last value (what was hashed), SQL's json_extract the
+    // first, so anything reading the text directly would see another host.
+    db.prepare(
+      `UPDATE audit SET details = '{"host":"elsewhere.example",' || substr(details, 2) WHERE id = 3`,
+    ).run();
+    assert.equal(
+      (
+        db
+          .prepare("SELECT json_extract(details, '$.host') AS host FROM audit WHERE id = 3")
+          .get() as {
+          host: string;
+        }
+      ).host,
+      'elsewhere.example',
+    );
+
+    const result = log.verify();
+
+    assert.equal(result.ok, false);
+    assert.equal(result.firstBadRowId, 3);
+    assert.match(result.reason!, /row 3 was edited/);
+  });
+
+  it('names a row whose details are not JSON any more, instead of failing', () => {
+    db.exec('DROP TRIGGER audit_no_update');
+    db.prepare(`UPDATE audit SET details = 'not json' WHERE id = 2`).run();
+
+    const result = log.verify();
+
+    assert.equal(result.firstBadRowId, 2);
+    assert.match(result.reason!, /row 2 was edited/);
+  });
+
   it('names the row after a deleted one and says which was removed', () => {
     db.exec('DROP TRIGGER audit_no_delete');
     db.prepare('DELETE FROM audit WHERE id = 2').run();
