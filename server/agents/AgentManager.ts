@@ -17,6 +17,7 @@ import {
 import { TemplateManager } from '../vmm/templates/TemplateManager';
 import type { GuestImage, VmExit, VmmDriver } from '../vmm/VmmDriver';
 import type { AgentContext } from './AgentContext';
+import { saveProfileFiles } from './profileFileCopies';
 import { stateHint } from './stateHint';
 import { AgentJournal } from './AgentJournal';
 import { AgentLocks } from './AgentLocks';
@@ -156,12 +157,15 @@ export class AgentManager {
     const id = newAgentId();
     const dir = agentDir(id, this.options.dataDir);
     const record = newAgentRecord(id, owner, request, profile, issueRef);
+    // Read now: the agent gets its profile's files as they are at delegation (see saveProfileFiles).
+    const profileFiles = this.options.profiles.taskFiles(record.profileSpec);
     const bundlePath = path.join(dir, 'repo.bundle');
     try {
       // Audited first: an agent the audit log cannot record is not created.
       this.options.policy?.created(record, request.secrets);
       fs.mkdirSync(dir, { recursive: true });
       fs.writeFileSync(bundlePath, bundle);
+      saveProfileFiles(dir, profileFiles);
       this.store.insertAgent(record);
     } catch (error) {
       // Nothing of an agent that was not accepted stays on a disk that is likely full.

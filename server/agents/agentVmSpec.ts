@@ -6,6 +6,7 @@ import type { AgentRecord } from '../store/Store';
 import type { GuestImage, VmSpec } from '../vmm/VmmDriver';
 import type { AgentManagerOptions } from './AgentManager';
 import { checkoutForGuest, MAX_GUEST_TREE_BYTES } from './checkoutForGuest';
+import { loadProfileFiles } from './profileFileCopies';
 
 /** The VM an agent runs in: its profile's shape, its directory, and its egress listener. */
 export function agentVmSpec(
@@ -82,7 +83,9 @@ export function agentTask(
     branch: record.repo.branch,
     timeLimitMs: 0,
     files: [
-      ...options.profiles.taskFiles(record.profileSpec),
+      // Agents delegated before copies were kept read their profile's files now.
+      ...(loadProfileFiles(agentDir(record.id, options.dataDir)) ??
+        options.profiles.taskFiles(record.profileSpec)),
       ...(options.policy?.guestFiles() ?? []),
     ],
   };

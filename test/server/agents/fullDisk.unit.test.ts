@@ -4,112 +4,20 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { bundleRepository } from '../../../client/repoBundle';
-import type { GuestMessage, HostMessage } from '../../../protocol/control';
 import { AgentvmError } from '../../../protocol/errors';
 import { Broker } from '../../../server/Broker';
 import { storePath } from '../../../server/config/paths';
 import { silentLogger } from '../../../server/log';
 import { ProfileRegistry } from '../../../server/profiles/ProfileRegistry';
-import type { ControlChannel } from '../../../server/vmm/ControlChannel';
-import type {
-  GuestImage,
-  SnapshotInfo,
-  Vm,
-  VmExit,
-  VmmDriver,
-  VmSpec,
-} from '../../../server/vmm/VmmDriver';
+import {
+  askForReview,
+  FakeDriver,
+  fakeImage as image,
+  type FakeVm,
+} from '../../helpers/fakeVmDriver';
 import { makeTempRepo } from '../../helpers/repos';
 import { fullDiskFor, type FullDisk } from '../store/fullDisk';
 import { until } from '../../helpers/until';
-
-const image: GuestImage = {
-  key: 'fake-image',
-  kernelPath: '/nonexistent/kernel',
-  initramfsPath: '/nonexistent/initramfs',
-  rootfsPath: '/nonexistent/rootfs.ext4',
-};
-
-/** A VM with no process behind it: the test speaks for its guest and decides its snapshot. */
-class FakeVm implements Vm {
-  readonly accel = 'tcg' as const;
-  readonly sent: HostMessage[] = [];
-  stopped = false;
-  private listener: ((message: GuestMessage) => void) | undefined;
-  private endProcess!: (exit: VmExit) => void;
-  readonly exited = new Promise<VmExit>((resolve) => (this.endProcess = resolve));
-  readonly channel = {
-    onMessage: (listener: (message: GuestMessage) => void) => {
-      this.listener = listener;
-      return { dispose: () => (this.listener = undefined) };
-    },
-    send: (message: HostMessage) => void this.sent.push(message),
-    close: () => undefined,
-  } as unknown as ControlChannel;
-
-  constructor(
-    readonly id: string,
-    readonly pid: number,
-    private readonly vmDir: string,
-    private readonly onSnapshot: () => Promise<void>,
-  ) {}
-
-  /** A message from the guest agent, as the control channel delivers it. */
-  fromGuest(message: GuestMessage): void {
-    this.listener?.(message);
-  }
-
-  pause = () => Promise.resolve();
-  resume = () => Promise.resolve();
-  detach = () => undefined;
-
-  async snapshot(): Promise<SnapshotInfo> {
-    await this.onSnapshot();
-    const statePath = path.join(this.vmDir, 'snapshot.state');
-    fs.writeFileSync(statePath, 'device state');
-    this.endProcess({ code: 0, signal: null, consoleTail: [] });
-    return { statePath, sizeBytes: 12, checksum: 'xxh64:0', durationMs: 5 };
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    this.endProcess({ code: null, signal: 'SIGKILL', consoleTail: [] });
-  }
-}
-
-/** Boots FakeVms at once; `beforeReady` and `onSnapshot` stand for what happens on the host meanwhile. */
-class FakeDriver implements VmmDriver {
-  readonly name = 'fake';
-  readonly vms: FakeVm[] = [];
-  beforeReady: () => void = () => undefined;
-  onSnapshot: () => Promise<void> = () => Promise.resolve();
-
-  async boot(spec: VmSpec): Promise<Vm> {
-    fs.mkdirSync(spec.vmDir, { recursive: true });
-    // Pids of the test process's own: nothing that recovery or a stop could harm.
-    const vm = new FakeVm(spec.id, process.pid, spec.vmDir, () => this.onSnapshot());
-    this.vms.push(vm);
-    this.beforeReady();
-    return vm;
-  }
-
-  restore(): Promise<Vm> {
-    return Promise.reject(new Error('restore is not expected in this test'));
-  }
-
-  attach(): Promise<Vm> {
-    return Promise.reject(new Error('attach is not expected in this test'));
-  }
-}
-
-/** The guest's `agentctl review`, which makes the broker pause the agent and snapshot its VM. */
-function askForReview(vm: FakeVm): void {
-  vm.fromGuest({
-    type: 'event',
-    seq: 1,
-    event: { kind: 'review', requestId: 'r1', message: 'please look' },
-  });
-}
 
 describe('agents when the store cannot write: a full disk (unit)', function () {
   this.timeout(30_000);

@@ -1,0 +1,103 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { GuestMessage, HostMessage } from '../../protocol/control';
+import type { ControlChannel } from '../../server/vmm/ControlChannel';
+import type {
+  GuestImage,
+  SnapshotInfo,
+  Vm,
+  VmExit,
+  VmmDriver,
+  VmSpec,
+} from '../../server/vmm/VmmDriver';
+
+// A driver whose VMs have no process behind them: a test speaks for their guests. For broker tests
+// that need VMs which start at once, keep what the broker sends them, and snapshot on demand.
+
+export const fakeImage: GuestImage = {
+  key: 'fake-image',
+  kernelPath: '/nonexistent/kernel',
+  initramfsPath: '/nonexistent/initramfs',
+  rootfsPath: '/nonexistent/rootfs.ext4',
+};
+
+/** A VM with no process behind it: the test speaks for its guest and decides its snapshot. */
+export class FakeVm implements Vm {
+  readonly accel = 'tcg' as const;
+  readonly sent: HostMessage[] = [];
+  stopped = false;
+  private listener: ((message: GuestMessage) => void) | undefined;
+  private endProcess!: (exit: VmExit) => void;
+  readonly exited = new Promise<VmExit>((resolve) => (this.endProcess = resolve));
+  readonly channel = {
+    onMessage: (listener: (message: GuestMessage) => void) => {
+      this.listener = listener;
+      return { dispose: () => (this.listener = undefined) };
+    },
+    send: (message: HostMessage) => void this.sent.push(message),
+    close: () => undefined,
+  } as unknown as ControlChannel;
+
+  constructor(
+    readonly id: string,
+    readonly pid: number,
+    private readonly vmDir: string,
+    private readonly onSnapshot: () => Promise<void>,
+  ) {}
+
+  /** A message from the guest agent, as the control channel delivers it. */
+  fromGuest(message: GuestMessage): void {
+    this.listener?.(message);
+  }
+
+  pause = () => Promise.resolve();
+  resume = () => Promise.resolve();
+  detach = () => undefined;
+
+  async snapshot(): Promise<SnapshotInfo> {
+    await this.onSnapshot();
+    const statePath = path.join(this.vmDir, 'snapshot.state');
+    fs.writeFileSync(statePath, 'device state');
+    this.endProcess({ code: 0, signal: null, consoleTail: [] });
+    return { statePath, sizeBytes: 12, checksum: 'xxh64:0', durationMs: 5 };
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.endProcess({ code: null, signal: 'SIGKILL', consoleTail: [] });
+  }
+}
+
+/** Boots FakeVms at once; `beforeReady` and `onSnapshot` stand for what happens on the host meanwhile. */
+export class FakeDriver implements VmmDriver {
+  readonly name = 'fake';
+  readonly vms: FakeVm[] = [];
+  beforeReady: () => void = () => undefined;
+  onSnapshot: () => Promise<void> = () => Promise.resolve();
+
+  async boot(spec: VmSpec): Promise<Vm> {
+    fs.mkdirSync(spec.vmDir, { recursive: true });
+    // Pids of the test process's own: nothing that recovery or a stop could harm.
+    const vm = new FakeVm(spec.id, process.pid, spec.vmDir, () => this.onSnapshot());
+    this.vms.push(vm);
+    this.beforeReady();
+    return vm;
+  }
+
+  restore(): Promise<Vm> {
+    return Promise.reject(new Error('restore is not expected in this test'));
+  }
+
+  attach(): Promise<Vm> {
+    return Promise.reject(new Error('attach is not expected in this test'));
+  }
+}
+
+/** The guest's `agentctl review`, which makes the broker pause the agent and snapshot its VM. */
+export function askForReview(vm: FakeVm): void {
+  vm.fromGuest({
+    type: 'event',
+    seq: 1,
+    event: { kind: 'review', requestId: 'r1', message: 'please look' },
+  });
+}
