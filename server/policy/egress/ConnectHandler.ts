@@ -1,3 +1,4 @@
+import type dns from 'node:dns';
 import type http from 'node:http';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -14,6 +15,7 @@ import type { EgressProxyOptions } from './EgressProxy';
 import { guardedLookup } from './guardedLookup';
 import { normalizeHost } from './HostAllowlist';
 import type { TlsOrigin } from './HttpForwarder';
+import { localAddressRefusal } from './localAddressRefusal';
 import { refuseSocket } from './refuse';
 
 /**
@@ -56,14 +58,31 @@ export class ConnectHandler {
     }
 
     trackTarget(agent, socket, { host, port, kind: 'tunnel' });
+    // Resolved before the audit row, so a name leading to the host itself is denied, not allowed.
+    const resolved = await resolveGuarded(host, decision.allowLocal);
+    if (socket.destroyed) return;
+
+    const local = 'error' in resolved ? localAddressRefusal(resolved.error, host) : null;
+    if (local) {
+      this.audit(agent, 'egress.connect', 'deny', {
+        host,
+        port,
+        reason: local.reason,
+        addressClass: local.addressClass,
+      });
+      return refuseSocket(socket, 502, local.reason);
+    }
+
     if (mustInspect(agent, host, port)) return this.terminateTls(agent, socket, head, host, port);
 
     this.audit(agent, 'egress.connect', 'allow', { host, port, inspected: false });
-    const upstream = net.connect({
-      host,
-      port,
-      lookup: guardedLookup(decision.allowLocal) as never,
-    });
+    if ('error' in resolved) {
+      this.warnUnreachable(agent, host, port, resolved.error);
+      return refuseSocket(socket, 502, `cannot reach ${host}:${port}: ${resolved.error.message}`);
+    }
+
+    // The addresses just checked are the ones connected to: no second lookup can differ.
+    const upstream = net.connect({ host, port, lookup: replayLookup(resolved.addresses) as never });
     trackSocket(agent.sockets, upstream);
     let connected = false;
     upstream.once('connect', () => {
@@ -76,15 +95,19 @@ export class ConnectHandler {
     upstream.on('error', (error) => {
       if (connected) return socket.destroy();
 
-      this.options.log?.warn('egress.upstream_failed', {
-        agentId: agent.id,
-        host,
-        port,
-        error: error.message,
-      });
+      this.warnUnreachable(agent, host, port, error);
       refuseSocket(socket, 502, `cannot reach ${host}:${port}: ${error.message}`);
     });
     socket.on('close', () => upstream.destroy());
+  }
+
+  private warnUnreachable(agent: EgressAgent, host: string, port: number, error: Error): void {
+    this.options.log?.warn('egress.upstream_failed', {
+      agentId: agent.id,
+      host,
+      port,
+      error: error.message,
+    });
   }
 
   private async terminateTls(
@@ -115,4 +138,39 @@ export class ConnectHandler {
     this.origins.set(secure, { host, port });
     agent.inner.emit('connection', secure);
   }
+}
+
+type LookupCallback = (
+  error: NodeJS.ErrnoException | null,
+  address: string | dns.LookupAddress[],
+  family?: number,
+) => void;
+
+/** Every address `host` resolves to that {@link guardedLookup} lets through, or its refusal. */
+function resolveGuarded(
+  host: string,
+  allowLocal: boolean,
+): Promise<{ addresses: dns.LookupAddress[] } | { error: Error }> {
+  return new Promise((resolve) =>
+    guardedLookup(allowLocal)(host, { all: true }, (error, addresses) =>
+      resolve(error ? { error } : { addresses: addresses as dns.LookupAddress[] }),
+    ),
+  );
+}
+
+/** A `lookup` for net.connect that answers with addresses resolved (and checked) beforehand. */
+function replayLookup(addresses: readonly dns.LookupAddress[]) {
+  return (hostname: string, options: dns.LookupOptions, callback: LookupCallback): void => {
+    const family = options.family === 'IPv4' ? 4 : options.family === 'IPv6' ? 6 : options.family;
+    const usable = family ? addresses.filter((entry) => entry.family === family) : [...addresses];
+    if (usable.length === 0) {
+      const none = Object.assign(new Error(`${hostname} has no IPv${family} address`), {
+        code: 'ENOTFOUND',
+      });
+      return callback(none, options.all ? [] : '', undefined);
+    }
+
+    if (options.all) return callback(null, usable);
+    callback(null, usable[0].address, usable[0].family);
+  };
 }

@@ -7,6 +7,7 @@ import type { EgressProxyOptions } from './EgressProxy';
 import { endToEndHeaders, forwardRequest, type UpstreamTarget } from './forwardRequest';
 import { GUEST_PROXY_ADDRESS, GUEST_PROXY_PORT } from './guestEgress';
 import { HostAllowlist, normalizeHost } from './HostAllowlist';
+import { localAddressRefusal } from './localAddressRefusal';
 import { refuse } from './refuse';
 import { hostHeaderMismatch, targetAuthority } from './targetAuthority';
 
@@ -164,7 +165,7 @@ export class HttpForwarder {
 
     const outgoing = endToEndHeaders(request.headers);
     delete outgoing.host;
-    const { headers, injected, withheld, withheldReasons } = substituteSecrets(
+    const { headers, injected, withheld, withheldReasons, encodedForms } = substituteSecrets(
       outgoing,
       target,
       bindings,
@@ -175,7 +176,8 @@ export class HttpForwarder {
     const exposed = known.some((binding) => binding.hosts.allows(target.host, target.port));
     if (exposed) headers['accept-encoding'] = 'identity';
 
-    this.audit(agent, github ? 'github.call' : 'egress.request', 'allow', {
+    const action = github ? 'github.call' : 'egress.request';
+    this.audit(agent, action, 'allow', {
       ...facts,
       injected,
       withheld,
@@ -188,19 +190,48 @@ export class HttpForwarder {
       scrub:
         known.length > 0
           ? {
-              secrets: known.map(({ value, placeholder }) => ({ value, placeholder })),
+              // What this request carried encoded is scrubbed back to what the guest sent.
+              secrets: [
+                ...known.map(({ value, placeholder }) => ({ value, placeholder })),
+                ...encodedForms,
+              ],
               decode: exposed,
             }
           : undefined,
     };
-    forwardRequest(request, response, target, path, headers, options, (error) =>
+    forwardRequest(request, response, target, path, headers, options, (error) => {
+      const local = localAddressRefusal(error, target.host);
+      if (local) {
+        // The allow row is already written: the name is resolved only when connecting.
+        return this.auditLate(agent, action, {
+          ...facts,
+          reason: local.reason,
+          addressClass: local.addressClass,
+        });
+      }
+
       this.options.log?.warn('egress.upstream_failed', {
         agentId: agent.id,
         host: target.host,
         port: target.port,
         error: error.message,
-      }),
-    );
+      });
+    });
+  }
+
+  /**
+   * A deny row written from an event handler, after the request was refused: a failing audit
+   * write (a full disk) is logged instead of thrown, which would end the broker.
+   */
+  private auditLate(agent: EgressAgent, action: string, details: Record<string, unknown>): void {
+    try {
+      this.audit(agent, action, 'deny', details);
+    } catch (error) {
+      this.options.log?.error('egress.handler_failed', {
+        agentId: agent.id,
+        error: (error as Error).message,
+      });
+    }
   }
 }
 

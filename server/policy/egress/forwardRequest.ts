@@ -4,8 +4,14 @@ import net from 'node:net';
 import { pipeline, type Readable } from 'node:stream';
 import tls from 'node:tls';
 import zlib from 'node:zlib';
-import { scrubHeaders, SecretScrubber, type ScrubbedSecret } from '../secrets/SecretScrubber';
+import {
+  scrubHeaders,
+  scrubText,
+  SecretScrubber,
+  type ScrubbedSecret,
+} from '../secrets/SecretScrubber';
 import { guardedLookup } from './guardedLookup';
+import { localAddressRefusal } from './localAddressRefusal';
 import { refuse } from './refuse';
 
 /** Where a request goes: the upstream server, and whether the proxy speaks TLS to it. */
@@ -122,6 +128,9 @@ export function forwardRequest(
     onUpstreamError(error);
     if (response.headersSent) return response.destroy();
 
+    const local = localAddressRefusal(error, target.host);
+    if (local) return refuse(response, 502, local.reason);
+
     const text = `agentvm egress proxy: cannot reach ${target.host}:${target.port}: ${error.message}\n`;
     response.writeHead(502, {
       'content-type': 'text/plain; charset=utf-8',
@@ -152,10 +161,19 @@ const decoders: Record<string, () => zlib.Gunzip | zlib.Inflate | zlib.BrotliDec
   br: () => zlib.createBrotliDecompress(),
 };
 
+/** The comma-separated coding names of a header, lower-cased, without empty entries. */
+function codings(header: string | string[] | undefined): string[] {
+  return String(header ?? '')
+    .split(',')
+    .map((name) => name.trim().toLowerCase())
+    .filter((name) => name !== '');
+}
+
 /**
  * Hands an answer to the guest with every real secret value replaced by its placeholder, in the
- * headers and (streaming, through {@link SecretScrubber}) in the body. The body's length changes
- * when a value is replaced, so Content-Length is dropped and the answer goes chunked.
+ * status line's reason phrase, the headers and (streaming, through {@link SecretScrubber}) the
+ * body. The body's length changes when a value is replaced, so Content-Length is dropped and the
+ * answer goes chunked.
  */
 function relayScrubbed(
   request: http.IncomingMessage,
@@ -164,15 +182,27 @@ function relayScrubbed(
   scrub: ResponseScrub,
 ): void {
   const status = answer.statusCode ?? 502;
+  const statusMessage = scrubText(answer.statusMessage ?? '', scrub.secrets);
   const headers = scrubHeaders(endToEndHeaders(answer.headers), scrub.secrets);
   const bodiless = request.method === 'HEAD' || status === 204 || status === 304 || status < 200;
-  const encodings = String(answer.headers['content-encoding'] ?? '')
-    .split(',')
-    .map((name) => name.trim().toLowerCase())
-    .filter((name) => name !== '' && name !== 'identity');
+  const encodings = codings(answer.headers['content-encoding']).filter(
+    (name) => name !== 'identity',
+  );
+
+  // Node takes the chunking off but leaves any other transfer-coding on the body, so a gzipped
+  // value would pass the scrubber unrecognised (and the guest, told nothing, could still gunzip it).
+  const transfer = codings(answer.headers['transfer-encoding']).find((name) => name !== 'chunked');
+  if (!bodiless && transfer) {
+    answer.destroy();
+    return refuse(
+      response,
+      502,
+      `the upstream answered with transfer-encoding ${transfer}, which the proxy cannot check for secret values`,
+    );
+  }
 
   if (bodiless || (encodings.length > 0 && !scrub.decode)) {
-    response.writeHead(status, answer.statusMessage, headers);
+    response.writeHead(status, statusMessage, headers);
     answer.pipe(response);
     answer.on('error', () => response.destroy());
     return;
@@ -191,7 +221,7 @@ function relayScrubbed(
   const stages: NodeJS.ReadWriteStream[] = encodings.reverse().map((name) => decoders[name]());
   delete headers['content-encoding'];
   delete headers['content-length'];
-  response.writeHead(status, answer.statusMessage, headers);
+  response.writeHead(status, statusMessage, headers);
   const source: Readable = answer;
   pipeline([source, ...stages, new SecretScrubber(scrub.secrets), response], (error) => {
     if (error) response.destroy();

@@ -25,10 +25,17 @@ export class SecretScrubber extends Transform {
     super();
     this.needles = secrets
       .filter((secret) => secret.value.length > 0)
-      .map((secret) => ({
-        value: Buffer.from(secret.value, 'utf8'),
-        placeholder: Buffer.from(secret.placeholder, 'utf8'),
-      }))
+      .flatMap((secret) => {
+        const placeholder = Buffer.from(secret.placeholder, 'utf8');
+        const spellings = [Buffer.from(secret.value, 'utf8')];
+        // Node writes request header values as latin1: a value put in a header leaves the proxy in
+        // that spelling, and an upstream echoing the header into a body sends those bytes back.
+        if (/^[\x00-\xff]*$/.test(secret.value)) {
+          const latin1 = Buffer.from(secret.value, 'latin1');
+          if (!latin1.equals(spellings[0])) spellings.push(latin1);
+        }
+        return spellings.map((value) => ({ value, placeholder }));
+      })
       // Longest first, so a value that contains another is replaced whole.
       .sort((a, b) => b.value.length - a.value.length);
     this.holdBack = Math.max(0, ...this.needles.map((needle) => needle.value.length - 1));
@@ -86,13 +93,25 @@ export function scrubText(text: string, secrets: readonly ScrubbedSecret[]): str
   return result;
 }
 
-/** Response headers with every real value replaced by its placeholder. */
+/**
+ * Response headers with every real value replaced by its placeholder in their values, and without
+ * any header whose name holds a real value. Such a header is dropped rather than rewritten: Node
+ * hands names over lower-cased, so a value with capitals could only be matched, not restored in
+ * its case; a replacement need not be a valid header name (an encoded form has `/` and `=`); and
+ * a name that carries a secret is a reflection, not something a client needs.
+ */
 export function scrubHeaders(
   headers: Record<string, string | string[]>,
   secrets: readonly ScrubbedSecret[],
 ): Record<string, string | string[]> {
+  const values = secrets
+    .filter((secret) => secret.value.length > 0)
+    .map((secret) => secret.value.toLowerCase());
   const result: Record<string, string | string[]> = {};
   for (const [name, value] of Object.entries(headers)) {
+    const lowerName = name.toLowerCase();
+    if (values.some((secretValue) => lowerName.includes(secretValue))) continue;
+
     result[name] = Array.isArray(value)
       ? value.map((item) => scrubText(item, secrets))
       : scrubText(value, secrets);

@@ -1,4 +1,5 @@
 import { DEFAULT_SECRET_HEADERS, type SecretBinding } from './SecretBindings';
+import type { ScrubbedSecret } from './SecretScrubber';
 
 /** The upstream a request goes to, as far as injecting a secret is concerned. */
 export interface SecretTarget {
@@ -16,6 +17,12 @@ export interface SubstitutionResult {
   withheld: string[];
   /** Secret name → why its placeholder was left unchanged (reasons joined by `; `). */
   withheldReasons: Record<string, string>;
+  /**
+   * Each encoded form this substitution produced (the re-encoded `Basic` credentials) paired with
+   * the form the guest sent: an upstream that reflects it must be scrubbed back to the latter,
+   * since the raw value does not appear in it.
+   */
+  encodedForms: ScrubbedSecret[];
 }
 
 /**
@@ -32,6 +39,7 @@ export function substituteSecrets(
   url = '',
 ): SubstitutionResult {
   const injected = new Set<string>();
+  const encodedForms = new Map<string, string>();
   const reasons = new Map<string, Set<string>>();
   const withhold = (binding: SecretBinding, reason: string) => {
     const known = reasons.get(binding.name) ?? new Set<string>();
@@ -70,9 +78,11 @@ export function substituteSecrets(
     if (name === 'authorization' && basic) {
       const decoded = Buffer.from(basic[2], 'base64').toString('utf8');
       const swapped = swap(name, decoded);
-      return swapped === decoded
-        ? value
-        : basic[1] + Buffer.from(swapped, 'utf8').toString('base64');
+      if (swapped === decoded) return value;
+
+      const encoded = Buffer.from(swapped, 'utf8').toString('base64');
+      encodedForms.set(encoded, basic[2]);
+      return basic[1] + encoded;
     }
     return swap(name, value);
   };
@@ -100,5 +110,6 @@ export function substituteSecrets(
     injected: [...injected],
     withheld: [...reasons.keys()],
     withheldReasons,
+    encodedForms: [...encodedForms].map(([value, placeholder]) => ({ value, placeholder })),
   };
 }

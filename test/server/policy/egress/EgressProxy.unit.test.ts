@@ -140,6 +140,56 @@ describe('EgressProxy (unit)', function () {
     assert.equal(answer.status, 502);
     assert.match(answer.body, /host-local address/);
     assert.equal(plain.received.length, 0);
+    // The allow row is written before the name is resolved; the deny row follows it.
+    assert.deepEqual(
+      audit.map((row) => [row.action, row.decision, row.details?.addressClass]),
+      [
+        ['egress.request', 'allow', undefined],
+        ['egress.request', 'deny', 'loopback'],
+      ],
+    );
+    assert.match(String(audit[1].details?.reason), /localhost resolves to a loopback address/);
+  });
+
+  it('denies CONNECT to a listed name that resolves to the host loopback, audited with the address class (red team 2, finding 5)', async () => {
+    const { socketPath } = await proxy.addAgent(
+      'a1',
+      policy([`localhost:${secure.port}`]),
+      socketFor('a1'),
+    );
+
+    const answer = await viaConnect(socketPath, `localhost:${secure.port}`, testCa.certPem);
+
+    assert.equal(answer.status, 502);
+    assert.match(String(answer.headers['x-agentvm-egress']), /loopback address.*allowedHosts/);
+    assert.equal(secure.received.length, 0);
+    assert.deepEqual(
+      audit.map((row) => [row.action, row.decision, row.details?.addressClass]),
+      [['egress.connect', 'deny', 'loopback']],
+    );
+  });
+
+  it('denies an inspected CONNECT (a bound secret) to a name that resolves to the host loopback before terminating TLS', async () => {
+    const [secret] = resolveSecrets(
+      { S: { source: { env: 'K' }, hosts: [`localhost:${secure.port}`] } },
+      { env: { K: 'loopback-secret-value' } },
+    );
+    const { socketPath } = await proxy.addAgent(
+      'a1',
+      policy([`localhost:${secure.port}`], { secrets: [secret] }),
+      socketFor('a1'),
+    );
+
+    const answer = await viaConnect(socketPath, `localhost:${secure.port}`, brokerCa.certPem, {
+      headers: { authorization: `Bearer ${secret.placeholder}` },
+    });
+
+    assert.equal(answer.status, 502);
+    assert.equal(secure.received.length, 0);
+    assert.deepEqual(
+      audit.map((row) => [row.action, row.decision, row.details?.addressClass]),
+      [['egress.connect', 'deny', 'loopback']],
+    );
   });
 
   it('applies an allowlist change to a running agent', async () => {

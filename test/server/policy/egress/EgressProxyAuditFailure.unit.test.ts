@@ -17,6 +17,8 @@ describe('EgressProxy when its audit log cannot be written (unit)', function () 
   let upstream: Awaited<ReturnType<typeof startUpstream>>;
   let proxy: EgressProxy;
   let failing: boolean;
+  /** Only deny rows fail to be written (the allow row of the same request goes through). */
+  let failingDenials: boolean;
   const errors: string[] = [];
 
   before(async () => {
@@ -32,6 +34,7 @@ describe('EgressProxy when its audit log cannot be written (unit)', function () 
 
   beforeEach(() => {
     failing = true;
+    failingDenials = false;
     errors.length = 0;
     upstream.received.length = 0;
     const log = {
@@ -42,8 +45,8 @@ describe('EgressProxy when its audit log cannot be written (unit)', function () 
     };
     proxy = new EgressProxy({
       ca,
-      audit: () => {
-        if (failing) throw diskFull();
+      audit: (record) => {
+        if (failing || (failingDenials && record.decision === 'deny')) throw diskFull();
       },
       log: log as never,
     });
@@ -83,5 +86,24 @@ describe('EgressProxy when its audit log cannot be written (unit)', function () 
     assert.deepEqual([allowed.status, denied.status], [503, 503]);
     assert.match(String(allowed.headers['x-agentvm-egress']), /cannot write its audit log/);
     assert.equal(upstream.received.length, 0);
+  });
+
+  it('refuses a request to a name resolving to loopback when its deny row cannot be written, without ending the process', async () => {
+    failing = false;
+    failingDenials = true;
+    const { socketPath } = await proxy.addAgent(
+      'a3',
+      { actor: 'alice', allowedHosts: [`localhost:${upstream.port}`] },
+      path.join(dir, 's3', 'proxy.sock'),
+    );
+
+    const plain = await viaProxy(socketPath, `http://localhost:${upstream.port}/x`);
+    const tunnel = await viaConnect(socketPath, `localhost:${upstream.port}`, ca.certPem);
+
+    assert.equal(plain.status, 502);
+    assert.match(plain.body, /loopback address/);
+    assert.equal(tunnel.status, 503);
+    assert.equal(upstream.received.length, 0);
+    assert.deepEqual(errors, ['egress.handler_failed', 'egress.handler_failed']);
   });
 });

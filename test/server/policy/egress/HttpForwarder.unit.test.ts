@@ -20,6 +20,7 @@ const VALUE = 'RTREALVALUE-s3cr3t-7d41c9';
 
 interface Answer {
   status: number;
+  statusMessage: string;
   headers: http.IncomingHttpHeaders;
   body: string;
 }
@@ -33,7 +34,9 @@ interface AuditRow {
 /**
  * The red team's echo server: answers with the request line and headers, `/dir` redirects to
  * `http://<Host>/dir/`, `/cors` reflects Origin; plus answers that carry what arrived in
- * Authorization in a header, split across two body chunks, or gzipped whatever was asked for.
+ * Authorization in a header, split across two body chunks, or gzipped whatever was asked for;
+ * and the second red team's: what arrived in Authorization in the status line's reason phrase or
+ * in a header's name, and the echo under `Transfer-Encoding: gzip, chunked`.
  */
 function echo(received: http.IncomingHttpHeaders[]) {
   return (request: http.IncomingMessage, response: http.ServerResponse) => {
@@ -66,6 +69,17 @@ function echo(received: http.IncomingHttpHeaders[]) {
       case '/compress':
         response.writeHead(200, { 'content-encoding': 'compress' });
         return response.end(echoed);
+      case '/reason':
+        response.writeHead(200, `OK ${authorization}`);
+        return response.end('reason\n');
+      case '/header-name':
+        // The credential part of `Bearer <credential>`, as a header name: x-<credential>.
+        response.writeHead(200, { [`x-${authorization.split(' ')[1]}`]: 'seen' });
+        return response.end('named\n');
+      case '/transfer-gzip':
+        // Node chunks a body whose Transfer-Encoding ends in chunked and leaves the rest to us.
+        response.writeHead(200, { 'transfer-encoding': 'gzip, chunked' });
+        return response.end(zlib.gzipSync(echoed));
       default:
         response.writeHead(200, { 'content-type': 'application/json' });
         return response.end(echoed);
@@ -85,7 +99,12 @@ function collect(request: http.ClientRequest): Promise<Answer> {
       response.setEncoding('utf8');
       response.on('data', (chunk) => (body += chunk));
       response.on('end', () =>
-        resolve({ status: response.statusCode!, headers: response.headers, body }),
+        resolve({
+          status: response.statusCode!,
+          statusMessage: response.statusMessage ?? '',
+          headers: response.headers,
+          body,
+        }),
       );
     });
     request.on('error', reject);
@@ -307,6 +326,60 @@ describe('HttpForwarder (unit)', function () {
     assert.equal(answer.status, 502);
     assert.match(answer.body, /content-encoding compress/);
     assert.ok(!answer.body.includes(VALUE));
+  });
+
+  it('scrubs the reason phrase of the status line, over TLS and plain HTTP (red team 2, finding 1)', async () => {
+    const placeholder = useAgent({ allowPlainHttp: true });
+    const authorization = `Bearer ${placeholder}`;
+
+    const secure = await overTls('/reason', { authorization });
+    const plain = await plainProxy('/reason', { authorization });
+
+    assert.equal(received[0].authorization, `Bearer ${VALUE}`);
+    assert.equal(received[1].authorization, `Bearer ${VALUE}`);
+    assert.equal(secure.statusMessage, `OK Bearer ${placeholder}`);
+    assert.equal(plain.statusMessage, `OK Bearer ${placeholder}`);
+  });
+
+  it('shows an echoed Basic credential as the guest encoded it, not re-encoded with the value (red team 2, finding 2)', async () => {
+    const placeholder = useAgent({});
+    const sent = 'Basic ' + Buffer.from(`x:${placeholder}`).toString('base64');
+    const upstreamForm = Buffer.from(`x:${VALUE}`).toString('base64');
+
+    const echoed = await overTls('/echo', { authorization: sent });
+    const header = await overTls('/header', { authorization: sent });
+    const reason = await overTls('/reason', { authorization: sent });
+
+    assert.equal(received[0].authorization, `Basic ${upstreamForm}`);
+    assert.equal(JSON.parse(echoed.body).headers.authorization, sent);
+    assert.equal(header.headers['x-seen-authorization'], sent);
+    assert.equal(reason.statusMessage, `OK ${sent}`);
+    for (const answer of [echoed, header, reason]) {
+      assert.ok(!shows(answer).includes(upstreamForm), shows(answer));
+    }
+  });
+
+  it('drops a response header whose name holds the value (red team 2, finding 3)', async () => {
+    const placeholder = useAgent({});
+
+    const answer = await overTls('/header-name', { authorization: `Bearer ${placeholder}` });
+
+    assert.equal(received[0].authorization, `Bearer ${VALUE}`);
+    assert.equal(answer.status, 200);
+    assert.equal(answer.body, 'named\n');
+    // Node lower-cases header names: the value arrives as x-rtrealvalue-…
+    assert.ok(!shows(answer).toLowerCase().includes(VALUE.toLowerCase()), shows(answer));
+  });
+
+  it('refuses an answer with a transfer-coding other than chunked (red team 2, finding 4: gzip, chunked)', async () => {
+    const placeholder = useAgent({});
+
+    const answer = await overTls('/transfer-gzip', { authorization: `Bearer ${placeholder}` });
+
+    assert.equal(received[0].authorization, `Bearer ${VALUE}`);
+    assert.equal(answer.status, 502);
+    assert.match(answer.body, /transfer-encoding gzip/);
+    assert.match(String(answer.headers['x-agentvm-egress']), /transfer-encoding gzip/);
   });
 
   it('withholds the value over plain HTTP and audits why', async () => {

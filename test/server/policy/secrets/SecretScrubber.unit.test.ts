@@ -65,6 +65,26 @@ describe('SecretScrubber (unit)', () => {
     assert.equal(Buffer.concat(pushed).length, 100 - (secret.value.length - 1));
   });
 
+  it('replaces a value in the latin1 spelling Node sends it in a request header', async () => {
+    const accented = { value: 'clé-RÉELLE', placeholder: 'agentvm-secret-A-ph' };
+    const echoedHeader = Buffer.from(`authorization: Bearer ${accented.value}`, 'latin1');
+    const scrubber = new SecretScrubber([accented]);
+
+    const out = await text(Readable.from([echoedHeader]).pipe(scrubber));
+
+    assert.equal(out, `authorization: Bearer ${accented.placeholder}`);
+  });
+
+  it('drops a response header whose name holds a value, whatever its case', () => {
+    assert.deepEqual(
+      scrubHeaders(
+        { 'x-real-value-42': 'a', 'x-prefix-real-value-42-suffix': 'b', 'x-other': 'c' },
+        [secret],
+      ),
+      { 'x-other': 'c' },
+    );
+  });
+
   it('replaces values in header values and lists of them', () => {
     assert.deepEqual(
       scrubHeaders(

@@ -113,6 +113,35 @@ describe('substituteSecrets (unit)', () => {
     assert.equal(decoded, 'x-access-token:pat-value');
   });
 
+  it('reports each Basic credential it re-encoded with what the guest sent, for the answer to be scrubbed back', () => {
+    const binding = bind({}, 'pat-value');
+    const sent = Buffer.from(`x:${binding.placeholder}`).toString('base64');
+
+    const result = substituteSecrets({ authorization: `basic ${sent}` }, tlsTarget, [binding]);
+
+    const produced = Buffer.from('x:pat-value').toString('base64');
+    assert.equal(result.headers.authorization, `basic ${produced}`);
+    assert.deepEqual(result.encodedForms, [{ value: produced, placeholder: sent }]);
+  });
+
+  it('reports no encoded form when nothing was put in', () => {
+    const binding = bind();
+    const sent = 'Basic ' + Buffer.from(`x:${binding.placeholder}`).toString('base64');
+
+    const elsewhere = substituteSecrets(
+      { authorization: sent },
+      { ...tlsTarget, host: 'b.example' },
+      [binding],
+    );
+    const bearer = substituteSecrets(
+      { authorization: `Bearer ${binding.placeholder}` },
+      tlsTarget,
+      [binding],
+    );
+
+    assert.deepEqual([elsewhere.encodedForms, bearer.encodedForms], [[], []]);
+  });
+
   it('reports a placeholder in the URL as withheld and never rewrites the URL', () => {
     const binding = bind();
 
