@@ -4,6 +4,7 @@ import { AgentvmError } from '../../protocol/errors';
 import { dataDir, storePath, tokenPath } from '../config/paths';
 import { isDiskFullError, storeFullError } from '../store/storeFullError';
 import { exitCodeFor, exitCodes } from './exitCodes';
+import { terminalSafe } from './terminalSafe';
 
 /** Default broker address; AGENTVM_URL or --url override it. */
 export const defaultBrokerUrl = 'http://127.0.0.1:7878';
@@ -85,17 +86,30 @@ function readToken(): string {
   }
 }
 
-/** Standard output for results; everything else (progress, errors) goes to stderr. */
+/**
+ * Standard output for results; everything else (progress, errors) goes to stderr. Both show
+ * control characters instead of obeying them ({@link terminalSafe}): much of what the CLI prints
+ * (titles, review questions, reasons, commit subjects, audit details) an agent or guest wrote.
+ */
 export function out(line: string): void {
-  process.stdout.write(line + '\n');
+  process.stdout.write(terminalSafe(line) + '\n');
 }
 
 export function note(line: string): void {
-  process.stderr.write(line + '\n');
+  process.stderr.write(terminalSafe(line) + '\n');
 }
 
+/**
+ * `value` as indented JSON. JSON.stringify escapes C0 controls but writes DEL and C1 controls
+ * as they are; they are escaped here too (`\u009b`), which parses back to the same value.
+ */
 export function printJson(value: unknown): void {
-  out(JSON.stringify(value, null, 2));
+  out(
+    JSON.stringify(value, null, 2).replace(
+      /[\u007f-\u009f]/g,
+      (character) => `\\u${character.charCodeAt(0).toString(16).padStart(4, '0')}`,
+    ),
+  );
 }
 
 /** An error as the CLI shows it: `error [CODE]: message` and a `hint:` line, on stderr. */

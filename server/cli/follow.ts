@@ -2,6 +2,7 @@ import type { BrokerClient } from '../../client/BrokerClient';
 import type { Agent, AgentEvent, AgentState } from '../../protocol/api';
 import { note } from './context';
 import { exitCodes } from './exitCodes';
+import { terminalSafe } from './terminalSafe';
 
 export interface FollowOptions {
   /** Stop when the agent reaches one of these states. */
@@ -116,18 +117,29 @@ async function pollUntil(
   }
 }
 
-/** One timeline line: elapsed time since creation, kind, message (output indented). */
+/**
+ * One timeline entry as text: elapsed time since creation, kind, message. Output is indented
+ * under a `│`, one line per line; the further lines of another message are indented under its
+ * first, so no line an agent wrote can pass for a timeline entry of its own. Control characters
+ * are shown, not obeyed ({@link terminalSafe}).
+ */
 export function formatEvent(event: AgentEvent, startedAt: number): string {
   const elapsed = formatElapsed(event.at - startedAt);
+  const message = terminalSafe(event.message);
   if (event.kind === 'output') {
-    return event.message
+    return message
       .split('\n')
       .filter((line) => line.length > 0)
       .map((line) => `${elapsed}   │ ${line}`)
       .join('\n');
   }
 
-  return `${elapsed} ${event.kind.padEnd(8)} ${event.message}`;
+  const head = `${elapsed} ${event.kind.padEnd(8)} `;
+  const continuation = ' '.repeat(head.length);
+  return message
+    .split('\n')
+    .map((line, index) => (index === 0 ? head + line : line && continuation + line))
+    .join('\n');
 }
 
 export function formatElapsed(ms: number): string {

@@ -4,6 +4,7 @@ import { AgentvmError } from '../../../protocol/errors';
 import { action, connect, note, out, printJson, type GlobalOptions } from '../context';
 import { exitCodes } from '../exitCodes';
 import { followAgent, formatEvent } from '../follow';
+import { terminalSafe } from '../terminalSafe';
 import { agentListHeader, formatAgentRow } from './formatAgentRow';
 import { describeNextStep, pauseOrEndStates } from './nextStep';
 
@@ -39,7 +40,8 @@ export function registerAgentCommands(program: Command): void {
           const client = connect(options);
           if (options.console) {
             const text = await client.consoleLog(id);
-            process.stdout.write(text);
+            // The guest writes the console: shown, not obeyed, even when redirected to a file.
+            process.stdout.write(terminalSafe(text));
             if (text.trim() === '') {
               // A template clone's kernel booted in the template's VM, so its console starts
               // empty and stays quiet unless the kernel has something to say.

@@ -1,6 +1,7 @@
 import type { Agent } from '../../../protocol/api';
 import { terminalStates } from '../../../protocol/api';
 import { formatElapsed } from '../follow';
+import { terminalSafe } from '../terminalSafe';
 
 const columns = [
   { name: 'ID', width: 10 },
@@ -56,8 +57,13 @@ function endLine(agent: Agent): string | undefined {
 /** Longest detail line; a failure reason can carry a whole console dump (`agentvm logs` has it). */
 const MAX_DETAIL_CHARS = 200;
 
-/** A guest's message may hold line breaks; a table row must not. */
+/**
+ * A guest's message may hold line breaks and control characters; a table row must not. They are
+ * shown before the line is cut, so the cut cannot fall inside an escape sequence.
+ */
 function oneLine(text: string): string {
-  const line = text.replace(/\s*\n\s*/g, ' ').trim();
+  const line = terminalSafe(text)
+    .replace(/\s*\n\s*/g, ' ')
+    .trim();
   return line.length > MAX_DETAIL_CHARS ? `${line.slice(0, MAX_DETAIL_CHARS - 1)}…` : line;
 }

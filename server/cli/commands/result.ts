@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import type { Command } from 'commander';
 import { AgentvmError } from '../../../protocol/errors';
 import { action, connect, out, printJson, type GlobalOptions } from '../context';
+import { terminalSafe } from '../terminalSafe';
 
 const execFileAsync = promisify(execFile);
 
@@ -21,7 +22,11 @@ export function registerResultCommands(program: Command): void {
         const result = await connect(options).result(id);
         if (options.json) return printJson(result);
 
-        process.stdout.write(result.patch || '(the agent made no commits)\n');
+        if (!result.patch) return out('(the agent made no commits)');
+
+        // The agent wrote the patch. On a terminal it is for reading, so its control characters
+        // are shown; redirected it is data for `git am` and must stay byte for byte.
+        process.stdout.write(process.stdout.isTTY ? terminalSafe(result.patch) : result.patch);
       }),
     );
 
