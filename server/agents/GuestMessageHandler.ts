@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import type { GuestEvent, GuestMessage } from '../../protocol/control';
 import type { AgentRecord, NewEvent } from '../store/Store';
 import type { AgentContext } from './AgentContext';
-import { capGuestEvent } from './capGuestEvent';
+import { capGuestEvent, OutputBudget } from './capGuestEvent';
 import { appendOutput, timelineEntry } from './guestEvents';
 import type { LiveVms } from './LiveVms';
 import { ProgressThrottle } from './ProgressThrottle';
@@ -26,6 +26,9 @@ export class GuestMessageHandler {
    * {@link AgentJournal.redactOutput}): stored with the stream's next output, or when it ends.
    */
   private readonly heldOutput = new Map<string, Map<OutputEvent['stream'], string>>();
+
+  /** Per agent, how much output is stored; past its cap output is counted, not stored. */
+  private readonly outputBudget = new OutputBudget();
 
   /** Per agent, the latest time this broker process stored on its timeline (see {@link stamped}). */
   private readonly latestEventAt = new Map<string, number>();
@@ -101,7 +104,9 @@ export class GuestMessageHandler {
   ): void {
     let event = raw;
     if (event.kind === 'output') {
-      const text = this.passOutput(record.id, event);
+      const admission = this.outputBudget.admit(record.id, event.text);
+      if (admission.notice) this.context.journal.append(record.id, admission.notice);
+      const text = admission.store ? this.passOutput(record.id, event) : '';
       // Nothing to store yet; the seq is still taken, so a replay cannot hold it twice.
       if (text === '') {
         this.context.store.updateAgent(record.id, { guestSeq: seq });
@@ -116,7 +121,10 @@ export class GuestMessageHandler {
       return;
     }
     // The command exited: its streams are over, and what they held back is output like the rest.
-    if (event.kind === 'exit') this.flushOutput(record.id);
+    if (event.kind === 'exit') {
+      this.flushOutput(record.id);
+      this.appendDroppedOutput(record.id);
+    }
 
     const changes: Partial<AgentRecord> = { guestSeq: seq };
     if (event.kind === 'output') changes.lastOutput = appendOutput(record.lastOutput, event.text);
@@ -183,7 +191,15 @@ export class GuestMessageHandler {
   /** The agent ends or is removed: what it held back is stored (when it still exists). */
   private agentEnded(agentId: string): void {
     this.flushOutput(agentId);
+    if (this.context.store.getAgent(agentId)) this.appendDroppedOutput(agentId);
+    this.outputBudget.forget(agentId);
     this.progress.forget(agentId);
+  }
+
+  /** Says on the timeline how much output went past the cap since it last said so, if any. */
+  private appendDroppedOutput(agentId: string): void {
+    const summary = this.outputBudget.droppedSummary(agentId);
+    if (summary) this.context.journal.append(agentId, summary);
   }
 
   /** The guest gave up on the task (a fatal `error`): no result follows, so the agent fails. */

@@ -6,6 +6,7 @@ import type { GuestEvent } from '../../../protocol/control';
 import type { AgentContext } from '../../../server/agents/AgentContext';
 import { AgentJournal } from '../../../server/agents/AgentJournal';
 import { AgentLocks } from '../../../server/agents/AgentLocks';
+import { OutputBudget } from '../../../server/agents/capGuestEvent';
 import { GuestMessageHandler } from '../../../server/agents/GuestMessageHandler';
 import type { LiveVms } from '../../../server/agents/LiveVms';
 import type { ReviewSnapshots } from '../../../server/agents/ReviewSnapshots';
@@ -210,6 +211,41 @@ describe('GuestMessageHandler (unit)', () => {
     const throttle = (handler as unknown as { progress: { windows: Map<string, unknown> } })
       .progress;
     assert.equal(throttle.windows.size, 0);
+  });
+
+  it('stores output up to the per-agent cap, then counts it: one notice, and at exit how much was dropped (regression: a stdout flood grew broker.db by 10 MB in 20 s)', () => {
+    (handler as unknown as { outputBudget: OutputBudget }).outputBudget = new OutputBudget(2 ** 20);
+    const chunk = 'x'.repeat(64 * 1024);
+    for (let index = 0; index < 40; index++)
+      send({ kind: 'output', stream: 'stdout', text: chunk });
+    send({ kind: 'exit', code: 0, signal: null });
+
+    const storedChars = outputs().reduce((sum, text) => sum + text.length, 0);
+    assert.equal(storedChars, 2 ** 20);
+    const limits = store.events('a1').filter((event) => event.kind === 'limit');
+    assert.equal(limits.length, 2);
+    assert.match(limits[0].message, /^output passed the 1 MiB stored per agent/);
+    assert.match(limits[1].message, /^1.5 MiB of output \(24 write\(s\)\) past the 1 MiB cap/);
+    assert.deepEqual(
+      store.events('a1').map((event) => event.kind),
+      [...Array<string>(16).fill('output'), 'limit', 'limit', 'exit'],
+    );
+    assert.equal(store.getAgent('a1')?.guestSeq, seq);
+  });
+
+  it('says how much output went past the cap when the agent ends without an exit, before its state', () => {
+    (handler as unknown as { outputBudget: OutputBudget }).outputBudget = new OutputBudget(1024);
+    send({ kind: 'output', stream: 'stdout', text: 'y'.repeat(1000) });
+    send({ kind: 'output', stream: 'stdout', text: 'y'.repeat(2048) });
+
+    journal.transition('a1', 'cancelled', { endedAt: Date.now() });
+
+    const tail = store.events('a1').map((event) => `${event.kind} ${event.message.slice(0, 34)}`);
+    assert.deepEqual(tail.slice(-3), [
+      'limit output passed the 1 KiB stored per',
+      'limit 2 KiB of output (1 write(s)) past ',
+      'state cancelled',
+    ]);
   });
 
   it("fails the agent with the guest's reason on a fatal error and stops its VM", async () => {
