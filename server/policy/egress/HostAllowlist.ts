@@ -46,6 +46,12 @@ export function parseHostPattern(source: string): HostPattern {
       `allowlist entry "${source}": a wildcard needs a domain with a dot, e.g. *.example.com`,
     );
   }
+  // No top-level domain is all digits: `*.0.1` could only ever match IP addresses (127.0.0.1).
+  if (wildcard && /^\d+$/.test(host.slice(host.lastIndexOf('.') + 1))) {
+    throw new Error(
+      `allowlist entry "${source}": a wildcard must end in a domain name, not digits (it would match IP addresses); list each address on its own`,
+    );
+  }
 
   return { source, host, wildcard, port };
 }
@@ -73,7 +79,10 @@ export function normalizeHost(host: string): string {
 /** Whether `pattern` admits a connection to `host`:`port`. */
 export function patternMatches(pattern: HostPattern, host: string, port: number): boolean {
   const name = normalizeHost(host);
-  const hostMatches = pattern.wildcard ? name.endsWith('.' + pattern.host) : name === pattern.host;
+  // A wildcard names domains: an IP address is allowed only by an entry that names it.
+  const hostMatches = pattern.wildcard
+    ? !net.isIP(name) && name.endsWith('.' + pattern.host)
+    : name === pattern.host;
   if (!hostMatches) return false;
 
   if (pattern.port === 'any') return true;

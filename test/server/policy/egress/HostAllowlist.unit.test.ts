@@ -1,5 +1,9 @@
 import assert from 'node:assert/strict';
-import { HostAllowlist, parseHostPattern } from '../../../../server/policy/egress/HostAllowlist';
+import {
+  HostAllowlist,
+  parseHostPattern,
+  patternMatches,
+} from '../../../../server/policy/egress/HostAllowlist';
 
 describe('HostAllowlist (unit)', () => {
   const table: Array<[entry: string, host: string, port: number, allowed: boolean]> = [
@@ -38,6 +42,13 @@ describe('HostAllowlist (unit)', () => {
     assert.equal(list.match('npmjs.org', 443), null);
   });
 
+  it('never lets a wildcard match an IP address, even one built without the parser', () => {
+    const pattern = { source: '*.0.1', host: '0.1', wildcard: true, port: 'any' as const };
+
+    assert.equal(patternMatches(pattern, '127.0.0.1', 8080), false);
+    assert.equal(patternMatches(pattern, 'a.0.1', 8080), true);
+  });
+
   it('refuses everything when the list is empty', () => {
     assert.equal(new HostAllowlist([]).allows('example.com', 443), false);
   });
@@ -51,6 +62,8 @@ describe('HostAllowlist (unit)', () => {
     'example.com:70000',
     'http://example.com',
     '*.1.2.3.4',
+    '*.0.1',
+    '*.168.1.1:*',
   ]) {
     it(`rejects the malformed entry "${bad}" with a message naming it`, () => {
       assert.throws(
