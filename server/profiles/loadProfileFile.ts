@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { profileSchema, type Profile, type ProfileProblem } from '../../protocol/api';
 import { errorCatalog } from '../../protocol/errors';
+import { unknownProfileFields } from './unknownProfileFields';
 
 /** A profile file that passed every check. */
 export interface LoadedProfile {
@@ -48,12 +49,15 @@ export function loadProfileFile(file: string, host: ProfileHost): ProfileFileRes
 
   const name = declaredName(raw) ?? impliedName(file);
   const parsed = profileSchema.safeParse(raw);
-  if (!parsed.success) {
-    const issues = parsed.error.issues.map(
-      (issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`,
-    );
-    return problem(name, issues.join('; '));
-  }
+  const issues = [
+    ...(parsed.success
+      ? []
+      : parsed.error.issues.map(
+          (issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`,
+        )),
+    ...unknownProfileFields(raw),
+  ];
+  if (!parsed.success || issues.length > 0) return problem(name, issues.join('; '));
 
   const profile = parsed.data;
   const referencedFiles = Object.values(profile.files).map((hostPath) =>

@@ -153,6 +153,29 @@ describe('ProfileRegistry (unit)', () => {
     assert.equal(Buffer.from(files[0].data, 'base64').toString(), 'one\n');
   });
 
+  it('refuses a profile with a misspelled field, naming the field it most likely meant', () => {
+    write('typo.json', {
+      name: 'typo',
+      command: 'true',
+      memoryMib: 1024,
+      allowedHost: ['example.com'],
+      secrets: { KEY: { source: { env: 'HOME' }, hosts: ['example.com'], header: ['x-key'] } },
+      colour: 'blue',
+    });
+    const registry = new ProfileRegistry([dir]);
+
+    const error = thrown(() => registry.get('typo'));
+    assert.equal(error.code, 'PROFILE_INVALID');
+    const [problem] = registry.problems();
+    assert.match(problem!.reason, /unknown field "memoryMib" \(did you mean "memoryMiB"\?\)/);
+    assert.match(problem!.reason, /unknown field "allowedHost" \(did you mean "allowedHosts"\?\)/);
+    assert.match(
+      problem!.reason,
+      /unknown field "secrets\.KEY\.header" \(did you mean "secrets\.KEY\.headers"\?\)/,
+    );
+    assert.match(problem!.reason, /unknown field "colour"(;|$)/);
+  });
+
   describe('one name given by two files of one directory', () => {
     it('uses neither and lists both files, each naming the other', () => {
       write('review.json', { name: 'review', command: 'echo first' });
