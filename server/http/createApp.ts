@@ -8,6 +8,7 @@ import {
   resumeRequestSchema,
   terminalStates,
 } from '../../protocol/api';
+import type { GuestRequest } from '../../protocol/control';
 import { AgentvmError } from '../../protocol/errors';
 import { egressUpdateRequestSchema } from '../../protocol/policy';
 import type { AgentManager } from '../agents/AgentManager';
@@ -56,6 +57,40 @@ export function createApp(deps: AppDependencies): Hono<Env> {
         logger.warn('audit.deny_unrecorded', { action, error: (error as Error).message });
       }
     });
+
+  /**
+   * Audits a user's action on an agent, then runs it: what cannot be audited is not done. When the
+   * broker then refuses it (the agent's state, say), the refusal is audited too, as a deny with
+   * its code, so a reader of the log can tell which actions took effect.
+   */
+  const act = async <T>(
+    context: Context<Env>,
+    agentId: string,
+    action: string,
+    details: Record<string, unknown>,
+    run: () => Promise<T>,
+  ): Promise<T> => {
+    policy.record(context.var.user, agentId, action, 'allow', details);
+    try {
+      return await run();
+    } catch (error) {
+      if (error instanceof AgentvmError) {
+        try {
+          policy.record(context.var.user, agentId, action, 'deny', {
+            ...details,
+            refused: error.code,
+            reason: error.message,
+          });
+        } catch (auditError) {
+          logger.warn('audit.refusal_unrecorded', {
+            action,
+            error: (auditError as Error).message,
+          });
+        }
+      }
+      throw error;
+    }
+  };
 
   app.use('*', async (context, next) => {
     const startedAt = performance.now();
@@ -134,29 +169,34 @@ export function createApp(deps: AppDependencies): Hono<Env> {
 
   app.post('/v1/agents/:id/review', async (context) => {
     const record = authorize(context, 'agent.review');
-    policy.record(context.var.user, record.id, 'agent.review', 'allow');
-    return context.json(await manager.review(record.id));
+    return context.json(
+      await act(context, record.id, 'agent.review', {}, () => manager.review(record.id)),
+    );
   });
 
   app.post('/v1/agents/:id/resume', async (context) => {
     const record = authorize(context, 'agent.resume');
     const { message } = await parseBody(context, resumeRequestSchema);
-    policy.record(context.var.user, record.id, 'agent.resume', 'allow');
-    return context.json(await manager.resume(record.id, message));
+    const resumed = act(context, record.id, 'agent.resume', {}, () =>
+      manager.resume(record.id, message),
+    );
+    return context.json(await resumed);
   });
 
   app.post('/v1/agents/:id/cancel', async (context) => {
     const record = authorize(context, 'agent.cancel');
-    policy.record(context.var.user, record.id, 'agent.cancel', 'allow');
-    return context.json(await manager.cancel(record.id));
+    return context.json(
+      await act(context, record.id, 'agent.cancel', {}, () => manager.cancel(record.id)),
+    );
   });
 
   // An agent that has not ended is removed only with ?force=true: it loses its VM and its work.
   app.delete('/v1/agents/:id', async (context) => {
     const force = booleanQuery(context, 'force');
     const record = authorize(context, 'agent.remove');
-    policy.record(context.var.user, record.id, 'agent.remove', 'allow', { force });
-    await manager.remove(record.id, { force });
+    await act(context, record.id, 'agent.remove', { force }, () =>
+      manager.remove(record.id, { force }),
+    );
     return context.body(null, 204);
   });
 
@@ -197,7 +237,13 @@ export function createApp(deps: AppDependencies): Hono<Env> {
   app.post('/v1/agents/:id/guest', async (context) => {
     const record = authorize(context, 'agent.guest');
     const { request } = await parseBody(context, guestCallSchema);
-    return context.json({ result: await manager.guestCall(record.id, request) });
+    const call = () => manager.guestCall(record.id, request);
+    // What the reviewer changes in the VM is audited; reads are not.
+    const changes = guestChangeDetails(request);
+    const result = changes
+      ? await act(context, record.id, 'agent.guest', changes, call)
+      : await call();
+    return context.json({ result });
   });
 
   app.get('/v1/agents/:id/egress', (context) => {
@@ -286,4 +332,38 @@ function booleanQuery(context: Context<Env>, name: string): boolean {
     'VALIDATION_FAILED',
     `query parameter ${name} must be true or false, not "${value}"`,
   );
+}
+
+/** Longest command text kept in an audit row. */
+const AUDITED_COMMAND_CHARS = 500;
+
+/**
+ * What an audit row says of a guest request that changes the VM (a command, a file written,
+ * removed or moved), or null for one that only reads.
+ */
+function guestChangeDetails(request: GuestRequest): Record<string, unknown> | null {
+  switch (request.op) {
+    case 'exec':
+      return {
+        op: request.op,
+        command: request.command.slice(0, AUDITED_COMMAND_CHARS),
+        ...(request.command.length > AUDITED_COMMAND_CHARS && {
+          commandChars: request.command.length,
+        }),
+        ...(request.cwd !== undefined && { cwd: request.cwd }),
+      };
+    case 'fs.writeFile':
+      return {
+        op: request.op,
+        path: request.path,
+        bytes: Buffer.byteLength(request.data, 'base64'),
+      };
+    case 'fs.delete':
+    case 'fs.mkdir':
+      return { op: request.op, path: request.path };
+    case 'fs.rename':
+      return { op: request.op, from: request.from, to: request.to };
+    default:
+      return null;
+  }
 }

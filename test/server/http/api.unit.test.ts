@@ -262,6 +262,45 @@ describe('broker HTTP API (unit)', () => {
     assert.equal((await client.getAgent(agent.id)).state, 'failed');
   });
 
+  it('audits a refused action as a deny after its allow, and a command run in the VM with its text', async () => {
+    const upload = await bundleRepository(repo);
+    const agent = await client.createAgent({ text: 'do it', profile: 'plain', repo: upload });
+    await untilState(client, agent.id, 'failed');
+
+    await expectError(client.cancel(agent.id), 'INVALID_STATE');
+    const execRefused = await client
+      .guest(agent.id, { op: 'exec', command: 'git log --oneline' })
+      .then(
+        () => assert.fail('an exec in an agent without a VM was not refused'),
+        (error: AgentvmError) => error,
+      );
+    await client.guest(agent.id, { op: 'fs.stat', path: '.' }).catch(() => undefined);
+
+    const rows = (await client.audit({ agentId: agent.id })).map((row) => ({
+      action: row.action,
+      decision: row.decision,
+      refused: row.details.refused,
+      command: row.details.command,
+    }));
+    const after = rows.slice(rows.findIndex((row) => row.action === 'agent.cancel'));
+    assert.deepEqual(after, [
+      { action: 'agent.cancel', decision: 'allow', refused: undefined, command: undefined },
+      { action: 'agent.cancel', decision: 'deny', refused: 'INVALID_STATE', command: undefined },
+      {
+        action: 'agent.guest',
+        decision: 'allow',
+        refused: undefined,
+        command: 'git log --oneline',
+      },
+      {
+        action: 'agent.guest',
+        decision: 'deny',
+        refused: execRefused.code,
+        command: 'git log --oneline',
+      },
+    ]);
+  });
+
   it('removes an agent that has ended without force', async () => {
     const upload = await bundleRepository(repo);
     const agent = await client.createAgent({ text: 'do it', profile: 'plain', repo: upload });
