@@ -58,7 +58,10 @@ export class GuestMessageHandler {
     if (message.type === 'synced') {
       journal.append(id, {
         kind: 'info',
-        message: `guest clock synced (corrected ${Math.round(message.clockSkewMs)} ms)`,
+        // A restored VM's clock stood still while it was saved (a clone's since its template was
+        // built), so a large correction is expected, not a fault: the entry says so.
+        message: `guest clock synced (corrected ${Math.round(message.clockSkewMs)} ms${Math.abs(message.clockSkewMs) >= 1000 ? '; a VM’s clock stands still while it is saved' : ''})`,
+        data: { clockSkewMs: Math.round(message.clockSkewMs) },
       });
       return;
     }

@@ -10,7 +10,7 @@ const maxOutputLines = 5;
 export function timelineEntry(event: GuestEvent): NewEvent {
   switch (event.kind) {
     case 'phase':
-      return { kind: 'phase', message: `phase: ${event.phase}`, data: { phase: event.phase } };
+      return { kind: 'phase', message: phaseMessages[event.phase], data: { phase: event.phase } };
     case 'output':
       return { kind: 'output', message: event.text, data: { stream: event.stream } };
     case 'progress':
@@ -43,3 +43,10 @@ export function appendOutput(previous: string[], text: string): string[] {
   const lines = text.split('\n').filter((line) => line.trim().length > 0);
   return [...previous, ...lines].slice(-maxOutputLines).map((line) => line.slice(0, 300));
 }
+
+/** How the timeline says each phase of the task (its kind column already reads `phase`). */
+const phaseMessages: Record<Extract<GuestEvent, { kind: 'phase' }>['phase'], string> = {
+  checkout: 'writing the repository into the workspace',
+  running: 'agent command started',
+  exporting: 'exporting the commits',
+};
