@@ -140,6 +140,7 @@ export class ProfileRegistry {
     return new AgentvmError(
       'PROFILE_NOT_FOUND',
       `no profile named "${name}" (known: ${known || 'none'})`,
+      `The broker reads profiles from ${this.directories.join(', ')} (NAME.json or NAME/profile.json); AGENTVM_PROFILES_DIR must be set where the broker runs, before \`agentvm serve\`. \`agentvm profiles\` lists them and any it cannot use.`,
     );
   }
 
