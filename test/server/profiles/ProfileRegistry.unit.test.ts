@@ -153,6 +153,17 @@ describe('ProfileRegistry (unit)', () => {
     assert.equal(Buffer.from(files[0].data, 'base64').toString(), 'one\n');
   });
 
+  it('says where it looked when a profile is not found', () => {
+    write('here.json', { name: 'here', command: 'true' });
+
+    const error = thrown(() => new ProfileRegistry([dir]).get('elsewhere'));
+
+    assert.equal(error.code, 'PROFILE_NOT_FOUND');
+    assert.match(error.message, /known: here/);
+    assert.ok(error.hint.includes(dir), error.hint);
+    assert.match(error.hint, /AGENTVM_PROFILES_DIR/);
+  });
+
   it('refuses a profile with a misspelled field, naming the field it most likely meant', () => {
     write('typo.json', {
       name: 'typo',
