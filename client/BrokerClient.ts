@@ -34,6 +34,11 @@ export interface BrokerClientOptions {
   token: string;
   /** Per-request timeout in milliseconds (uploads and restores can take a while). */
   requestTimeoutMs?: number;
+  /**
+   * The hint of a BROKER_UNREACHABLE error, for a caller that knows where the URL came from and how
+   * to start a broker there (the CLI); the error catalog's general hint otherwise.
+   */
+  unreachableHint?: string;
 }
 
 export interface StreamHandlers {
@@ -56,11 +61,13 @@ export class BrokerClient {
   private readonly baseUrl: string;
   private readonly token: string;
   private readonly requestTimeoutMs: number;
+  private readonly unreachableHint?: string;
 
   constructor(options: BrokerClientOptions) {
     this.baseUrl = options.url.replace(/\/+$/, '');
     this.token = options.token;
     this.requestTimeoutMs = options.requestTimeoutMs ?? 120_000;
+    this.unreachableHint = options.unreachableHint;
   }
 
   get url(): string {
@@ -217,7 +224,11 @@ export class BrokerClient {
       socket.terminate();
     });
     socket.on('error', (error) => {
-      failure ??= new AgentvmError('BROKER_UNREACHABLE', `event stream: ${error.message}`);
+      failure ??= new AgentvmError(
+        'BROKER_UNREACHABLE',
+        `event stream: ${error.message}`,
+        this.unreachableHint,
+      );
     });
     socket.on('close', () => {
       if (closed) return;
@@ -269,7 +280,11 @@ export class BrokerClient {
     } catch (error) {
       const reason =
         (error as Error).name === 'TimeoutError' ? 'timed out' : describeFetchError(error);
-      throw new AgentvmError('BROKER_UNREACHABLE', `broker at ${this.baseUrl} ${reason}`);
+      throw new AgentvmError(
+        'BROKER_UNREACHABLE',
+        `broker at ${this.baseUrl} ${reason}`,
+        this.unreachableHint,
+      );
     }
 
     if (response.ok) return response;

@@ -6,7 +6,7 @@ import { isDiskFullError, storeFullError } from '../store/storeFullError';
 import { exitCodeFor, exitCodes } from './exitCodes';
 import { terminalSafe } from './terminalSafe';
 
-/** Default broker address; AGENTVM_URL or --url override it. */
+/** Where `agentvm serve` listens by default; --url, AGENTVM_URL or AGENTVM_PORT override it. */
 export const defaultBrokerUrl = 'http://127.0.0.1:7878';
 
 export interface GlobalOptions {
@@ -14,41 +14,125 @@ export interface GlobalOptions {
   json?: boolean;
 }
 
-/** A client for the broker named by the options or environment, with the local token. */
-export function connect(options: GlobalOptions = {}): BrokerClient {
-  const url = brokerUrl(options);
-  return new BrokerClient({ url, token: readToken() });
+/** Where the CLI looks for the broker, and what chose that address. */
+export interface BrokerTarget {
+  url: string;
+  source: '--url' | 'AGENTVM_URL' | 'AGENTVM_PORT' | 'default';
 }
 
-/**
- * The broker URL from --url, AGENTVM_URL or the default. One that does not parse as an http(s)
- * URL is bad input (VALIDATION_FAILED), not a broker that does not answer.
- */
+/** A client for the broker named by the options or environment, with the local token. */
+export function connect(options: GlobalOptions = {}): BrokerClient {
+  const target = brokerTarget(options);
+  return new BrokerClient({
+    url: target.url,
+    token: readToken(),
+    unreachableHint: brokerUnreachableHint(target),
+  });
+}
+
+/** The broker URL from --url, AGENTVM_URL, AGENTVM_PORT or the default ({@link brokerTarget}). */
 export function brokerUrl(
   options: GlobalOptions = {},
   env: NodeJS.ProcessEnv = process.env,
 ): string {
-  const source = options.url !== undefined ? '--url' : env.AGENTVM_URL ? 'AGENTVM_URL' : undefined;
-  const url = options.url ?? (env.AGENTVM_URL || defaultBrokerUrl);
-  if (!source) return url;
+  return brokerTarget(options, env).url;
+}
 
+/**
+ * The broker address from --url, else AGENTVM_URL, else 127.0.0.1 on AGENTVM_PORT (the port
+ * `agentvm serve` takes from it too), else the default. A URL that does not parse as http(s), or
+ * an AGENTVM_PORT that is not a port, is bad input (VALIDATION_FAILED), not a broker that does not
+ * answer.
+ */
+export function brokerTarget(
+  options: GlobalOptions = {},
+  env: NodeJS.ProcessEnv = process.env,
+): BrokerTarget {
+  if (options.url !== undefined) return { url: checkUrl(options.url, '--url'), source: '--url' };
+
+  if (env.AGENTVM_URL)
+    return { url: checkUrl(env.AGENTVM_URL, 'AGENTVM_URL'), source: 'AGENTVM_URL' };
+
+  if (env.AGENTVM_PORT) {
+    return { url: `http://127.0.0.1:${checkPort(env.AGENTVM_PORT)}`, source: 'AGENTVM_PORT' };
+  }
+
+  return { url: defaultBrokerUrl, source: 'default' };
+}
+
+function checkUrl(url: string, source: '--url' | 'AGENTVM_URL'): string {
   let parsed: URL | undefined;
   try {
     parsed = new URL(url);
   } catch {
     parsed = undefined;
   }
-  if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) {
-    const example =
-      source === '--url' ? `--url ${defaultBrokerUrl}` : `AGENTVM_URL=${defaultBrokerUrl}`;
-    throw new AgentvmError(
-      'VALIDATION_FAILED',
-      `${source} "${url}" is not an http:// or https:// URL`,
-      `Give the broker's address with its scheme, e.g. ${example} (\`agentvm serve\` prints it).`,
-    );
-  }
+  if (parsed && (parsed.protocol === 'http:' || parsed.protocol === 'https:')) return url;
 
-  return url;
+  const example =
+    source === '--url' ? `--url ${defaultBrokerUrl}` : `AGENTVM_URL=${defaultBrokerUrl}`;
+  throw new AgentvmError(
+    'VALIDATION_FAILED',
+    `${source} "${url}" is not an http:// or https:// URL`,
+    `Give the broker's address with its scheme, e.g. ${example} (\`agentvm serve\` prints it).`,
+  );
+}
+
+function checkPort(value: string): number {
+  const port = /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
+  if (Number.isSafeInteger(port) && port >= 1 && port <= 65535) return port;
+
+  throw new AgentvmError(
+    'VALIDATION_FAILED',
+    `AGENTVM_PORT "${value}" is not a port number (1 to 65535)`,
+    'Set AGENTVM_PORT to the port `agentvm serve` listens on (e.g. AGENTVM_PORT=7878), or unset it to use 7878.',
+  );
+}
+
+/**
+ * The hint of a BROKER_UNREACHABLE error: the address tried, what chose it, and how to start a
+ * broker there (or point the CLI elsewhere).
+ */
+export function brokerUnreachableHint(target: BrokerTarget): string {
+  const chosenBy =
+    target.source === 'default'
+      ? 'the default; --url, AGENTVM_URL and AGENTVM_PORT are unset'
+      : `from ${target.source}`;
+  const serve = serveCommandFor(target);
+  const remedy = serve
+    ? `start a broker there with \`${serve}\``
+    : 'check that a broker runs there';
+  return `Nothing answered at ${target.url} (${chosenBy}): ${remedy}, or point the CLI at a running broker with --url or AGENTVM_URL.`;
+}
+
+/**
+ * The `agentvm serve` command that listens where `target` points, if it is a plain http://
+ * address. It names the port unless it is the default, since serve takes AGENTVM_PORT too.
+ */
+function serveCommandFor(target: BrokerTarget): string | undefined {
+  const parsed = new URL(target.url);
+  if (parsed.protocol !== 'http:' || parsed.pathname.replace(/\/+$/, '') !== '') return undefined;
+
+  const host = parsed.hostname.replace(/^\[(.*)\]$/, '$1');
+  const words = ['agentvm serve'];
+  if (host !== '127.0.0.1' && host !== 'localhost') words.push(`--host ${host}`);
+  if (target.source !== 'default') words.push(`--port ${parsed.port || 80}`);
+  return words.join(' ');
+}
+
+/**
+ * Refuses an empty or blank agent id before anything is sent: in a URL path it names no agent but
+ * another API path (`agentvm review ''` met `NOT_FOUND: no such API path`).
+ */
+export function checkAgentIds(command: string, ids: readonly string[]): void {
+  const blank = ids.find((id) => id.trim() === '');
+  if (blank === undefined) return;
+
+  throw new AgentvmError(
+    'BAD_USAGE',
+    blank === '' ? 'the agent id is empty' : `the agent id ${JSON.stringify(blank)} is blank`,
+    `Pass the id of an agent as \`agentvm ls\` lists it: \`agentvm ${command} ID\`.`,
+  );
 }
 
 /** A whole number from an option's text, or VALIDATION_FAILED naming the option. */
@@ -99,16 +183,24 @@ export function note(line: string): void {
   process.stderr.write(terminalSafe(line) + '\n');
 }
 
-/**
- * `value` as indented JSON. JSON.stringify escapes C0 controls but writes DEL and C1 controls
- * as they are; they are escaped here too (`\u009b`), which parses back to the same value.
- */
+/** `value` as indented JSON on stdout. */
 export function printJson(value: unknown): void {
-  out(
-    JSON.stringify(value, null, 2).replace(
-      /[\u007f-\u009f]/g,
-      (character) => `\\u${character.charCodeAt(0).toString(16).padStart(4, '0')}`,
-    ),
+  out(jsonText(value, 2));
+}
+
+/** `value` as JSON on one line of stdout: one record of a stream (`logs -f --json`). */
+export function jsonLine(value: unknown): void {
+  out(jsonText(value));
+}
+
+/**
+ * JSON.stringify escapes C0 controls but writes DEL and C1 controls as they are; they are escaped
+ * here too (`\u009b`), which parses back to the same value.
+ */
+function jsonText(value: unknown, indent?: number): string {
+  return JSON.stringify(value, null, indent).replace(
+    /[\u007f-\u009f]/g,
+    (character) => `\\u${character.charCodeAt(0).toString(16).padStart(4, '0')}`,
   );
 }
 

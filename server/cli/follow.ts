@@ -1,14 +1,24 @@
 import type { BrokerClient } from '../../client/BrokerClient';
 import type { Agent, AgentEvent, AgentState } from '../../protocol/api';
-import { note } from './context';
+import { jsonLine, note, out } from './context';
 import { exitCodes } from './exitCodes';
 import { terminalSafe } from './terminalSafe';
+
+/**
+ * Where the timeline entries that arrive while following go:
+ * - `stdout`: as text, where the command's result goes (`logs -f`: the timeline is its output);
+ * - `stdout-json`: one JSON object per line, an event as `logs --json` lists it (`logs -f --json`);
+ * - `stderr`: as text, as progress beside the command's result (`delegate` and `resume`, whose
+ *   stdout holds only the agent's id or JSON, so the progress does not mix into it);
+ * - `none`: nowhere (`wait`, and `--json` runs of `delegate` and `resume`).
+ */
+export type TimelineOutput = 'stdout' | 'stdout-json' | 'stderr' | 'none';
 
 export interface FollowOptions {
   /** Stop when the agent reaches one of these states. */
   until: readonly AgentState[];
-  /** Print each timeline entry (on stderr) while following. */
-  print: boolean;
+  /** Where each timeline entry goes while following. */
+  timeline: TimelineOutput;
   /** Replay the events after this id first. */
   afterEventId?: number;
 }
@@ -52,7 +62,7 @@ async function followUntil(
     if (event.id <= lastEventId) return;
 
     lastEventId = event.id;
-    if (options.print) note(formatEvent(event, startedAt));
+    printEvent(event, startedAt, options.timeline);
   };
 
   const finalAgent = await new Promise<Agent | undefined>((resolve) => {
@@ -114,6 +124,20 @@ async function pollUntil(
     if (agent && options.until.includes(agent.state)) return agent;
 
     await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+}
+
+/** Writes one timeline entry where `timeline` says. */
+export function printEvent(event: AgentEvent, startedAt: number, timeline: TimelineOutput): void {
+  switch (timeline) {
+    case 'stdout':
+      return out(formatEvent(event, startedAt));
+    case 'stdout-json':
+      return jsonLine(event);
+    case 'stderr':
+      return note(formatEvent(event, startedAt));
+    case 'none':
+      return;
   }
 }
 

@@ -1,9 +1,17 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { terminalStates, type AgentState } from '../../../protocol/api';
 import { AgentvmError } from '../../../protocol/errors';
-import { action, connect, note, out, printJson, type GlobalOptions } from '../context';
+import {
+  action,
+  checkAgentIds,
+  connect,
+  note,
+  out,
+  printJson,
+  type GlobalOptions,
+} from '../context';
 import { exitCodes } from '../exitCodes';
-import { followAgent, formatEvent } from '../follow';
+import { followAgent, formatEvent, printEvent } from '../follow';
 import { terminalSafe } from '../terminalSafe';
 import { agentListHeader, formatAgentRow } from './formatAgentRow';
 import { describeNextStep, pauseOrEndStates } from './nextStep';
@@ -29,14 +37,25 @@ export function registerAgentCommands(program: Command): void {
 
   program
     .command('logs')
-    .description("print an agent's timeline (or its VM console)")
+    .description(
+      "print an agent's timeline (or its VM console) on stdout; with --follow, the entries to come as well",
+    )
     .argument('<id>')
     .option('-f, --follow', 'keep printing until the agent needs review or ends')
-    .option('--console', "print the VM's serial console instead")
-    .option('--json', 'print JSON')
+    .addOption(
+      new Option(
+        '--console',
+        "print the VM's serial console instead (not with --follow or --json)",
+      ).conflicts(['follow', 'json']),
+    )
+    .option(
+      '--json',
+      'print the events as a JSON array; with --follow, one JSON object per line instead (each event as it comes, in the same shape)',
+    )
     .action(
       action(
         async (id: string, options: GlobalOptions & { follow?: boolean; console?: boolean }) => {
+          checkAgentIds('logs', [id]);
           const client = connect(options);
           if (options.console) {
             const text = await client.consoleLog(id);
@@ -54,32 +73,40 @@ export function registerAgentCommands(program: Command): void {
 
           const agent = await client.getAgent(id);
           const events = await client.events(id);
-          if (options.json && !options.follow) return printJson(events);
+          if (!options.follow) {
+            if (options.json) return printJson(events);
 
-          for (const event of events) out(formatEvent(event, agent.createdAt));
-          if (options.follow) {
-            const last = events.at(-1)?.id ?? 0;
-            const final = await followAgent(client, id, {
-              until: pauseOrEndStates,
-              print: true,
-              afterEventId: last,
-            });
-            describeNextStep(final);
+            for (const event of events) out(formatEvent(event, agent.createdAt));
+            return;
           }
+
+          // The whole timeline, what happened and what comes, is this command's output (stdout),
+          // so `logs -f ID | grep x` sees every line. A stream is no JSON array: one event a line.
+          const timeline = options.json ? 'stdout-json' : 'stdout';
+          for (const event of events) printEvent(event, agent.createdAt, timeline);
+          const final = await followAgent(client, id, {
+            until: pauseOrEndStates,
+            timeline,
+            afterEventId: events.at(-1)?.id ?? 0,
+          });
+          if (!options.json) describeNextStep(final);
         },
       ),
     );
 
   program
     .command('wait')
-    .description('wait until the agent needs review or ends')
+    .description(
+      'wait until the agent needs review or ends, printing nothing meanwhile; then print its state',
+    )
     .argument('<id>')
     .option('--json', 'print the agent as JSON')
     .action(
       action(async (id: string, options: GlobalOptions) => {
+        checkAgentIds('wait', [id]);
         const final = await followAgent(connect(options), id, {
           until: pauseOrEndStates,
-          print: false,
+          timeline: 'none',
         });
         if (options.json) printJson(final);
         else out(final.state);
@@ -96,6 +123,7 @@ export function registerAgentCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(
       action(async (id: string, options: GlobalOptions) => {
+        checkAgentIds('cancel', [id]);
         const agent = await connect(options).cancel(id);
         if (options.json) printJson(agent);
         else out(`agent ${agent.id} is ${agent.state}`);
@@ -109,6 +137,7 @@ export function registerAgentCommands(program: Command): void {
     .option('--force', 'also remove agents that have not ended (their VM is stopped, work lost)')
     .action(
       action(async (ids: string[], options: GlobalOptions & { force?: boolean }) => {
+        checkAgentIds('rm', ids);
         const client = connect(options);
         // The broker refuses an agent that has not ended without force. Every id is checked here
         // first as well, so that a refusal of one of several ids removes none of them.
@@ -127,11 +156,26 @@ export function registerAgentCommands(program: Command): void {
     );
 }
 
-/** `rm` of an agent that has not ended: it would stop the VM and lose the work, so it asks. */
+/** `rm` of an agent that has not ended: it would lose the agent's work, so it asks. */
 function liveAgentError(id: string, state: AgentState): AgentvmError {
+  const stop = `stop it with \`agentvm cancel ${id}\`, or pass --force to remove it anyway`;
   return new AgentvmError(
     'INVALID_STATE',
-    `agent ${id} is ${state}, not ended: removing it stops its VM and deletes its work (nothing was removed)`,
-    `Stop it first with \`agentvm cancel ${id}\`, or pass --force to remove it anyway.`,
+    `agent ${id} is ${state}, not ended: ${whatRemovalLoses(state)} (nothing was removed)`,
+    state === 'awaiting_review'
+      ? `Answer it with \`agentvm resume ${id} --message "..."\` and let it finish, ${stop}.`
+      : `Let it finish, ${stop}.`,
   );
+}
+
+/** What removing an agent that has not ended throws away, which depends on whether it has a VM. */
+function whatRemovalLoses(state: AgentState): string {
+  switch (state) {
+    case 'queued':
+      return 'removing it drops its task before its VM starts';
+    case 'awaiting_review':
+      return 'it has no running VM but its paused one is saved on disk for the review: removing it deletes that snapshot and the work in it';
+    default:
+      return 'removing it stops its VM and deletes its work';
+  }
 }

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { action, connect, out, printJson, type GlobalOptions } from '../context';
+import { action, checkAgentIds, connect, out, printJson, type GlobalOptions } from '../context';
 
 /** `allow` / `deny`: change a running agent's egress allowlist (takes effect for new connections). */
 export function registerAllowCommands(program: Command): void {
@@ -12,6 +12,7 @@ export function registerAllowCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(
       action(async (id: string, hosts: string[], options: GlobalOptions & { only?: boolean }) => {
+        checkAgentIds('allow', [id]);
         const client = connect(options);
         const current = options.only ? [] : (await client.egress(id)).allowedHosts;
         const next = [...new Set([...current, ...hosts])];
@@ -30,6 +31,7 @@ export function registerAllowCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(
       action(async (id: string, hosts: string[], options: GlobalOptions) => {
+        checkAgentIds('deny', [id]);
         const client = connect(options);
         const current = (await client.egress(id)).allowedHosts;
         const policy = await client.setAllowedHosts(

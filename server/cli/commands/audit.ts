@@ -1,6 +1,14 @@
 import type { Command } from 'commander';
 import type { AuditEntry, AuditVerifyResult } from '../../../protocol/policy';
-import { action, connect, out, parseWholeNumber, printJson, type GlobalOptions } from '../context';
+import {
+  action,
+  checkAgentIds,
+  connect,
+  out,
+  parseWholeNumber,
+  printJson,
+  type GlobalOptions,
+} from '../context';
 import { exitCodes } from '../exitCodes';
 
 /** `audit`: print the audit log (own agents, or everything for an admin) or verify its chain. */
@@ -15,6 +23,7 @@ export function registerAuditCommand(program: Command): void {
     .action(
       action(
         async (options: GlobalOptions & { agent?: string; verify?: boolean; limit: string }) => {
+          if (options.agent !== undefined) checkAgentIds('audit --agent', [options.agent]);
           const limit = parseWholeNumber(options.limit, '--limit', { min: 1, example: 100 });
           const client = connect(options);
           if (options.verify) {

@@ -91,9 +91,10 @@ export function registerDelegateCommand(program: Command): void {
           return exitCodes.ok;
         }
 
+        // Progress goes to stderr: stdout holds the command's result alone (the id or JSON).
         const final = await followAgent(client, agent.id, {
           until: pauseOrEndStates,
-          print: !options.json,
+          timeline: options.json ? 'none' : 'stderr',
         });
         if (options.json) printJson(final);
         else describeNextStep(final);

@@ -8,7 +8,16 @@ import {
 } from '../../github/openAgentPullRequest';
 import type { RepoRef } from '../../github/parseIssueRef';
 import { resolveGitHubToken } from '../../github/resolveGitHubToken';
-import { action, connect, note, out, printJson, type GlobalOptions } from '../context';
+import {
+  action,
+  checkAgentIds,
+  connect,
+  note,
+  out,
+  printJson,
+  type GlobalOptions,
+} from '../context';
+import { explainMissingResult } from './explainMissingResult';
 
 interface PrOptions extends GlobalOptions {
   draft?: boolean;
@@ -46,14 +55,17 @@ export function registerPrCommand(program: Command): void {
       action(async (id: string, options: PrOptions) => {
         // What the user typed and the agent's state are checked before any credential is looked
         // for, so a typo or an agent without a result is reported as such, not as a missing token.
+        checkAgentIds('pr', [id]);
         const typedRepo = options.repo ? parseRepoOption(options.repo) : undefined;
         const client = connect(options);
-        const [agent, events, result, bundle] = await Promise.all([
-          client.getAgent(id),
-          client.events(id),
-          client.result(id),
-          client.resultBundle(id),
-        ]);
+        const [agent, events, result, bundle] = await explainMissingResult(client, id, () =>
+          Promise.all([
+            client.getAgent(id),
+            client.events(id),
+            client.result(id),
+            client.resultBundle(id),
+          ]),
+        );
         requireCommits(agent, result);
         const repo = await targetRepository(agent, typedRepo);
 

@@ -5,8 +5,9 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import type { Command } from 'commander';
 import { AgentvmError } from '../../../protocol/errors';
-import { action, connect, out, printJson, type GlobalOptions } from '../context';
+import { action, checkAgentIds, connect, out, printJson, type GlobalOptions } from '../context';
 import { terminalSafe } from '../terminalSafe';
+import { explainMissingResult } from './explainMissingResult';
 
 const execFileAsync = promisify(execFile);
 
@@ -19,7 +20,9 @@ export function registerResultCommands(program: Command): void {
     .option('--json', 'print the result as JSON')
     .action(
       action(async (id: string, options: GlobalOptions) => {
-        const result = await connect(options).result(id);
+        checkAgentIds('diff', [id]);
+        const client = connect(options);
+        const result = await explainMissingResult(client, id, () => client.result(id));
         if (options.json) return printJson(result);
 
         if (!result.patch) return out('(the agent made no commits)');
@@ -39,13 +42,14 @@ export function registerResultCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(
       action(async (id: string, options: GlobalOptions & { repo: string; branch?: string }) => {
+        checkAgentIds('apply', [id]);
         // A --branch git would refuse is bad input, found before anything is fetched or written.
         if (options.branch !== undefined) await checkBranchName(options.branch);
         const repo = await gitRoot(options.repo);
         if (options.branch !== undefined) await checkBranchIsFree(repo, options.branch);
 
         const client = connect(options);
-        const result = await client.result(id);
+        const result = await explainMissingResult(client, id, () => client.result(id));
         const branch = options.branch ?? `agentvm/${id}`;
         if (options.branch === undefined) await checkBranchIsFree(repo, branch);
 

@@ -4,6 +4,7 @@ import { AgentvmError } from '../../../protocol/errors';
 import { execResultSchema } from '../../../protocol/guestResults';
 import {
   action,
+  checkAgentIds,
   connect,
   note,
   out,
@@ -25,6 +26,8 @@ export const execCommandHelp =
   "the program and its arguments, after --; each word is passed as it is (quoted), so | > && * are not interpreted: for a pipeline or redirect give a script to sh, e.g. -- sh -c 'git log | head -5'";
 
 type ExecOptions = GlobalOptions & { timeout: string; stdin?: boolean };
+
+type ResumeOptions = GlobalOptions & { message: string; detach?: boolean };
 
 /** All of this process's stdin, or a clear error once it passes `maxBytes` (nothing is sent). */
 async function readStdin(maxBytes: number): Promise<Buffer> {
@@ -53,6 +56,7 @@ export function registerReviewCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(
       action(async (id: string, options: GlobalOptions) => {
+        checkAgentIds('review', [id]);
         const agent = await connect(options).review(id);
         if (options.json) return printJson(agent);
 
@@ -79,6 +83,7 @@ export function registerReviewCommands(program: Command): void {
     )
     .action(
       action(async (id: string, words: string[], options: ExecOptions) => {
+        checkAgentIds('exec', [id]);
         const timeoutMs = parseWholeNumber(options.timeout, '--timeout', {
           min: 1,
           example: 600000,
@@ -108,11 +113,21 @@ export function registerReviewCommands(program: Command): void {
       'answer the review and let the agent continue, with any edits made during review in place',
     )
     .argument('<id>')
-    .option('-m, --message <text>', "the reviewer's answer", '')
+    .option(
+      '-m, --message <text>',
+      'the reviewer\'s answer, as one argument: --message "yes please"',
+      '',
+    )
     .option('--detach', 'return at once instead of following the agent')
     .option('--json', 'print JSON')
+    // Words after the id are refused by the action, with a hint that names --message.
+    .allowExcessArguments()
     .action(
-      action(async (id: string, options: GlobalOptions & { message: string; detach?: boolean }) => {
+      action(async (id: string, options: ResumeOptions, command: Command) => {
+        checkAgentIds('resume', [id]);
+        const extra = command.args.slice(1);
+        if (extra.length > 0) throw answerWithoutMessageError(id, extra, options.message);
+
         const client = connect(options);
         const before = await client.events(id);
         const agent = await client.resume(id, options.message);
@@ -124,9 +139,10 @@ export function registerReviewCommands(program: Command): void {
 
         if (!options.json) note(`agent ${agent.id} resumed`);
         const afterEventId = before.at(-1)?.id ?? 0;
+        // Progress goes to stderr: stdout holds the command's result alone (JSON, or nothing).
         const final = await followAgent(client, id, {
           until: pauseOrEndStates,
-          print: !options.json,
+          timeline: options.json ? 'none' : 'stderr',
           afterEventId,
         });
         if (options.json) printJson(final);
@@ -136,6 +152,16 @@ export function registerReviewCommands(program: Command): void {
           : exitCodes.ok;
       }),
     );
+}
+
+/** `resume ID yes please`: the words were meant as the answer, which goes in --message. */
+function answerWithoutMessageError(id: string, extra: string[], message: string): AgentvmError {
+  const answer = message === '' ? shellQuote(extra.join(' ')) : '"..."';
+  return new AgentvmError(
+    'BAD_USAGE',
+    `too many arguments for 'resume': it takes one agent id, but got ${extra.length + 1} arguments`,
+    `Give the answer with --message, quoted as one argument: \`agentvm resume ${id} --message ${answer}\`.`,
+  );
 }
 
 function shellQuote(word: string): string {

@@ -1,7 +1,16 @@
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { AgentvmError } from '../../../protocol/errors';
-import { action, brokerUrl, defaultBrokerUrl, parseWholeNumber } from '../../../server/cli/context';
+import {
+  action,
+  brokerTarget,
+  brokerUnreachableHint,
+  brokerUrl,
+  defaultBrokerUrl,
+  parseWholeNumber,
+} from '../../../server/cli/context';
 import { exitCodeFor } from '../../../server/cli/exitCodes';
+import { runCli } from './runCli';
 
 function thrown(run: () => unknown): AgentvmError {
   try {
@@ -31,6 +40,47 @@ describe('CLI options (unit)', () => {
     assert.equal(brokerUrl({ url: 'http://10.0.0.2:9000' }, {}), 'http://10.0.0.2:9000');
     assert.equal(brokerUrl({}, { AGENTVM_URL: 'https://broker.test' }), 'https://broker.test');
     assert.equal(brokerUrl({}, {}), defaultBrokerUrl);
+  });
+
+  it('takes 127.0.0.1 on AGENTVM_PORT when AGENTVM_URL and --url are unset, as `agentvm serve` listens (regression: AGENTVM_PORT=7979 agentvm ls went to 7878)', () => {
+    assert.equal(brokerUrl({}, { AGENTVM_PORT: '7979' }), 'http://127.0.0.1:7979');
+    assert.equal(
+      brokerUrl({}, { AGENTVM_PORT: '7979', AGENTVM_URL: 'http://127.0.0.1:9000' }),
+      'http://127.0.0.1:9000',
+    );
+    assert.equal(
+      brokerUrl({ url: 'http://127.0.0.1:9001' }, { AGENTVM_PORT: '7979' }),
+      'http://127.0.0.1:9001',
+    );
+    assert.equal(brokerUrl({}, { AGENTVM_PORT: '' }), defaultBrokerUrl);
+  });
+
+  it('refuses an AGENTVM_PORT that is not a port as bad input, naming it', () => {
+    for (const bad of ['x', '0', '70000', '79.5']) {
+      const error = thrown(() => brokerUrl({}, { AGENTVM_PORT: bad }));
+      assert.equal(error.code, 'VALIDATION_FAILED');
+      assert.match(error.message, new RegExp(`^AGENTVM_PORT "${bad.replace('.', '\\.')}"`));
+      assert.match(error.hint, /AGENTVM_PORT=7878/);
+    }
+  });
+
+  it('says in the BROKER_UNREACHABLE hint which address it tried, what chose it and the serve command for it', () => {
+    assert.equal(
+      brokerUnreachableHint(brokerTarget({}, { AGENTVM_PORT: '7979' })),
+      'Nothing answered at http://127.0.0.1:7979 (from AGENTVM_PORT): start a broker there with `agentvm serve --port 7979`, or point the CLI at a running broker with --url or AGENTVM_URL.',
+    );
+    assert.match(
+      brokerUnreachableHint(brokerTarget({}, {})),
+      /^Nothing answered at http:\/\/127\.0\.0\.1:7878 \(the default; .*\): start a broker there with `agentvm serve`,/,
+    );
+    assert.match(
+      brokerUnreachableHint(brokerTarget({ url: 'http://[::1]:9000/' }, {})),
+      /\(from --url\): start a broker there with `agentvm serve --host ::1 --port 9000`/,
+    );
+    assert.match(
+      brokerUnreachableHint(brokerTarget({}, { AGENTVM_URL: 'https://broker.test/agentvm' })),
+      /^Nothing answered at https:\/\/broker\.test\/agentvm \(from AGENTVM_URL\): check that a broker runs there/,
+    );
   });
 
   it('names the option of a bad number (audit --limit x says --limit)', () => {
@@ -79,3 +129,37 @@ describe('CLI action errors (unit)', () => {
     assert.equal(process.exitCode, 1);
   });
 });
+
+describe('agentvm with no broker on AGENTVM_PORT (unit)', () => {
+  it('asks 127.0.0.1 on AGENTVM_PORT and says how to start a broker there (regression: it asked 7878)', async () => {
+    const port = await closedPort();
+
+    const run = await runCli(['ls'], {
+      AGENTVM_PORT: String(port),
+      AGENTVM_URL: undefined,
+      AGENTVM_TOKEN: 'avm_unused',
+    });
+
+    assert.equal(run.exitCode, 4, run.stderr);
+    assert.match(
+      run.stderr,
+      new RegExp(`^error \\[BROKER_UNREACHABLE\\]: broker at http://127\\.0\\.0\\.1:${port} `, 'm'),
+    );
+    assert.match(
+      run.stderr,
+      new RegExp(
+        `^ {2}hint: Nothing answered at http://127\\.0\\.0\\.1:${port} \\(from AGENTVM_PORT\\): start a broker there with \`agentvm serve --port ${port}\``,
+        'm',
+      ),
+    );
+  });
+});
+
+/** A loopback port nothing listens on (it was free a moment ago). */
+async function closedPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import { Command } from 'commander';
 import { BrokerClient } from '../../../../client/BrokerClient';
 import { bundleRepository } from '../../../../client/repoBundle';
+import { agentEventSchema } from '../../../../protocol/api';
 import { registerAgentCommands } from '../../../../server/cli/commands/agents';
 import {
   hangingDriver,
@@ -10,6 +11,8 @@ import {
   type ImagelessBroker,
 } from '../../../helpers/imagelessBroker';
 import { makeTempRepo } from '../../../helpers/repos';
+import { runCli, type CliOutput } from '../runCli';
+import { startBrokerWithAgents, type BrokerWithAgents } from '../startBrokerWithAgents';
 
 interface CliRun {
   stdout: string;
@@ -155,6 +158,154 @@ describe('agentvm cancel and rm (unit)', function () {
 
     assert.equal(removed.exitCode, 0, removed.stderr);
     assert.ok(!(await exists(ended)), 'the ended agent is gone');
+  });
+});
+
+describe('agentvm logs -f, wait and delegate: where the timeline goes (unit)', function () {
+  this.timeout(30_000);
+  const savedMaxBoots = process.env.AGENTVM_MAX_BOOTS;
+  let harness: ImagelessBroker;
+  let client: BrokerClient;
+  let repo: string;
+  let env: Record<string, string | undefined>;
+
+  before(async () => {
+    process.env.AGENTVM_MAX_BOOTS = '1';
+    repo = makeTempRepo();
+    harness = await startImagelessBroker({ driver: hangingDriver });
+    client = new BrokerClient({ url: harness.url, token: harness.token });
+    env = { AGENTVM_URL: harness.url, AGENTVM_TOKEN: harness.token, AGENTVM_PROFILE: undefined };
+    // It holds the one boot slot, so every agent a test makes stays queued until cancelled.
+    const blocker = await newAgent();
+    await until(async () => (await client.getAgent(blocker)).state === 'starting');
+  });
+
+  after(async () => {
+    await harness.stop();
+    fs.rmSync(repo, { recursive: true, force: true });
+    if (savedMaxBoots === undefined) delete process.env.AGENTVM_MAX_BOOTS;
+    else process.env.AGENTVM_MAX_BOOTS = savedMaxBoots;
+  });
+
+  async function newAgent(): Promise<string> {
+    const upload = await bundleRepository(repo);
+    return (await client.createAgent({ text: 'do it', profile: 'plain', repo: upload })).id;
+  }
+
+  /** Cancels agent `id` once `seen` is true of the command's output: an entry after the history. */
+  function cancelWhen(id: string, seen: (output: CliOutput) => boolean) {
+    return async (output: CliOutput) => {
+      await until(async () => seen(output));
+      await client.cancel(id);
+    };
+  }
+
+  it('`logs -f` prints the whole timeline on stdout, entries that come while following too (regression: those went to stderr, so `logs -f ID | grep` missed them)', async () => {
+    const id = await newAgent();
+
+    const run = await runCli(
+      ['logs', '-f', id],
+      env,
+      cancelWhen(id, (output) => /\] state {4}queued$/m.test(output.stdout)),
+    );
+
+    assert.equal(run.exitCode, 0, run.stderr);
+    const rows = run.stdout.trimEnd().split('\n');
+    assert.match(rows[0], /^\[\d\d:\d\d\.\d\] state {4}queued$/);
+    assert.match(rows.at(-1)!, /^\[\d\d:\d\d\.\d\] state {4}cancelled\b/, run.stdout);
+    assert.doesNotMatch(run.stderr, /\] state /, 'no timeline entry on stderr');
+    assert.match(
+      run.stderr,
+      new RegExp(`agent ${id} is cancelled`),
+      'the next step stays on stderr',
+    );
+  });
+
+  it('`logs -f --json` prints one event a line, in the shape of `logs --json` (regression: --json was ignored)', async () => {
+    const id = await newAgent();
+
+    const run = await runCli(
+      ['logs', '-f', '--json', id],
+      env,
+      cancelWhen(id, (output) => output.stdout.includes('"message":"queued"')),
+    );
+
+    assert.equal(run.exitCode, 0, run.stderr);
+    assert.equal(run.stderr, '');
+    const events = run.stdout
+      .trimEnd()
+      .split('\n')
+      .map((line) => agentEventSchema.parse(JSON.parse(line)));
+    assert.deepEqual(events, await client.events(id), 'the same events as `logs --json` lists');
+    assert.deepEqual(
+      events
+        .map((event) => `${event.kind} ${event.message}`)
+        .filter((row) => row.startsWith('state')),
+      ['state queued', 'state cancelled: cancelled by the user'],
+    );
+  });
+
+  it('`wait` prints no timeline, and the final state alone on stdout', async () => {
+    const id = await newAgent();
+
+    const run = await runCli(
+      ['wait', id],
+      env,
+      cancelWhen(id, () => true),
+    );
+
+    assert.equal(run.exitCode, 3, run.stderr);
+    assert.equal(run.stdout, 'cancelled\n');
+    assert.doesNotMatch(run.stderr, /\] state /);
+  });
+
+  it('`delegate` follows the agent on stderr and leaves stdout empty', async () => {
+    let id = '';
+
+    const run = await runCli(
+      ['delegate', '--repo', repo, '--profile', 'plain', 'do it'],
+      env,
+      async (output) => {
+        await until(async () => /\] state {4}queued$/m.test(output.stderr));
+        id = /^agent (\w+) queued/m.exec(output.stderr)![1];
+        await client.cancel(id);
+      },
+    );
+
+    assert.equal(run.exitCode, 3, run.stderr);
+    assert.equal(run.stdout, '');
+    assert.match(run.stderr, /\] state {4}cancelled\b/m);
+  });
+});
+
+describe('agentvm rm of an agent awaiting review (unit)', function () {
+  this.timeout(30_000);
+  let broker: BrokerWithAgents;
+
+  before(async () => {
+    broker = await startBrokerWithAgents({ waiting1: 'awaiting_review' });
+  });
+
+  after(async () => {
+    await broker?.stop();
+  });
+
+  it('says its paused VM is a snapshot on disk, not that removing it stops its VM (regression: "stops its VM")', async () => {
+    const run = await runCli(['rm', 'waiting1'], {
+      AGENTVM_URL: broker.url,
+      AGENTVM_TOKEN: broker.token,
+    });
+
+    assert.equal(run.exitCode, 1, run.stderr);
+    assert.match(
+      run.stderr,
+      /^error \[INVALID_STATE\]: agent waiting1 is awaiting_review, not ended: .*deletes that snapshot/m,
+    );
+    assert.doesNotMatch(run.stderr, /stops its VM/);
+    assert.match(
+      run.stderr,
+      /^ {2}hint: .*agentvm resume waiting1 --message .*agentvm cancel waiting1.*--force/m,
+    );
   });
 });
 
