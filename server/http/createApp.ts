@@ -3,6 +3,7 @@ import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import {
+  type AgentState,
   createAgentRequestSchema,
   guestCallSchema,
   resumeRequestSchema,
@@ -203,11 +204,7 @@ export function createApp(deps: AppDependencies): Hono<Env> {
   app.get('/v1/agents/:id/result', (context) => {
     const record = authorize(context, 'agent.read');
     if (!record.result) {
-      throw new AgentvmError(
-        'RESULT_NOT_READY',
-        `agent ${record.id} has no result yet (state ${record.state})`,
-        stateHint(record.id, record.state),
-      );
+      throw noResult(record);
     }
 
     const files = manager.resultFiles(record.id);
@@ -223,11 +220,7 @@ export function createApp(deps: AppDependencies): Hono<Env> {
   app.get('/v1/agents/:id/result/bundle', (context) => {
     const record = authorize(context, 'agent.read');
     if (!record.result) {
-      throw new AgentvmError(
-        'RESULT_NOT_READY',
-        `agent ${record.id} has no result yet (state ${record.state})`,
-        stateHint(record.id, record.state),
-      );
+      throw noResult(record);
     }
 
     const bundle = fs.readFileSync(manager.resultFiles(record.id).bundle);
@@ -366,4 +359,16 @@ function guestChangeDetails(request: GuestRequest): Record<string, unknown> | nu
     default:
       return null;
   }
+}
+
+/** RESULT_NOT_READY for an agent without a result: "yet" only where one may still come. */
+function noResult(record: { id: string; state: AgentState }): AgentvmError {
+  const never = record.state === 'failed' || record.state === 'cancelled';
+  return new AgentvmError(
+    'RESULT_NOT_READY',
+    never
+      ? `agent ${record.id} ${record.state === 'failed' ? 'failed' : 'was cancelled'}, so it has no result and never will`
+      : `agent ${record.id} has no result yet (state ${record.state})`,
+    stateHint(record.id, record.state),
+  );
 }

@@ -301,6 +301,18 @@ describe('broker HTTP API (unit)', () => {
     ]);
   });
 
+  it('says a failed agent will never have a result, not that it has none yet', async () => {
+    const upload = await bundleRepository(repo);
+    const agent = await client.createAgent({ text: 'do it', profile: 'plain', repo: upload });
+    await untilState(client, agent.id, 'failed');
+
+    await expectError(
+      client.result(agent.id),
+      'RESULT_NOT_READY',
+      new RegExp(`agent ${agent.id} failed, so it has no result and never will`),
+    );
+  });
+
   it('removes an agent that has ended without force', async () => {
     const upload = await bundleRepository(repo);
     const agent = await client.createAgent({ text: 'do it', profile: 'plain', repo: upload });
