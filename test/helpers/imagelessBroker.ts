@@ -1,11 +1,15 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { BrokerClient } from '../../client/BrokerClient';
+import { bundleRepository } from '../../client/repoBundle';
 import { AgentvmError } from '../../protocol/errors';
 import { Broker } from '../../server/Broker';
 import { silentLogger } from '../../server/log';
 import { ProfileRegistry } from '../../server/profiles/ProfileRegistry';
 import type { GuestImage, VmmDriver } from '../../server/vmm/VmmDriver';
+import { makeTempRepo } from './repos';
+import { until } from './until';
 
 /** An image record whose files do not exist; only the (refusing) test driver ever sees it. */
 const unbootableImage: GuestImage = {
@@ -74,6 +78,61 @@ export async function startImagelessBroker(
       for (const dir of [dataDir, profilesDir]) fs.rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+export interface BrokerWithBootSlotTaken extends ImagelessBroker {
+  client: BrokerClient;
+  /** A repository the agents are delegated from. */
+  repo: string;
+  /** Delegates a task with the `plain` profile; the agent stays `queued`. */
+  newAgent(): Promise<string>;
+}
+
+/**
+ * An imageless broker with one boot slot (AGENTVM_MAX_BOOTS=1), which a first agent holds for
+ * good (its VM never boots, see {@link hangingDriver}): every agent a test makes after it stays
+ * `queued`, not ended. `stop` also removes the repository and restores AGENTVM_MAX_BOOTS.
+ */
+export async function startBrokerWithBootSlotTaken(): Promise<BrokerWithBootSlotTaken> {
+  const savedMaxBoots = process.env.AGENTVM_MAX_BOOTS;
+  const restoreMaxBoots = () => {
+    if (savedMaxBoots === undefined) delete process.env.AGENTVM_MAX_BOOTS;
+    else process.env.AGENTVM_MAX_BOOTS = savedMaxBoots;
+  };
+  process.env.AGENTVM_MAX_BOOTS = '1';
+  const repo = makeTempRepo();
+  let harness: ImagelessBroker | undefined;
+  try {
+    harness = await startImagelessBroker({ driver: hangingDriver });
+    const client = new BrokerClient({ url: harness.url, token: harness.token });
+    const newAgent = async () => {
+      const upload = await bundleRepository(repo);
+      return (await client.createAgent({ text: 'do it', profile: 'plain', repo: upload })).id;
+    };
+    const blocker = await newAgent();
+    await until(
+      async () => (await client.getAgent(blocker)).state === 'starting',
+      'the first agent holds the boot slot',
+      2_000,
+    );
+    const started = harness;
+    return {
+      ...started,
+      client,
+      repo,
+      newAgent,
+      stop: async () => {
+        await started.stop();
+        fs.rmSync(repo, { recursive: true, force: true });
+        restoreMaxBoots();
+      },
+    };
+  } catch (error) {
+    await harness?.stop();
+    fs.rmSync(repo, { recursive: true, force: true });
+    restoreMaxBoots();
+    throw error;
+  }
 }
 
 /**

@@ -8,8 +8,9 @@ import { MAX_EXEC_STDIN_BYTES } from '../../../protocol/control';
 import { AgentvmError } from '../../../protocol/errors';
 import type { Broker } from '../../../server/Broker';
 import {
-  hangingDriver,
+  startBrokerWithBootSlotTaken,
   startImagelessBroker,
+  type BrokerWithBootSlotTaken,
   type ImagelessBroker,
 } from '../../helpers/imagelessBroker';
 import { makeTempRepo } from '../../helpers/repos';
@@ -323,30 +324,21 @@ describe('broker HTTP API (unit)', () => {
   });
 
   describe('with an agent that has not ended', () => {
-    let live: ImagelessBroker;
+    let live: BrokerWithBootSlotTaken;
     let liveClient: BrokerClient;
     let agentId: string;
-
-    const savedMaxBoots = process.env.AGENTVM_MAX_BOOTS;
 
     // A start holds its agent until the VM boots, which the hanging driver never does: the agent
     // under test is the one queued behind the single boot slot another agent took.
     beforeEach(async () => {
-      process.env.AGENTVM_MAX_BOOTS = '1';
-      live = await startImagelessBroker({ driver: hangingDriver });
-      liveClient = new BrokerClient({ url: live.url, token: live.token });
-      const upload = await bundleRepository(repo);
-      const request = { text: 'do it', profile: 'plain', repo: upload };
-      const blocker = await liveClient.createAgent(request);
-      await untilState(liveClient, blocker.id, 'starting');
-      agentId = (await liveClient.createAgent(request)).id;
+      live = await startBrokerWithBootSlotTaken();
+      liveClient = live.client;
+      agentId = await live.newAgent();
       await untilState(liveClient, agentId, 'queued');
     });
 
     afterEach(async () => {
       await live.stop();
-      if (savedMaxBoots === undefined) delete process.env.AGENTVM_MAX_BOOTS;
-      else process.env.AGENTVM_MAX_BOOTS = savedMaxBoots;
     });
 
     it('cancels it', async () => {

@@ -1,24 +1,12 @@
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import { Command } from 'commander';
-import { BrokerClient } from '../../../../client/BrokerClient';
-import { bundleRepository } from '../../../../client/repoBundle';
 import { agentEventSchema } from '../../../../protocol/api';
-import { registerAgentCommands } from '../../../../server/cli/commands/agents';
 import {
-  hangingDriver,
-  startImagelessBroker,
-  type ImagelessBroker,
+  startBrokerWithBootSlotTaken,
+  type BrokerWithBootSlotTaken,
 } from '../../../helpers/imagelessBroker';
-import { makeTempRepo } from '../../../helpers/repos';
-import { runCli, type CliOutput } from '../runCli';
+import { until } from '../../../helpers/until';
+import { runCli, type CliOutput, type CliRun } from '../runCli';
 import { startBrokerWithAgents, type BrokerWithAgents } from '../startBrokerWithAgents';
-
-interface CliRun {
-  stdout: string;
-  stderr: string;
-  exitCode: number;
-}
 
 /**
  * `agentvm cancel` and `rm` in this process against a real broker whose VMs never boot. One agent
@@ -26,70 +14,24 @@ interface CliRun {
  */
 describe('agentvm cancel and rm (unit)', function () {
   this.timeout(30_000);
-  const savedMaxBoots = process.env.AGENTVM_MAX_BOOTS;
-  let harness: ImagelessBroker;
-  let client: BrokerClient;
-  let repo: string;
+  let broker: BrokerWithBootSlotTaken;
 
   before(async () => {
-    process.env.AGENTVM_MAX_BOOTS = '1';
-    repo = makeTempRepo();
-    harness = await startImagelessBroker({ driver: hangingDriver });
-    client = new BrokerClient({ url: harness.url, token: harness.token });
-    const blocker = await newAgent();
-    await until(async () => (await client.getAgent(blocker)).state === 'starting');
+    broker = await startBrokerWithBootSlotTaken();
   });
 
   after(async () => {
-    await harness.stop();
-    fs.rmSync(repo, { recursive: true, force: true });
-    if (savedMaxBoots === undefined) delete process.env.AGENTVM_MAX_BOOTS;
-    else process.env.AGENTVM_MAX_BOOTS = savedMaxBoots;
+    await broker?.stop();
   });
 
-  async function newAgent(): Promise<string> {
-    const upload = await bundleRepository(repo);
-    return (await client.createAgent({ text: 'do it', profile: 'plain', repo: upload })).id;
-  }
+  const newAgent = () => broker.newAgent();
 
   async function exists(id: string): Promise<boolean> {
-    return (await client.listAgents()).some((agent) => agent.id === id);
+    return (await broker.client.listAgents()).some((agent) => agent.id === id);
   }
 
-  async function run(args: string[]): Promise<CliRun> {
-    const saved = {
-      env: { ...process.env },
-      exitCode: process.exitCode,
-      out: process.stdout.write,
-      err: process.stderr.write,
-    };
-    let stdout = '';
-    let stderr = '';
-    process.env.AGENTVM_URL = harness.url;
-    process.env.AGENTVM_TOKEN = harness.token;
-    process.stdout.write = ((chunk: string) => (
-      (stdout += chunk),
-      true
-    )) as typeof process.stdout.write;
-    process.stderr.write = ((chunk: string) => (
-      (stderr += chunk),
-      true
-    )) as typeof process.stderr.write;
-    try {
-      process.exitCode = 0;
-      const program = new Command('agentvm').exitOverride();
-      registerAgentCommands(program);
-      await program.parseAsync(['node', 'agentvm', ...args]);
-      return { stdout, stderr, exitCode: Number(process.exitCode ?? 0) };
-    } finally {
-      process.stdout.write = saved.out;
-      process.stderr.write = saved.err;
-      process.exitCode = saved.exitCode;
-      for (const key of ['AGENTVM_URL', 'AGENTVM_TOKEN']) {
-        if (saved.env[key] === undefined) delete process.env[key];
-        else process.env[key] = saved.env[key];
-      }
-    }
+  function run(args: string[]): Promise<CliRun> {
+    return runCli(args, { AGENTVM_URL: broker.url, AGENTVM_TOKEN: broker.token });
   }
 
   it('cancels an agent that has not ended', async () => {
@@ -103,7 +45,7 @@ describe('agentvm cancel and rm (unit)', function () {
 
   it('fails to cancel an agent that has already ended, naming its state (regression: exit 0)', async () => {
     const id = await newAgent();
-    await client.cancel(id);
+    await broker.client.cancel(id);
 
     const again = await run(['cancel', id]);
 
@@ -144,7 +86,7 @@ describe('agentvm cancel and rm (unit)', function () {
 
   it('removes none of several agents when one of them has not ended', async () => {
     const ended = await newAgent();
-    await client.cancel(ended);
+    await broker.client.cancel(ended);
     const live = await newAgent();
 
     const refused = await run(['rm', ended, live]);
@@ -163,40 +105,25 @@ describe('agentvm cancel and rm (unit)', function () {
 
 describe('agentvm logs -f, wait and delegate: where the timeline goes (unit)', function () {
   this.timeout(30_000);
-  const savedMaxBoots = process.env.AGENTVM_MAX_BOOTS;
-  let harness: ImagelessBroker;
-  let client: BrokerClient;
-  let repo: string;
+  let broker: BrokerWithBootSlotTaken;
   let env: Record<string, string | undefined>;
 
   before(async () => {
-    process.env.AGENTVM_MAX_BOOTS = '1';
-    repo = makeTempRepo();
-    harness = await startImagelessBroker({ driver: hangingDriver });
-    client = new BrokerClient({ url: harness.url, token: harness.token });
-    env = { AGENTVM_URL: harness.url, AGENTVM_TOKEN: harness.token, AGENTVM_PROFILE: undefined };
-    // It holds the one boot slot, so every agent a test makes stays queued until cancelled.
-    const blocker = await newAgent();
-    await until(async () => (await client.getAgent(blocker)).state === 'starting');
+    broker = await startBrokerWithBootSlotTaken();
+    env = { AGENTVM_URL: broker.url, AGENTVM_TOKEN: broker.token, AGENTVM_PROFILE: undefined };
   });
 
   after(async () => {
-    await harness.stop();
-    fs.rmSync(repo, { recursive: true, force: true });
-    if (savedMaxBoots === undefined) delete process.env.AGENTVM_MAX_BOOTS;
-    else process.env.AGENTVM_MAX_BOOTS = savedMaxBoots;
+    await broker?.stop();
   });
 
-  async function newAgent(): Promise<string> {
-    const upload = await bundleRepository(repo);
-    return (await client.createAgent({ text: 'do it', profile: 'plain', repo: upload })).id;
-  }
+  const newAgent = () => broker.newAgent();
 
   /** Cancels agent `id` once `seen` is true of the command's output: an entry after the history. */
   function cancelWhen(id: string, seen: (output: CliOutput) => boolean) {
     return async (output: CliOutput) => {
-      await until(async () => seen(output));
-      await client.cancel(id);
+      await until(() => seen(output), 'the command printed the history', 2_000);
+      await broker.client.cancel(id);
     };
   }
 
@@ -236,7 +163,11 @@ describe('agentvm logs -f, wait and delegate: where the timeline goes (unit)', f
       .trimEnd()
       .split('\n')
       .map((line) => agentEventSchema.parse(JSON.parse(line)));
-    assert.deepEqual(events, await client.events(id), 'the same events as `logs --json` lists');
+    assert.deepEqual(
+      events,
+      await broker.client.events(id),
+      'the same events as `logs --json` lists',
+    );
     assert.deepEqual(
       events
         .map((event) => `${event.kind} ${event.message}`)
@@ -263,12 +194,12 @@ describe('agentvm logs -f, wait and delegate: where the timeline goes (unit)', f
     let id = '';
 
     const run = await runCli(
-      ['delegate', '--repo', repo, '--profile', 'plain', 'do it'],
+      ['delegate', '--repo', broker.repo, '--profile', 'plain', 'do it'],
       env,
       async (output) => {
-        await until(async () => /\] state {4}queued$/m.test(output.stderr));
+        await until(() => /\] state {4}queued$/m.test(output.stderr), 'delegate followed', 2_000);
         id = /^agent (\w+) queued/m.exec(output.stderr)![1];
-        await client.cancel(id);
+        await broker.client.cancel(id);
       },
     );
 
@@ -308,12 +239,3 @@ describe('agentvm rm of an agent awaiting review (unit)', function () {
     );
   });
 });
-
-async function until(check: () => Promise<boolean>): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    if (await check()) return;
-
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  assert.fail('the condition did not come true within 2 s');
-}

@@ -5,11 +5,10 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { Command } from 'commander';
-import { registerPrCommand } from '../../../../server/cli/commands/pr';
 import { finishedAgent, resultOf, reviewEvents } from '../../github/agentBuilders';
 import type { AgentWork } from '../../github/agentWorkFixture';
 import { FakeGitHub } from '../../github/fakeGitHub';
+import { runCli, type CliRun } from '../runCli';
 
 const env = { ...process.env, GIT_CONFIG_GLOBAL: '/dev/null', GIT_CONFIG_NOSYSTEM: '1' };
 const git = (dir: string, ...args: string[]) =>
@@ -134,52 +133,14 @@ describe('agentvm pr (unit)', () => {
   });
 
   /** Runs `agentvm pr ARGS` in this process; `env` entries set to undefined are unset. */
-  async function run(
-    args: string[],
-    env: Record<string, string | undefined> = {},
-  ): Promise<{ stdout: string; stderr: string; exitCode: number }> {
-    const saved = {
-      env: { ...process.env },
-      exitCode: process.exitCode,
-      out: process.stdout.write,
-      err: process.stderr.write,
-    };
-    let stdout = '';
-    let stderr = '';
-    const settings: Record<string, string | undefined> = {
+  function run(args: string[], env: Record<string, string | undefined> = {}): Promise<CliRun> {
+    return runCli(['pr', ...args], {
       AGENTVM_URL: brokerUrl,
       AGENTVM_TOKEN: 'broker-token',
       GITHUB_TOKEN: 'ghp_cli_token',
       GITHUB_API_URL: githubUrl,
       ...env,
-    };
-    for (const [key, value] of Object.entries(settings)) {
-      if (value === undefined) delete process.env[key];
-      else process.env[key] = value;
-    }
-    process.stdout.write = ((chunk: string) => (
-      (stdout += chunk),
-      true
-    )) as typeof process.stdout.write;
-    process.stderr.write = ((chunk: string) => (
-      (stderr += chunk),
-      true
-    )) as typeof process.stderr.write;
-    try {
-      process.exitCode = 0;
-      const program = new Command('agentvm').exitOverride();
-      registerPrCommand(program);
-      await program.parseAsync(['node', 'agentvm', 'pr', ...args]);
-      return { stdout, stderr, exitCode: Number(process.exitCode ?? 0) };
-    } finally {
-      process.stdout.write = saved.out;
-      process.stderr.write = saved.err;
-      process.exitCode = saved.exitCode;
-      for (const key of Object.keys(settings)) {
-        if (saved.env[key] === undefined) delete process.env[key];
-        else process.env[key] = saved.env[key];
-      }
-    }
+    });
   }
 
   it('reads the agent from the broker and opens a draft pull request on the given base', async function () {
