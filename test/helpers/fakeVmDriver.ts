@@ -1,6 +1,11 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { bundleRepository } from '../../client/repoBundle';
 import type { GuestMessage, HostMessage } from '../../protocol/control';
+import { Broker } from '../../server/Broker';
+import { silentLogger } from '../../server/log';
+import { ProfileRegistry } from '../../server/profiles/ProfileRegistry';
 import type { ControlChannel } from '../../server/vmm/ControlChannel';
 import type {
   GuestImage,
@@ -10,6 +15,7 @@ import type {
   VmmDriver,
   VmSpec,
 } from '../../server/vmm/VmmDriver';
+import { makeTempRepo } from './repos';
 
 // A driver whose VMs have no process behind them: a test speaks for their guests. For broker tests
 // that need VMs which start at once, keep what the broker sends them, and snapshot on demand.
@@ -100,4 +106,68 @@ export function askForReview(vm: FakeVm): void {
     seq: 1,
     event: { kind: 'review', requestId: 'r1', message: 'please look' },
   });
+}
+
+/** A started broker whose VMs are {@link FakeVm}s, with its directories. */
+export interface FakeVmBroker {
+  broker: Broker;
+  driver: FakeDriver;
+  dataDir: string;
+  profilesDir: string;
+  /** Delegates a task with `profile` from a one-commit repository; resolves with the agent id. */
+  delegate(profile: string): Promise<string>;
+  /** Stops the broker and removes its directories. */
+  stop(): Promise<void>;
+}
+
+/**
+ * A broker on a {@link FakeDriver}, started, knowing `profiles` (name → profile JSON) from a
+ * directory of its own, which also holds `files` (name → content, executable) for their `files`.
+ */
+export async function startFakeVmBroker(
+  prefix: string,
+  profiles: Record<string, unknown>,
+  files: Record<string, string> = {},
+): Promise<FakeVmBroker> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `${prefix}-`));
+  const profilesDir = fs.mkdtempSync(path.join(os.tmpdir(), `${prefix}-profiles-`));
+  for (const [name, profile] of Object.entries(profiles)) {
+    fs.writeFileSync(path.join(profilesDir, `${name}.json`), JSON.stringify(profile));
+  }
+  for (const [name, content] of Object.entries(files)) {
+    fs.writeFileSync(path.join(profilesDir, name), content, { mode: 0o755 });
+  }
+  const repoDir = makeTempRepo();
+  const driver = new FakeDriver();
+  const broker = new Broker({
+    dataDir,
+    port: 0,
+    logger: silentLogger,
+    driver,
+    loadImage: () => fakeImage,
+    profiles: new ProfileRegistry([profilesDir]),
+    version: 'test',
+  });
+  await broker.start();
+  return {
+    broker,
+    driver,
+    dataDir,
+    profilesDir,
+    delegate: async (profile) => {
+      const repo = await bundleRepository(repoDir);
+      const agent = await broker.manager.create(os.userInfo().username, {
+        text: 'a task',
+        profile,
+        repo,
+      });
+      return agent.id;
+    },
+    stop: async () => {
+      await broker.stop();
+      for (const dir of [dataDir, profilesDir, repoDir]) {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  };
 }

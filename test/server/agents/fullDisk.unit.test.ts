@@ -1,72 +1,42 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { bundleRepository } from '../../../client/repoBundle';
 import { AgentvmError } from '../../../protocol/errors';
-import { Broker } from '../../../server/Broker';
+import type { Broker } from '../../../server/Broker';
 import { storePath } from '../../../server/config/paths';
-import { silentLogger } from '../../../server/log';
-import { ProfileRegistry } from '../../../server/profiles/ProfileRegistry';
 import {
   askForReview,
-  FakeDriver,
-  fakeImage as image,
+  startFakeVmBroker,
+  type FakeDriver,
   type FakeVm,
+  type FakeVmBroker,
 } from '../../helpers/fakeVmDriver';
-import { makeTempRepo } from '../../helpers/repos';
 import { fullDiskFor, type FullDisk } from '../store/fullDisk';
 import { until } from '../../helpers/until';
 
 describe('agents when the store cannot write: a full disk (unit)', function () {
   this.timeout(30_000);
+  let harness: FakeVmBroker;
   let dataDir: string;
-  let profilesDir: string;
-  let repoDir: string;
   let driver: FakeDriver;
   let broker: Broker;
   let disk: FullDisk;
 
   beforeEach(async () => {
-    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'agentvm-fulldisk-'));
-    profilesDir = fs.mkdtempSync(path.join(os.tmpdir(), 'agentvm-fulldisk-profiles-'));
-    fs.writeFileSync(
-      path.join(profilesDir, 'plain.json'),
-      JSON.stringify({ name: 'plain', command: 'true' }),
-    );
-    repoDir = makeTempRepo();
-    driver = new FakeDriver();
-    broker = new Broker({
-      dataDir,
-      port: 0,
-      logger: silentLogger,
-      driver,
-      loadImage: () => image,
-      profiles: new ProfileRegistry([profilesDir]),
-      version: 'test',
+    harness = await startFakeVmBroker('agentvm-fulldisk', {
+      plain: { name: 'plain', command: 'true' },
     });
-    await broker.start();
+    ({ dataDir, driver, broker } = harness);
     disk = fullDiskFor(broker.store);
   });
 
   afterEach(async () => {
     disk.full = false;
-    await broker.stop();
-    for (const dir of [dataDir, profilesDir, repoDir]) {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    await harness.stop();
   });
 
-  async function delegate(): Promise<string> {
-    const repo = await bundleRepository(repoDir);
-    const agent = await broker.manager.create(os.userInfo().username, {
-      text: 'a task',
-      profile: 'plain',
-      repo,
-    });
-    return agent.id;
-  }
+  const delegate = () => harness.delegate('plain');
 
   /** The agent as the broker shows it (to the API and the event stream). */
   const shown = (id: string) => broker.manager.get(id, '', true);

@@ -1,14 +1,9 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { bundleRepository } from '../../../client/repoBundle';
 import type { HostMessage } from '../../../protocol/control';
-import { Broker } from '../../../server/Broker';
-import { silentLogger } from '../../../server/log';
-import { ProfileRegistry } from '../../../server/profiles/ProfileRegistry';
-import { FakeDriver, fakeImage } from '../../helpers/fakeVmDriver';
-import { makeTempRepo } from '../../helpers/repos';
+import type { Broker } from '../../../server/Broker';
+import { startFakeVmBroker, type FakeDriver, type FakeVmBroker } from '../../helpers/fakeVmDriver';
 import { until } from '../../helpers/until';
 
 /** The text of `guestPath` in the task the broker sent its guest. */
@@ -22,51 +17,25 @@ function sentFile(sent: HostMessage[], guestPath: string): string | undefined {
 
 describe("an agent's profile files are those of its delegation (unit)", function () {
   this.timeout(30_000);
-  let dataDir: string;
-  let profilesDir: string;
-  let repoDir: string;
+  let harness: FakeVmBroker;
   let driver: FakeDriver;
   let broker: Broker;
-  const tool = () => path.join(profilesDir, 'tool.sh');
+  const tool = () => path.join(harness.profilesDir, 'tool.sh');
 
   beforeEach(async () => {
-    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'agentvm-profile-files-'));
-    profilesDir = fs.mkdtempSync(path.join(os.tmpdir(), 'agentvm-profile-files-profiles-'));
-    fs.writeFileSync(
-      path.join(profilesDir, 'tooled.json'),
-      JSON.stringify({ name: 'tooled', command: 'true', files: { '/opt/tool.sh': 'tool.sh' } }),
+    harness = await startFakeVmBroker(
+      'agentvm-profile-files',
+      { tooled: { name: 'tooled', command: 'true', files: { '/opt/tool.sh': 'tool.sh' } } },
+      { 'tool.sh': 'echo version one\n' },
     );
-    fs.writeFileSync(tool(), 'echo version one\n', { mode: 0o755 });
-    repoDir = makeTempRepo();
-    driver = new FakeDriver();
-    broker = new Broker({
-      dataDir,
-      port: 0,
-      logger: silentLogger,
-      driver,
-      loadImage: () => fakeImage,
-      profiles: new ProfileRegistry([profilesDir]),
-      version: 'test',
-    });
-    await broker.start();
+    ({ driver, broker } = harness);
   });
 
   afterEach(async () => {
-    await broker.stop();
-    for (const dir of [dataDir, profilesDir, repoDir]) {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    await harness.stop();
   });
 
-  async function delegate(): Promise<string> {
-    const repo = await bundleRepository(repoDir);
-    const agent = await broker.manager.create(os.userInfo().username, {
-      text: 'a task',
-      profile: 'tooled',
-      repo,
-    });
-    return agent.id;
-  }
+  const delegate = () => harness.delegate('tooled');
 
   it('sends the files as they were when the agent was delegated, not as they are when it starts', async () => {
     // The profile's file changes (or goes) between delegation and the VM's start, as it may for
