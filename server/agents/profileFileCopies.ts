@@ -3,6 +3,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import type { GuestTask } from '../../protocol/control';
 import { AgentvmError } from '../../protocol/errors';
+import { readTextIfPresent } from '../readTextIfPresent';
 
 /** Where an agent keeps the copies of its profile's files, in its directory (mode 0600). */
 const COPIES_FILE = 'profile-files.json';
@@ -25,13 +26,8 @@ export function saveProfileFiles(agentDirectory: string, files: GuestTask['files
 /** The copies {@link saveProfileFiles} kept; undefined for an agent delegated before there were any. */
 export function loadProfileFiles(agentDirectory: string): GuestTask['files'] | undefined {
   const file = path.join(agentDirectory, COPIES_FILE);
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
+  const text = readTextIfPresent(file);
+  if (text === undefined) return undefined;
 
   const parsed = copiesSchema.safeParse(JSON.parse(text));
   if (!parsed.success) {

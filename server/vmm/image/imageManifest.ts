@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { readTextIfPresent } from '../../readTextIfPresent';
 
 const imageFileSchema = z.object({
   /** File name inside the image directory. */
@@ -39,15 +40,8 @@ export const manifestFileName = 'manifest.json';
 
 /** Read and validate a manifest; undefined when the file does not exist. Throws when invalid. */
 export function readImageManifest(imageDir: string): ImageManifest | undefined {
-  const file = path.join(imageDir, manifestFileName);
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
-  return imageManifestSchema.parse(JSON.parse(text));
+  const text = readTextIfPresent(path.join(imageDir, manifestFileName));
+  return text === undefined ? undefined : imageManifestSchema.parse(JSON.parse(text));
 }
 
 export function writeImageManifest(imageDir: string, manifest: ImageManifest): void {

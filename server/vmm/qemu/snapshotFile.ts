@@ -4,6 +4,7 @@ import type { Readable } from 'node:stream';
 import path from 'node:path';
 import { z } from 'zod';
 import { AgentvmError } from '../../../protocol/errors';
+import { readTextIfPresent } from '../../readTextIfPresent';
 import type { SnapshotInfo, SnapshotMemory, SnapshotMemoryBase } from '../VmmDriver';
 import { checkMemoryBase } from './memoryBase';
 import { requireFileSize } from './requireFileSize';
@@ -344,13 +345,8 @@ export async function writeSnapshotSidecar(snapshot: SnapshotInfo): Promise<void
 /** The snapshot described by the sidecar in `vmDir`, or undefined when there is none. */
 export function readSnapshotSidecar(vmDir: string): SnapshotInfo | undefined {
   const sidecar = path.join(vmDir, 'snapshot.json');
-  let text: string;
-  try {
-    text = fs.readFileSync(sidecar, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
+  const text = readTextIfPresent(sidecar);
+  if (text === undefined) return undefined;
 
   try {
     return snapshotInfoSchema.parse(JSON.parse(text));
