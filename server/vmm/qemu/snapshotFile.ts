@@ -234,7 +234,6 @@ class Flusher {
  */
 export async function verifySnapshot(snapshot: SnapshotInfo): Promise<void> {
   checkSnapshotSize(snapshot);
-  if (snapshot.memoryBase) checkMemoryBase(snapshot.memoryBase);
   if (snapshot.memory) await verifyMemoryFile(snapshot.memory);
   const algorithm = checksumAlgorithm(snapshot.checksum);
   if ((await checksumFile(snapshot.statePath, algorithm)) !== snapshot.checksum) {
@@ -245,11 +244,13 @@ export async function verifySnapshot(snapshot: SnapshotInfo): Promise<void> {
   }
 }
 
-/** The cheap part of {@link verifySnapshot}: throw SNAPSHOT_CORRUPT unless the files have their size. */
+/**
+ * The cheap part of {@link verifySnapshot}: throw SNAPSHOT_CORRUPT unless the files have their
+ * size and the template memory a snapshot builds on is still the one it was taken against.
+ */
 export function checkSnapshotSize(snapshot: SnapshotInfo): void {
   if (snapshot.memory) checkMemoryFileSize(snapshot.memory);
-  if (snapshot.memoryBase)
-    requireFileSize(snapshot.memoryBase.path, snapshot.memoryBase.sizeBytes, 'template memory');
+  if (snapshot.memoryBase) checkMemoryBase(snapshot.memoryBase);
   requireFileSize(snapshot.statePath, snapshot.sizeBytes, 'snapshot file');
 }
 
