@@ -40,24 +40,34 @@ export function createApp(deps: AppDependencies): Hono<Env> {
   const app = new Hono<Env>();
 
   /**
+   * Audits a refusal that has already been decided. One that cannot be recorded (its disk is
+   * full) is still a refusal, answered as it would be otherwise: the failure is logged, not thrown.
+   */
+  const recordRefusal = (
+    context: Context<Env>,
+    agentId: string,
+    action: string,
+    details: Record<string, unknown>,
+  ) => {
+    try {
+      policy.record(context.var.user, agentId, action, 'deny', details);
+    } catch (error) {
+      logger.warn('audit.deny_unrecorded', { action, error: (error as Error).message });
+    }
+  };
+
+  /**
    * The agent if the caller may act on it. Another user's agent is answered AGENT_NOT_FOUND, the
-   * same answer as an id that does not exist, and the refusal is audited with the action it tried,
-   * so probing other users' agents leaves a trace but learns nothing. The routes audit an allowed
-   * action before they run it: one the audit log cannot record (its disk is full) is refused with
-   * DISK_FULL, not done unrecorded.
+   * same answer as an id that does not exist (a DISK_FULL from its audit would tell the caller the
+   * id exists), and the refusal is audited with the action it tried, so probing other users'
+   * agents leaves a trace but learns nothing. The routes audit an allowed action before they run
+   * it: one the audit log cannot record (its disk is full) is refused with DISK_FULL, not done
+   * unrecorded.
    */
   const authorize = (context: Context<Env>, action: string, id = context.req.param('id') ?? '') =>
-    manager.get(id, context.var.user, context.var.admin, () => {
-      // A refusal that cannot be recorded is still a refusal, and must not answer differently
-      // from an unknown id (a DISK_FULL here would tell the caller the id exists).
-      try {
-        policy.record(context.var.user, id, action, 'deny', {
-          reason: 'agent belongs to another user',
-        });
-      } catch (error) {
-        logger.warn('audit.deny_unrecorded', { action, error: (error as Error).message });
-      }
-    });
+    manager.get(id, context.var.user, context.var.admin, () =>
+      recordRefusal(context, id, action, { reason: 'agent belongs to another user' }),
+    );
 
   /**
    * Audits a user's action on an agent, then runs it: what cannot be audited is not done. When the
@@ -76,18 +86,11 @@ export function createApp(deps: AppDependencies): Hono<Env> {
       return await run();
     } catch (error) {
       if (error instanceof AgentvmError) {
-        try {
-          policy.record(context.var.user, agentId, action, 'deny', {
-            ...details,
-            refused: error.code,
-            reason: error.message,
-          });
-        } catch (auditError) {
-          logger.warn('audit.refusal_unrecorded', {
-            action,
-            error: (auditError as Error).message,
-          });
-        }
+        recordRefusal(context, agentId, action, {
+          ...details,
+          refused: error.code,
+          reason: error.message,
+        });
       }
       throw error;
     }
