@@ -1,6 +1,7 @@
 import type http from 'node:http';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { Logger } from '../../log';
 import type { AgentEgressPolicy } from './EgressProxy';
 import { HostAllowlist, normalizeHost } from './HostAllowlist';
 
@@ -41,6 +42,24 @@ export type EgressAuditor = (
   decision: 'allow' | 'deny',
   details: Record<string, unknown>,
 ) => void;
+
+/**
+ * Writes a deny row from an event handler, after the refusal was sent: a failing audit write (a
+ * full disk) is logged instead of thrown, which there would end the broker.
+ */
+export function auditRefusalFromHandler(
+  audit: EgressAuditor,
+  log: Logger | undefined,
+  agent: EgressAgent,
+  action: string,
+  details: Record<string, unknown>,
+): void {
+  try {
+    audit(agent, action, 'deny', details);
+  } catch (error) {
+    log?.error('egress.handler_failed', { agentId: agent.id, error: (error as Error).message });
+  }
+}
 
 /** The parts of an {@link EgressAgent} that follow from its policy (replaced on update). */
 export function compileEgressPolicy(

@@ -9,11 +9,13 @@ import type { SecretBinding } from '../secrets/SecretBindings';
 import type { CertificateAuthority } from './CertificateAuthority';
 import { ConnectHandler } from './ConnectHandler';
 import {
+  auditRefusalFromHandler,
   compileEgressPolicy,
   decideHost,
   trackSocket,
   trackTarget,
   type EgressAgent,
+  type EgressAuditor,
 } from './EgressAgent';
 import { normalizeHost } from './HostAllowlist';
 import { HttpForwarder } from './HttpForwarder';
@@ -85,12 +87,13 @@ export class EgressProxy {
   private readonly agents = new Map<string, EgressAgent>();
   private readonly forwarder: HttpForwarder;
   private readonly tunnels: ConnectHandler;
+  /** {@link audit}, bound: what the handlers write their rows with. */
+  private readonly auditor: EgressAuditor = this.audit.bind(this);
 
   constructor(options: EgressProxyOptions) {
     this.options = options;
-    const audit = this.audit.bind(this);
-    this.forwarder = new HttpForwarder(options, audit);
-    this.tunnels = new ConnectHandler(options, audit);
+    this.forwarder = new HttpForwarder(options, this.auditor);
+    this.tunnels = new ConnectHandler(options, this.auditor);
   }
 
   /**
@@ -264,15 +267,13 @@ export class EgressProxy {
       const details = { limit, refused, reason: `more than ${limit} open connections` };
       refused = 0;
       this.options.log?.warn('egress.connection_limit', { agentId: agent.id, ...details });
-      try {
-        this.audit(agent, 'egress.connection_limit', 'deny', details);
-      } catch (error) {
-        // The connection is refused either way; a full disk must not end the broker here.
-        this.options.log?.error('egress.handler_failed', {
-          agentId: agent.id,
-          error: (error as Error).message,
-        });
-      }
+      auditRefusalFromHandler(
+        this.auditor,
+        this.options.log,
+        agent,
+        'egress.connection_limit',
+        details,
+      );
     });
   }
 

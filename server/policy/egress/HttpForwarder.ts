@@ -2,7 +2,13 @@ import type http from 'node:http';
 import { decideGithubCall } from '../github/githubPermission';
 import type { SecretBinding } from '../secrets/SecretBindings';
 import { substituteSecrets } from '../secrets/substituteSecrets';
-import { decideHost, isGithubHost, type EgressAgent, type EgressAuditor } from './EgressAgent';
+import {
+  auditRefusalFromHandler,
+  decideHost,
+  isGithubHost,
+  type EgressAgent,
+  type EgressAuditor,
+} from './EgressAgent';
 import type { EgressProxyOptions } from './EgressProxy';
 import { endToEndHeaders, forwardRequest, type UpstreamTarget } from './forwardRequest';
 import { GUEST_PROXY_ADDRESS, GUEST_PROXY_PORT } from './guestEgress';
@@ -203,7 +209,7 @@ export class HttpForwarder {
       const local = localAddressRefusal(error, target.host);
       if (local) {
         // The allow row is already written: the name is resolved only when connecting.
-        return this.auditLate(agent, action, {
+        return auditRefusalFromHandler(this.audit, this.options.log, agent, action, {
           ...facts,
           reason: local.reason,
           addressClass: local.addressClass,
@@ -217,21 +223,6 @@ export class HttpForwarder {
         error: error.message,
       });
     });
-  }
-
-  /**
-   * A deny row written from an event handler, after the request was refused: a failing audit
-   * write (a full disk) is logged instead of thrown, which would end the broker.
-   */
-  private auditLate(agent: EgressAgent, action: string, details: Record<string, unknown>): void {
-    try {
-      this.audit(agent, action, 'deny', details);
-    } catch (error) {
-      this.options.log?.error('egress.handler_failed', {
-        agentId: agent.id,
-        error: (error as Error).message,
-      });
-    }
   }
 }
 
