@@ -188,9 +188,8 @@ export class QemuVm implements Vm {
       blockBytes: this.parts.spec.memoryMiB * 2 ** 20,
       blockAddresses: migrationCapabilities.includes(IGNORE_SHARED),
     };
-    const memoryBase = this.parts.splitMemory
-      ? mappedMemoryBase(this.pid, this.parts.privateMemoryFile, paths.vmDir)
-      : undefined;
+    // Only private RAM has a file of its own to compare with (privateMemoryFile implies split).
+    const memoryBase = mappedMemoryBase(this.pid, this.parts.privateMemoryFile, paths.vmDir);
     const split = memoryBase
       ? { ...block, basePath: memoryBase.path }
       : this.parts.splitMemory
