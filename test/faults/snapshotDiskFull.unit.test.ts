@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { MigrationSink } from '../../server/vmm/qemu/snapshotFile';
+import { MigrationSink } from '../../server/vmm/qemu/MigrationSink';
 
 /**
  * Issue 6, fault 3 without a VM: the snapshot writer on a filesystem that fills up. Regression: the

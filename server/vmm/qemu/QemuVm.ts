@@ -6,16 +6,11 @@ import type { Accelerator, SnapshotInfo, Vm, VmExit, VmSpec } from '../VmmDriver
 import type { memoryLayout } from './buildQemuArgs';
 import { consoleTail } from './consoleTail';
 import { mappedMemoryBase } from './memoryBase';
+import { MigrationSink, type WrittenFile } from './MigrationSink';
 import { resumeAfterNoSpace } from './resumeAfterNoSpace';
 import type { QemuProcess } from './QemuProcess';
 import type { QmpClient } from './QmpClient';
-import {
-  fsyncDirectory,
-  MigrationSink,
-  replaceFile,
-  writeSnapshotSidecar,
-  type WrittenFile,
-} from './snapshotFile';
+import { fsyncDirectory, replaceFile, writeSnapshotSidecar } from './snapshotFile';
 import { IGNORE_SHARED } from './StartMode';
 import { removeSockets, type VmPaths } from './vmPaths';
 import { waitForMigration } from './waitForMigration';

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import { Transform } from 'node:stream';
 import { MemoryBaseReader } from './MemoryBaseReader';
 import { MigrationStreamSplitter } from './MigrationStreamSplitter';
-import type { WrittenFile } from './snapshotFile';
+import type { WrittenFile } from './MigrationSink';
 import { SparseMemoryWriter } from './SparseMemoryFile';
 import type { StreamChecksum } from './stateChecksum';
 

@@ -4,7 +4,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { PAGE_BYTES } from '../../../../server/vmm/qemu/MigrationStreamSplitter';
-import { MigrationSink, replaceFile } from '../../../../server/vmm/qemu/snapshotFile';
+import { MigrationSink } from '../../../../server/vmm/qemu/MigrationSink';
+import { replaceFile } from '../../../../server/vmm/qemu/snapshotFile';
 import { checksumOfBuffer } from './checksumOfBuffer';
 import { page, PAGE, sampleStream } from './sampleMigrationStream';
 
