@@ -50,6 +50,8 @@ export interface Milestones {
   spawning?: number;
   /** The agent command ran: its first output reached the host. */
   running?: number;
+  /** The same milestones by the guest's own clock (set by the sync), where the event carried it. */
+  guest?: { checkout?: number; spawning?: number; running?: number };
 }
 
 /**
@@ -65,6 +67,10 @@ export function untilMilestones(
   return new Promise((resolve, reject) => {
     const seen: Partial<Milestones> = {};
     const at = () => Math.round(performance.now() - startedAt);
+    const startedAtEpoch = Date.now() - (performance.now() - startedAt);
+    const guest: NonNullable<Milestones['guest']> = {};
+    const guestAt = (epochMs?: number) =>
+      epochMs === undefined ? undefined : Math.round(epochMs - startedAtEpoch);
     const done = () => seen.synced !== undefined && (!task || seen.running !== undefined);
     const timer = setTimeout(() => {
       subscription.dispose();
@@ -77,9 +83,19 @@ export function untilMilestones(
       if (message.type === 'event') {
         vm.channel.send({ type: 'ack', seq: message.seq });
         const event = message.event;
-        if (event.kind === 'phase' && event.phase === 'checkout') seen.checkout = at();
-        if (event.kind === 'phase' && event.phase === 'running') seen.spawning = at();
-        if (event.kind === 'output' && seen.running === undefined) seen.running = at();
+        if (event.kind === 'phase' && event.phase === 'checkout') {
+          seen.checkout = at();
+          guest.checkout = guestAt(message.at);
+        }
+        if (event.kind === 'phase' && event.phase === 'running') {
+          seen.spawning = at();
+          guest.spawning = guestAt(message.at);
+        }
+        if (event.kind === 'output' && seen.running === undefined) {
+          seen.running = at();
+          guest.running = guestAt(message.at);
+          seen.guest = guest;
+        }
         if (event.kind === 'error') {
           clearTimeout(timer);
           subscription.dispose();
