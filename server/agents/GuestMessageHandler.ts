@@ -28,7 +28,9 @@ export class GuestMessageHandler {
   private readonly heldOutput = new Map<string, Map<OutputEvent['stream'], string>>();
 
   /** Per agent, how much output is stored; past its cap output is counted, not stored. */
-  private readonly outputBudget = new OutputBudget();
+  private readonly outputBudget = new OutputBudget(undefined, (agentId) =>
+    this.context.store.storedOutput(agentId),
+  );
 
   /** Per agent, the latest time this broker process stored on its timeline (see {@link stamped}). */
   private readonly latestEventAt = new Map<string, number>();

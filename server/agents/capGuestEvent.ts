@@ -83,17 +83,24 @@ interface AgentOutputCount {
   capped: boolean;
 }
 
+/** What an agent's timeline already holds when its count starts (see {@link OutputBudget}). */
+export type StoredOutputLookup = (agentId: string) => { bytes: number; capped: boolean };
+
 /**
  * Per agent, how much output its timeline has stored, so that an agent that floods stdout cannot
  * grow the store without end: output is stored until the next piece would pass `maxBytes`, then
  * only counted. One `limit` entry says so when it happens, and {@link droppedSummary} gives the
- * entry that says how much was dropped (at the command's exit and at the agent's end). The count
- * lives in this broker process: a broker restart starts a running agent's count again.
+ * entry that says how much was dropped (at the command's exit and at the agent's end). An agent's
+ * count starts from what `storedOutput` says its timeline holds, so a broker restart does not
+ * give a running agent a fresh allowance.
  */
 export class OutputBudget {
   private readonly agents = new Map<string, AgentOutputCount>();
 
-  constructor(readonly maxBytes: number = maxStoredOutputBytes()) {}
+  constructor(
+    readonly maxBytes: number = maxStoredOutputBytes(),
+    private readonly storedOutput: StoredOutputLookup = () => ({ bytes: 0, capped: false }),
+  ) {}
 
   /** Counts `text`, output of `agentId`, and says whether to store it. */
   admit(agentId: string, text: string): OutputAdmission {
@@ -146,7 +153,13 @@ export class OutputBudget {
   private countOf(agentId: string): AgentOutputCount {
     let count = this.agents.get(agentId);
     if (!count) {
-      count = { storedBytes: 0, droppedBytes: 0, droppedWrites: 0, capped: false };
+      const stored = this.storedOutput(agentId);
+      count = {
+        storedBytes: stored.bytes,
+        droppedBytes: 0,
+        droppedWrites: 0,
+        capped: stored.capped,
+      };
       this.agents.set(agentId, count);
     }
     return count;

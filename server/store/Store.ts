@@ -302,6 +302,31 @@ export class Store {
   }
 
   /**
+   * How much output text the agent's timeline holds (bytes of UTF-8), and whether it already says
+   * the output passed the stored-output cap: where a broker that restarted takes up the count.
+   * Entries held in memory during a full disk are counted too.
+   */
+  storedOutput(agentId: string): { bytes: number; capped: boolean } {
+    const row = this.db
+      .prepare(
+        `SELECT
+           coalesce(sum(CASE WHEN kind = 'output' THEN length(CAST(message AS BLOB)) END), 0) AS bytes,
+           count(CASE WHEN kind = 'limit' AND json_extract(data_json, '$.limit') = 'output' THEN 1 END) AS notices
+         FROM events WHERE agent_id = ?`,
+      )
+      .get(agentId) as { bytes: number; notices: number };
+    let bytes = Number(row.bytes);
+    let capped = Number(row.notices) > 0;
+    if (this.writeFailure) {
+      for (const event of this.holding.held.eventsOf(agentId, 0, Number.MAX_SAFE_INTEGER)) {
+        if (event.kind === 'output') bytes += Buffer.byteLength(event.message, 'utf8');
+        if (event.kind === 'limit' && event.data.limit === 'output') capped = true;
+      }
+    }
+    return { bytes, capped };
+  }
+
+  /**
    * Runs `work` in one transaction (e.g. persist guest events and the new seq together). When its
    * writes do not fit on the file system, they are held in memory as a whole, in order, and
    * written later (see {@link writeFailure}); `work` is not run again.

@@ -6,7 +6,7 @@ import type { GuestEvent } from '../../../protocol/control';
 import type { AgentContext } from '../../../server/agents/AgentContext';
 import { AgentJournal } from '../../../server/agents/AgentJournal';
 import { AgentLocks } from '../../../server/agents/AgentLocks';
-import { OutputBudget } from '../../../server/agents/capGuestEvent';
+import { MAX_STORED_OUTPUT_ENV, OutputBudget } from '../../../server/agents/capGuestEvent';
 import { GuestMessageHandler } from '../../../server/agents/GuestMessageHandler';
 import type { LiveVms } from '../../../server/agents/LiveVms';
 import type { ReviewSnapshots } from '../../../server/agents/ReviewSnapshots';
@@ -31,6 +31,8 @@ describe('GuestMessageHandler (unit)', () => {
   let seq = 0;
   /** Just before the handler was made: no entry it stores for a guest is stamped earlier. */
   let handlerMadeAt: number;
+  /** A handler on the same store, as a broker process started after a restart makes one. */
+  let makeHandler: () => GuestMessageHandler;
 
   beforeEach(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'agentvm-guest-messages-'));
@@ -47,10 +49,12 @@ describe('GuestMessageHandler (unit)', () => {
       stop: async (id: string) => void stoppedVms.push(id),
     } as unknown as LiveVms;
     handlerMadeAt = Date.now();
-    handler = new GuestMessageHandler(context, vms, {} as ReviewSnapshots, () => ({
-      bundle: path.join(dir, 'result.bundle'),
-      patch: path.join(dir, 'result.patch'),
-    }));
+    makeHandler = () =>
+      new GuestMessageHandler(context, vms, {} as ReviewSnapshots, () => ({
+        bundle: path.join(dir, 'result.bundle'),
+        patch: path.join(dir, 'result.patch'),
+      }));
+    handler = makeHandler();
     seq = 0;
   });
 
@@ -231,6 +235,39 @@ describe('GuestMessageHandler (unit)', () => {
       [...Array<string>(16).fill('output'), 'limit', 'limit', 'exit'],
     );
     assert.equal(store.getAgent('a1')?.guestSeq, seq);
+  });
+
+  it("takes up an agent's output count after a broker restart instead of starting it again (regression: each restart gave a running agent another full allowance)", () => {
+    const previous = process.env[MAX_STORED_OUTPUT_ENV];
+    process.env[MAX_STORED_OUTPUT_ENV] = '1';
+    try {
+      const output = (target: GuestMessageHandler, text: string) =>
+        target.handle('a1', {
+          type: 'event',
+          seq: ++seq,
+          event: { kind: 'output', stream: 'stdout', text },
+        });
+      const chunk = 'x'.repeat(64 * 1024);
+      const before = makeHandler();
+      for (let index = 0; index < 12; index++) output(before, chunk);
+
+      const after = makeHandler();
+      for (let index = 0; index < 8; index++) output(after, chunk);
+
+      const storedChars = outputs().reduce((sum, text) => sum + text.length, 0);
+      assert.equal(storedChars, 2 ** 20);
+      const limits = store.events('a1').filter((event) => event.kind === 'limit');
+      assert.equal(limits.length, 1);
+      assert.match(limits[0].message, /^output passed the 1 MiB stored per agent/);
+
+      // A third process finds the notice: the agent stays capped, without a second notice.
+      output(makeHandler(), 'y\n');
+      assert.equal(outputs().join('').includes('y'), false);
+      assert.equal(store.events('a1').filter((event) => event.kind === 'limit').length, 1);
+    } finally {
+      if (previous === undefined) delete process.env[MAX_STORED_OUTPUT_ENV];
+      else process.env[MAX_STORED_OUTPUT_ENV] = previous;
+    }
   });
 
   it('says how much output went past the cap when the agent ends without an exit, before its state', () => {

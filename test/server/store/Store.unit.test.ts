@@ -74,4 +74,31 @@ describe('Store (unit)', () => {
       store.close();
     }
   });
+
+  it("counts an agent's stored output in UTF-8 bytes and sees its output-cap notice, not other agents' or other limits", () => {
+    const store = new Store(path.join(dir, 'broker.db'));
+    try {
+      assert.deepEqual(store.storedOutput('a'), { bytes: 0, capped: false });
+      store.appendEvent('a', { kind: 'output', message: 'héllo\n', data: { stream: 'stdout' } });
+      store.appendEvent('a', { kind: 'output', message: '✓', data: { stream: 'stderr' } });
+      store.appendEvent('a', { kind: 'progress', message: 'not output' });
+      store.appendEvent('a', { kind: 'limit', message: 'time', data: { limit: 'time' } });
+      store.appendEvent('b', {
+        kind: 'output',
+        message: 'other agent',
+        data: { stream: 'stdout' },
+      });
+      assert.deepEqual(store.storedOutput('a'), { bytes: 7 + 3, capped: false });
+
+      store.appendEvent('a', {
+        kind: 'limit',
+        message: 'output passed',
+        data: { limit: 'output' },
+      });
+      assert.deepEqual(store.storedOutput('a'), { bytes: 10, capped: true });
+      assert.deepEqual(store.storedOutput('b'), { bytes: 11, capped: false });
+    } finally {
+      store.close();
+    }
+  });
 });
