@@ -4,7 +4,7 @@ import { AgentvmError } from '../../protocol/errors';
 import { dataDir, storePath, tokenPath } from '../config/paths';
 import { isDiskFullError, storeFullError } from '../store/storeFullError';
 import { exitCodeFor, exitCodes } from './exitCodes';
-import { terminalSafe } from './terminalSafe';
+import { escapeJsonText, terminalSafe } from './terminalSafe';
 
 /** Where `agentvm serve` listens by default; --url, AGENTVM_URL or AGENTVM_PORT override it. */
 export const defaultBrokerUrl = 'http://127.0.0.1:7878';
@@ -194,14 +194,12 @@ export function jsonLine(value: unknown): void {
 }
 
 /**
- * JSON.stringify escapes C0 controls but writes DEL and C1 controls as they are; they are escaped
- * here too (`\u009b`), which parses back to the same value.
+ * JSON.stringify escapes C0 controls but writes DEL, C1 controls and invisible format characters
+ * (bidirectional overrides, zero-width space…) as they are; they are escaped here too (`\u009b`,
+ * `\u202e`), which parses back to the same value.
  */
 function jsonText(value: unknown, indent?: number): string {
-  return JSON.stringify(value, null, indent).replace(
-    /[\u007f-\u009f]/g,
-    (character) => `\\u${character.charCodeAt(0).toString(16).padStart(4, '0')}`,
-  );
+  return escapeJsonText(JSON.stringify(value, null, indent));
 }
 
 /** An error as the CLI shows it: `error [CODE]: message` and a `hint:` line, on stderr. */
@@ -211,12 +209,20 @@ export function printError(error: AgentvmError): void {
 }
 
 /**
- * Runs a command action: an AgentvmError becomes one message with its code and hint (or a JSON
- * error body with --json) and the matching exit code.
+ * An error as `--json` shows it: its body (`{"error":{"code","message","hint"}}`) as one line of
+ * JSON on stderr, so that stdout holds results only and a script reads one object per line.
+ */
+export function printJsonError(error: AgentvmError): void {
+  note(jsonText(error.toBody()));
+}
+
+/**
+ * Runs a command action: an AgentvmError becomes one message with its code and hint (or, when
+ * the command was given --json, its JSON body on one line) and the matching exit code. Both go to
+ * stderr.
  */
 export function action<A extends unknown[]>(run: (...args: A) => Promise<number | void>) {
   return async (...args: A): Promise<void> => {
-    const json = process.argv.includes('--json');
     try {
       const code = await run(...args);
       process.exitCode = code ?? exitCodes.ok;
@@ -227,9 +233,19 @@ export function action<A extends unknown[]>(run: (...args: A) => Promise<number 
           : isDiskFullError(error)
             ? storeFullError(storePath(), error)
             : new AgentvmError('INTERNAL', (error as Error).stack ?? String(error));
-      if (json) printJson(failure.toBody());
+      if (wantsJson(args)) printJsonError(failure);
       else printError(failure);
       process.exitCode = exitCodeFor(failure.code);
     }
   };
+}
+
+/**
+ * Whether the command was given --json, from its parsed options: commander passes the command
+ * itself as an action's last argument. (Not from process.argv, where `exec ID -- cmd --json` holds
+ * the word too.)
+ */
+function wantsJson(args: readonly unknown[]): boolean {
+  const command = args.at(-1) as { opts?: () => Record<string, unknown> } | undefined;
+  return typeof command?.opts === 'function' && command.opts().json === true;
 }

@@ -1,5 +1,6 @@
 import type { BrokerClient } from '../../client/BrokerClient';
 import type { Agent, AgentEvent, AgentState } from '../../protocol/api';
+import { AgentvmError } from '../../protocol/errors';
 import { jsonLine, note, out } from './context';
 import { exitCodes } from './exitCodes';
 import { terminalSafe } from './terminalSafe';
@@ -51,6 +52,9 @@ export function interruptNotice(agentId: string): string {
   return `stopped following; agent ${agentId} keeps running: follow it again with \`agentvm logs -f ${agentId}\`, or stop it with \`agentvm cancel ${agentId}\``;
 }
 
+/** How the event stream ended: the agent reached a wanted state, was removed, or the stream dropped. */
+type StreamOutcome = { agent: Agent } | { removed: true } | { dropped: true };
+
 async function followUntil(
   client: BrokerClient,
   agentId: string,
@@ -65,66 +69,91 @@ async function followUntil(
     printEvent(event, startedAt, options.timeline);
   };
 
-  const finalAgent = await new Promise<Agent | undefined>((resolve) => {
+  const outcome = await new Promise<StreamOutcome>((resolve) => {
     let settled = false;
-    const finish = (agent?: Agent) => {
+    const finish = (result: StreamOutcome) => {
       if (settled) return;
 
       settled = true;
       stream.close();
-      resolve(agent);
+      resolve(result);
+    };
+    const finishIfWanted = (agent: Agent) => {
+      if (!options.until.includes(agent.state)) return;
+
+      // Entries written just before the state change may not have arrived yet: fetch them first.
+      // Should that fail, the agent's state is still the answer.
+      void client
+        .events(agentId, lastEventId)
+        .then((events) => events.forEach(show))
+        .catch(() => undefined)
+        .then(() => finish({ agent }));
     };
     const stream = client.stream(
       { agentId, afterEventId: lastEventId },
       {
         onOpen: () => {
-          // The agent may have reached a final state before the subscription started.
-          void client.getAgent(agentId).then((agent) => {
-            if (options.until.includes(agent.state)) {
-              void client.events(agentId, lastEventId).then((events) => {
-                events.forEach(show);
-                finish(agent);
-              });
-            }
+          // The agent may have reached a final state, or been removed, before the subscription
+          // started. Any other failure here is the broker's, which closes the stream too.
+          client.getAgent(agentId).then(finishIfWanted, (error: unknown) => {
+            if (isAgentNotFound(error)) finish({ removed: true });
           });
         },
         onMessage: (message) => {
           if (message.type === 'event') show(message.event);
-          if (message.type === 'agent' && options.until.includes(message.agent.state)) {
-            void client.events(agentId, lastEventId).then((events) => {
-              events.forEach(show);
-              finish(message.agent);
-            });
-          }
-          if (message.type === 'removed') finish(undefined);
+          if (message.type === 'agent') finishIfWanted(message.agent);
+          if (message.type === 'removed') finish({ removed: true });
         },
-        onClose: () => finish(undefined),
+        onClose: () => finish({ dropped: true }),
       },
     );
   });
-  if (finalAgent) return finalAgent;
+  if ('agent' in outcome) return outcome.agent;
+  if ('removed' in outcome) throw removedWhileFollowed(agentId);
 
   return pollUntil(client, agentId, options, show);
 }
 
+/**
+ * Follows by polling the HTTP API, once a second: the broker may be restarting, so a failed
+ * request is tried again, but an agent the broker no longer has ends the following.
+ */
 async function pollUntil(
   client: BrokerClient,
   agentId: string,
   options: FollowOptions,
   show: (event: AgentEvent) => void,
 ): Promise<Agent> {
+  const unlessRemoved = (error: unknown): undefined => {
+    if (isAgentNotFound(error)) throw removedWhileFollowed(agentId);
+
+    return undefined;
+  };
   let lastSeen = 0;
   for (;;) {
-    const events = await client.events(agentId, lastSeen).catch(() => []);
+    const events = (await client.events(agentId, lastSeen).catch(unlessRemoved)) ?? [];
     for (const event of events) {
       show(event);
       lastSeen = event.id;
     }
-    const agent = await client.getAgent(agentId).catch(() => undefined);
+    const agent = await client.getAgent(agentId).catch(unlessRemoved);
     if (agent && options.until.includes(agent.state)) return agent;
 
     await new Promise((resolve) => setTimeout(resolve, 1000));
   }
+}
+
+function isAgentNotFound(error: unknown): boolean {
+  return error instanceof AgentvmError && error.code === 'AGENT_NOT_FOUND';
+}
+
+/** The error that ends the following of an agent removed meanwhile (exit 5, as an unknown id). */
+export function removedWhileFollowed(agentId: string): AgentvmError {
+  return new AgentvmError(
+    'AGENT_NOT_FOUND',
+    `agent ${agentId} was removed while it was being followed: its VM and files are gone`,
+    'Someone removed it (`agentvm rm`, or another client of the broker); `agentvm ls` lists the agents there are.',
+  );
 }
 
 /** Writes one timeline entry where `timeline` says. */

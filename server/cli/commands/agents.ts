@@ -13,7 +13,7 @@ import {
 import { exitCodes } from '../exitCodes';
 import { followAgent, formatEvent, printEvent } from '../follow';
 import { terminalSafe } from '../terminalSafe';
-import { agentListHeader, formatAgentRow } from './formatAgentRow';
+import { agentListHeader, agentListHelp, formatAgentRow } from './formatAgentRow';
 import { describeNextStep, pauseOrEndStates } from './nextStep';
 
 /** `ls`, `logs`, `wait`, `cancel`, `rm`: looking at and ending agents. */
@@ -22,6 +22,7 @@ export function registerAgentCommands(program: Command): void {
     .command('ls')
     .description('list agents')
     .option('--json', 'print JSON')
+    .addHelpText('after', agentListHelp)
     .action(
       action(async (options: GlobalOptions) => {
         const agents = await connect(options).listAgents();

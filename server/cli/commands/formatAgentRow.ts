@@ -7,8 +7,11 @@ const columns = [
   { name: 'ID', width: 10 },
   { name: 'STATE', width: 15 },
   { name: 'PROFILE', width: 10 },
-  /** How long the agent has run (to its end, once it ended). */
-  { name: 'RUN TIME', width: 10 },
+  /**
+   * Wall-clock time since delegation (to the end, once it ended), queued and paused time
+   * included: the API has no cheap measure of how long the VM ran (see {@link agentListHelp}).
+   */
+  { name: 'ELAPSED', width: 10 },
   { name: 'TITLE', width: 0 },
 ];
 
@@ -17,6 +20,18 @@ export const agentListHeader = columns
   .map((column) => column.name.padEnd(column.width))
   .join('  ')
   .trimEnd();
+
+/** What `agentvm ls --help` says about the columns. */
+export const agentListHelp = `
+Columns:
+  ID, STATE, PROFILE  the agent, its state, its profile
+  ELAPSED             minutes:seconds since the agent was delegated (up to its
+                      end, once it ended); time queued and time paused for
+                      review count too, so it is not how long its VM ran
+                      (\`agentvm logs ID\` shows when it ran)
+  TITLE               the task's title
+Under a row: a pending review's question, how an ended agent ended, or else
+its latest progress message.`;
 
 /** Indent of the detail line: under the STATE column, so it reads as part of the row above. */
 const detailIndent = ' '.repeat(columns[0].width + 2);
@@ -29,8 +44,8 @@ const detailIndent = ' '.repeat(columns[0].width + 2);
  */
 export function formatAgentRow(agent: Agent, now = Date.now()): string[] {
   const end = terminalStates.includes(agent.state) ? (agent.endedAt ?? agent.updatedAt) : now;
-  const age = formatElapsed(end - agent.createdAt).slice(1, -1);
-  const cells = [agent.id, agent.state, agent.profile, age, oneLine(agent.title)];
+  const elapsed = formatElapsed(end - agent.createdAt).slice(1, -1);
+  const cells = [agent.id, agent.state, agent.profile, elapsed, oneLine(agent.title)];
   const row = cells.map((cell, index) => cell.padEnd(columns[index].width)).join('  ');
 
   const detail = agent.review

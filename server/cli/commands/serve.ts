@@ -34,7 +34,9 @@ export function registerServeCommand(program: Command): void {
           max: 65535,
           example: 7878,
         });
-        await checkListenAddress(options.host);
+        // Before anything is opened or written: a broker that cannot listen must leave its data
+        // directory as it found it (or not make one).
+        await checkListenAddress(options.host, port);
 
         const logger = createLogger();
         const driver = new QemuDriver({ logger });
@@ -71,9 +73,11 @@ export function registerServeCommand(program: Command): void {
 
 /**
  * Refuses a --host this machine cannot listen on (a name that does not resolve, an address that is
- * not one of its own) before anything is opened, as bad input.
+ * not one of its own), as bad input, and a port another process listens on (PORT_IN_USE), before
+ * anything is opened: it listens there once and lets go. (Another process could still take the
+ * port before the broker listens; the broker then fails with PORT_IN_USE too.)
  */
-export async function checkListenAddress(host: string): Promise<void> {
+export async function checkListenAddress(host: string, port = 0): Promise<void> {
   const refuse = (why: string) =>
     new AgentvmError(
       'VALIDATION_FAILED',
@@ -86,6 +90,18 @@ export async function checkListenAddress(host: string): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     const probe = net.createServer();
     probe.once('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EADDRINUSE') return reject(portInUseError(host, port));
+
+      if (error.code === 'EACCES' && port > 0 && port < 1024) {
+        return reject(
+          new AgentvmError(
+            'VALIDATION_FAILED',
+            `--port ${port}: this user may not listen on ports below 1024`,
+            'Pass a port from 1024 up, e.g. --port 7878 (the default).',
+          ),
+        );
+      }
+
       const why =
         error.code === 'ENOTFOUND' || error.code === 'EAI_AGAIN'
           ? 'no such host name'
@@ -94,8 +110,17 @@ export async function checkListenAddress(host: string): Promise<void> {
             : error.message;
       reject(refuse(why));
     });
-    probe.listen(0, host, () => probe.close(() => resolve()));
+    probe.listen(port, host, () => probe.close(() => resolve()));
   });
+}
+
+/** PORT_IN_USE for `host:port`, with a hint naming both ways to choose the port. */
+export function portInUseError(host: string, port: number): AgentvmError {
+  return new AgentvmError(
+    'PORT_IN_USE',
+    `${host}:${port} is already in use`,
+    'Another process (perhaps another agentvm broker) listens there: stop it, or start this broker on a free port with `agentvm serve --port N` or AGENTVM_PORT=N, and point the CLI at it with the same AGENTVM_PORT, --url or AGENTVM_URL.',
+  );
 }
 
 /**

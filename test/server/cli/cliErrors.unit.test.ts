@@ -107,13 +107,15 @@ describe('agentvm CLI errors (unit)', function () {
     );
   });
 
-  it('prints the error body as JSON with --json', async () => {
+  it('prints the error body as one line of JSON on stderr with --json', async () => {
     const run = await cli(['ls', '--json', '--url', env.AGENTVM_URL!], {
       ...env,
       AGENTVM_TOKEN: 'avm_wrong',
     });
     assert.equal(run.code, 6);
-    const body = JSON.parse(run.stdout) as { error: { code: string; hint: string } };
+    assert.equal(run.stdout, '');
+    assert.match(run.stderr, /^\{.*\}\n$/);
+    const body = JSON.parse(run.stderr) as { error: { code: string; hint: string } };
     assert.equal(body.error.code, 'UNAUTHORIZED');
     assert.ok(body.error.hint.length > 0);
   });

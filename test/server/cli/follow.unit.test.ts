@@ -1,5 +1,9 @@
 import assert from 'node:assert/strict';
-import { formatElapsed, interruptNotice } from '../../../server/cli/follow';
+import type { BrokerClient } from '../../../client/BrokerClient';
+import type { Agent } from '../../../protocol/api';
+import { AgentvmError } from '../../../protocol/errors';
+import { followAgent, formatElapsed, interruptNotice } from '../../../server/cli/follow';
+import { anAgent } from '../../helpers/anAgent';
 
 describe('CLI timeline stamps (unit)', () => {
   it('writes minutes and seconds to the tenth', () => {
@@ -22,4 +26,55 @@ describe('CLI follow interrupted (unit)', () => {
       'stopped following; agent 7pfkdurd8e keeps running: follow it again with `agentvm logs -f 7pfkdurd8e`, or stop it with `agentvm cancel 7pfkdurd8e`',
     );
   });
+});
+
+describe('CLI follow of an agent that is removed (unit)', function () {
+  // The old follower polled forever: a bounded test fails on it instead of hanging.
+  this.timeout(5_000);
+
+  const agent: Agent = anAgent({ id: 'gone1', profile: 'plain', owner: 'dev' });
+  const notFound = () => new AgentvmError('AGENT_NOT_FOUND', 'no agent with id "gone1"');
+
+  /**
+   * A client whose agent is there for the follower's first look and gone after it. Its event
+   * stream opens or drops at once, as `stream` says.
+   */
+  function clientOfRemovedAgent(stream: 'opens' | 'drops'): BrokerClient {
+    let looks = 0;
+    return {
+      getAgent: async () => {
+        if (looks++ === 0) return agent;
+
+        throw notFound();
+      },
+      events: async () => {
+        throw notFound();
+      },
+      stream: (
+        _options: unknown,
+        handlers: { onOpen?: () => void; onClose?: (error?: Error) => void },
+      ) => {
+        setImmediate(() => (stream === 'opens' ? handlers.onOpen?.() : handlers.onClose?.()));
+        return { close: () => undefined };
+      },
+    } as unknown as BrokerClient;
+  }
+
+  for (const stream of ['drops', 'opens'] as const) {
+    const when =
+      stream === 'drops'
+        ? 'while the event stream is down (polling)'
+        : 'before the event stream subscribed';
+    it(`ends with AGENT_NOT_FOUND "was removed" when it is removed ${when} (regression: it never ended)`, async () => {
+      await assert.rejects(
+        followAgent(clientOfRemovedAgent(stream), 'gone1', { until: ['done'], timeline: 'none' }),
+        (error: unknown) => {
+          assert.ok(error instanceof AgentvmError);
+          assert.equal(error.code, 'AGENT_NOT_FOUND');
+          assert.match(error.message, /^agent gone1 was removed while it was being followed/);
+          return true;
+        },
+      );
+    });
+  }
 });

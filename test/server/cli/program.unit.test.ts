@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { errorBodySchema } from '../../../protocol/errors';
 import { buildProgram, usageError } from '../../../server/cli/program';
 import { startImagelessBroker, type ImagelessBroker } from '../../helpers/imagelessBroker';
 import { runCli } from './runCli';
@@ -123,5 +124,37 @@ describe('agentvm commands against a broker, bad input (unit)', function () {
       assert.equal(run.exitCode, 2, run.stderr);
       assert.match(run.stderr, /^error \[BAD_USAGE\]: option '--console' cannot be used with/m);
     }
+  });
+
+  it('prints an error with --json as one line of JSON on stderr, nothing on stdout, and keeps the exit code (regression: indented JSON on stdout)', async () => {
+    const unauthorized = await runCli(['ls', '--json'], { ...env, AGENTVM_TOKEN: 'avm_wrong' });
+    const unknown = await runCli(['wait', 'nosuchagent', '--json'], env);
+
+    assert.equal(unauthorized.exitCode, 6);
+    assert.equal(unknown.exitCode, 5);
+    for (const run of [unauthorized, unknown]) {
+      assert.equal(run.stdout, '');
+      assert.match(run.stderr, /^\{.*\}\n$/, 'one line');
+      const body = errorBodySchema.parse(JSON.parse(run.stderr));
+      assert.ok(body.error.hint.length > 0);
+    }
+    assert.equal(errorBodySchema.parse(JSON.parse(unknown.stderr)).error.code, 'AGENT_NOT_FOUND');
+  });
+
+  it('escapes invisible format characters in a JSON error, which parses back to the same text', async () => {
+    const id = 'x\u202ey\u{e0041}';
+
+    const run = await runCli(['wait', id, '--json'], env);
+
+    assert.equal(run.exitCode, 5, run.stderr);
+    assert.match(run.stderr, /x\\u202ey\\udb40\\udc41/);
+    assert.match(errorBodySchema.parse(JSON.parse(run.stderr)).error.message, new RegExp(id, 'u'));
+  });
+
+  it("prints a text error for `exec ID -- cmd --json`: the --json there is the command's, not the CLI's", async () => {
+    const run = await runCli(['exec', 'nosuchagent', '--', 'cat', '--json'], env);
+
+    assert.equal(run.exitCode, 5, run.stderr);
+    assert.match(run.stderr, /^error \[AGENT_NOT_FOUND\]: /m);
   });
 });

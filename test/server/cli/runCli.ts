@@ -19,6 +19,15 @@ class CliExit extends Error {
   }
 }
 
+export interface RunCliOptions {
+  /**
+   * Fail, with the output so far, when the command has not ended this many milliseconds after
+   * `during` returned: a command that never ends would otherwise keep this process's stdout
+   * captured, and the test reporter's output with it.
+   */
+  deadlineMs?: number;
+}
+
 /**
  * Runs the whole `agentvm` program in this process, as `agentvm ...args` with `env` set (a value
  * of undefined unsets the variable), and returns what it wrote and its exit code. `during` runs
@@ -28,6 +37,7 @@ export async function runCli(
   args: string[],
   env: Record<string, string | undefined>,
   during?: (output: CliOutput) => Promise<void>,
+  options: RunCliOptions = {},
 ): Promise<CliRun> {
   const saved = {
     env: Object.fromEntries(Object.keys(env).map((key) => [key, process.env[key]])),
@@ -54,7 +64,7 @@ export async function runCli(
     // Should `during` fail, the command's own outcome no longer matters.
     parsed.catch(() => undefined);
     await during?.(output);
-    const exitCode = await parsed.then(
+    const ended = parsed.then(
       () => Number(process.exitCode ?? 0),
       (error: unknown) => {
         if (error instanceof CliExit) return error.exitCode;
@@ -62,6 +72,10 @@ export async function runCli(
         throw error;
       },
     );
+    const exitCode = await withDeadline(ended, options.deadlineMs, () => {
+      const what = `agentvm ${args.join(' ')} did not end within ${options.deadlineMs} ms`;
+      return new Error(`${what}\nstdout: ${output.stdout}\nstderr: ${output.stderr}`);
+    });
     return { ...output, exitCode };
   } finally {
     process.stdout.write = saved.out;
@@ -75,5 +89,24 @@ function setEnv(env: Record<string, string | undefined>): void {
   for (const [key, value] of Object.entries(env)) {
     if (value === undefined) delete process.env[key];
     else process.env[key] = value;
+  }
+}
+
+/** `promise`, or a rejection with `failure()` once `deadlineMs` passed (no deadline: undefined). */
+async function withDeadline<T>(
+  promise: Promise<T>,
+  deadlineMs: number | undefined,
+  failure: () => Error,
+): Promise<T> {
+  if (deadlineMs === undefined) return promise;
+
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(failure()), deadlineMs);
+  });
+  try {
+    return await Promise.race([promise, deadline]);
+  } finally {
+    clearTimeout(timer);
   }
 }

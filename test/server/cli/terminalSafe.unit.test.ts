@@ -26,6 +26,19 @@ const c1Erase = '\u009b2K';
 /** Any character a terminal would obey rather than show, newline and tab aside. */
 const controlCharacter = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/;
 
+/**
+ * A file name that reads `reportexe.txt` on a terminal (U+202E, right-to-left override), and a
+ * word in tag characters, which no terminal shows ("hi").
+ */
+const reversedName = 'report\u202etxt.exe';
+const hiddenWord = '\u{e0068}\u{e0069}';
+/** Trojan Source: the isolates make `// admin only` read as a comment before the check. */
+const trojanLine = 'if (role != "user\u202e \u2066// admin only\u2069 \u2066") {';
+
+/** Any character without a glyph that reorders or hides text (joiners aside). */
+const invisibleCharacter =
+  /[\u00ad\u061c\u180e\u200b\u200e\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\u{e0001}\u{e0020}-\u{e007f}]/u;
+
 describe('terminalSafe (unit)', () => {
   it('shows ESC, BEL, CR, backspace and DEL in caret notation and C1 controls as \\x hex', () => {
     assert.equal(terminalSafe(setTitle), '^[]0;pwned title^G');
@@ -41,9 +54,31 @@ describe('terminalSafe (unit)', () => {
     assert.equal(terminalSafe('\r\r\n'), '^M\n');
   });
 
+  it('shows bidirectional overrides and isolates, and invisible format characters, as \\u escapes (regression: printed as they are, so a line read other than it was)', () => {
+    assert.equal(terminalSafe(reversedName), 'report\\u202etxt.exe');
+    assert.equal(
+      terminalSafe(trojanLine),
+      'if (role != "user\\u202e \\u2066// admin only\\u2069 \\u2066") {',
+    );
+    assert.equal(terminalSafe(`say${hiddenWord}`), 'say\\u{e0068}\\u{e0069}');
+    const everyOther = [0x202a, 0x202b, 0x202c, 0x202d, 0x2067, 0x2068, 0x061c, 0x200e, 0x200f];
+    for (const code of [...everyOther, 0x200b, 0x2060, 0xfeff, 0x00ad, 0x2028, 0xe0001]) {
+      const character = String.fromCodePoint(code);
+      assert.doesNotMatch(terminalSafe(`a${character}b`), invisibleCharacter, code.toString(16));
+    }
+  });
+
+  it('keeps the joiners emoji and scripts need, and right-to-left letters', () => {
+    const text = 'family 👨\u200d👩\u200d👧, می\u200cخواهم, שלום, مرحبا';
+    assert.equal(terminalSafe(text), text);
+  });
+
   it('is idempotent: what it returns has nothing left to show', () => {
-    const once = terminalSafe(`${setTitle}${writeClipboard}${forgedDone}${c1Erase}`);
+    const once = terminalSafe(
+      `${setTitle}${writeClipboard}${forgedDone}${c1Erase}${trojanLine}${hiddenWord}`,
+    );
     assert.doesNotMatch(once, controlCharacter);
+    assert.doesNotMatch(once, invisibleCharacter);
     assert.equal(terminalSafe(once), once);
   });
 });
@@ -104,7 +139,7 @@ describe('agentvm logs, ls and diff with an agent that prints terminal escapes (
   let stop: () => Promise<void>;
   let url: string;
   let token: string;
-  const patch = `Subject: [PATCH] ${setTitle}fix\n\n+${forgedDone}\r\n`;
+  const patch = `Subject: [PATCH] ${setTitle}fix\n\n+${forgedDone}\r\n+${trojanLine}\n`;
 
   before(async () => {
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'agentvm-escapes-'));
@@ -113,7 +148,7 @@ describe('agentvm logs, ls and diff with an agent that prints terminal escapes (
       store.insertAgent(
         anAgentRecord({
           id,
-          title: `title${setTitle}`,
+          title: `title${setTitle} ${reversedName}`,
           owner: os.userInfo().username,
           state: 'done',
           stateReason: null,
@@ -131,6 +166,7 @@ describe('agentvm logs, ls and diff with an agent that prints terminal escapes (
         kind: 'progress',
         message: `step${c1Erase}\n[00:00.1] state    done`,
       });
+      store.appendEvent(id, { kind: 'progress', message: `renamed ${reversedName}${hiddenWord}` });
       store.appendEvent(id, { kind: 'state', message: 'done' });
     } finally {
       store.close();
@@ -182,11 +218,13 @@ describe('agentvm logs, ls and diff with an agent that prints terminal escapes (
     assert.match(stdout, /│ \^\[\]0;pwned title\^G\^\[\]52;c;cm0gLXJmIH4K\^Ghello$/m);
     assert.match(stdout, /│ \^\[\[2K\^M\[00:00\.1\] state {4}done$/m);
     assert.match(stdout, /progress step\\x9b2K$/m);
+    assert.doesNotMatch(stdout, invisibleCharacter);
+    assert.match(stdout, /progress renamed report\\u202etxt\.exe\\u\{e0068\}\\u\{e0069\}$/m);
     const stateRows = stdout.split('\n').filter((line) => /^\[\d\d:\d\d\.\d\] state /.test(line));
     assert.deepEqual(stateRows, ['[00:00.0] state    done'], stdout);
   });
 
-  it('`logs --json` keeps the messages as stored, with DEL and C1 controls escaped as JSON', async () => {
+  it('`logs --json` keeps the messages as stored, with DEL, C1 controls and invisible format characters escaped as JSON', async () => {
     const { stdout } = await run(['logs', id, '--json']);
 
     assert.doesNotMatch(stdout, controlCharacter);
@@ -194,6 +232,9 @@ describe('agentvm logs, ls and diff with an agent that prints terminal escapes (
     const events = JSON.parse(stdout) as AgentEvent[];
     assert.equal(events[0].message, `${setTitle}${writeClipboard}hello\n${forgedDone}\n`);
     assert.equal(events[1].message, `step${c1Erase}\n[00:00.1] state    done`);
+    assert.doesNotMatch(stdout, invisibleCharacter);
+    assert.match(stdout, /report\\u202etxt\.exe\\udb40\\udc68\\udb40\\udc69/);
+    assert.equal(events[2].message, `renamed ${reversedName}${hiddenWord}`);
   });
 
   it('`logs --console` shows the console escapes and prints CRLF line ends as newlines', async () => {
@@ -206,7 +247,8 @@ describe('agentvm logs, ls and diff with an agent that prints terminal escapes (
     const { stdout } = await run(['ls']);
 
     assert.doesNotMatch(stdout, controlCharacter);
-    assert.match(stdout, /title\^\[\]0;pwned title\^G/);
+    assert.doesNotMatch(stdout, invisibleCharacter);
+    assert.match(stdout, /title\^\[\]0;pwned title\^G report\\u202etxt\.exe/);
   });
 
   it('`diff` shows the escapes on a terminal and writes the exact patch to a pipe', async () => {
@@ -215,6 +257,8 @@ describe('agentvm logs, ls and diff with an agent that prints terminal escapes (
 
     assert.doesNotMatch(onTerminal.stdout, controlCharacter);
     assert.match(onTerminal.stdout, /^\+\^\[\[2K\^M\[00:00\.1\] state {4}done$/m);
+    assert.doesNotMatch(onTerminal.stdout, invisibleCharacter);
+    assert.match(onTerminal.stdout, /^\+if \(role != "user\\u202e \\u2066\/\/ admin only/m);
     assert.equal(piped.stdout, patch);
   });
 });

@@ -207,6 +207,47 @@ describe('agentvm logs -f, wait and delegate: where the timeline goes (unit)', f
     assert.equal(run.stdout, '');
     assert.match(run.stderr, /\] state {4}cancelled\b/m);
   });
+
+  for (const command of ['logs -f', 'wait', 'delegate'] as const) {
+    it(`\`${command}\` of an agent removed meanwhile ends with AGENT_NOT_FOUND "was removed", exit 5 (regression: it polled forever)`, async () => {
+      const given = command === 'delegate' ? undefined : await newAgent();
+      const args =
+        command === 'delegate'
+          ? ['delegate', '--repo', broker.repo, '--profile', 'plain', 'do it']
+          : [...command.split(' '), given!];
+      let id = given ?? '';
+
+      const run = await runCli(
+        args,
+        env,
+        async (output) => {
+          // Following: delegate and logs -f have printed the first entry by then; wait prints
+          // nothing, so it is given time to look the agent up and subscribe.
+          if (command === 'wait') await new Promise((resolve) => setTimeout(resolve, 500));
+          else
+            await until(
+              () => /\] state {4}queued$/m.test(output.stdout + output.stderr),
+              'the command is following',
+              2_000,
+            );
+          id ||= /^agent (\w+) queued/m.exec(output.stderr)![1];
+          await broker.client.remove(id, { force: true });
+        },
+        { deadlineMs: 10_000 },
+      );
+
+      assert.equal(run.exitCode, 5, run.stderr);
+      assert.match(
+        run.stderr,
+        new RegExp(
+          `^error \\[AGENT_NOT_FOUND\\]: agent ${id} was removed while it was being followed`,
+          'm',
+        ),
+      );
+      assert.match(run.stderr, /^ {2}hint: .*agentvm ls/m);
+      assert.equal(run.stderr.match(/^error /gm)?.length, 1, 'one error');
+    });
+  }
 });
 
 describe('agentvm rm of an agent awaiting review (unit)', function () {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { agentSchema, type Agent } from '../../../../protocol/api';
 import { agentListHeader, formatAgentRow } from '../../../../server/cli/commands/formatAgentRow';
+import { runCli } from '../runCli';
 
 const createdAt = Date.UTC(2026, 0, 5, 9, 0, 0);
 
@@ -96,12 +97,33 @@ describe('formatAgentRow (unit)', () => {
     assert.ok(formatAgentRow(dump)[1].trim().length <= 'failed: '.length + 200);
   });
 
-  it('measures the run time of an ended agent up to its end, not up to now', () => {
+  it('labels the time column ELAPSED and counts time paused for review in it (regression: RUN TIME, which it is not)', () => {
+    const waiting = agent({
+      state: 'awaiting_review',
+      review: { requestId: 'r1', message: 'ok?', requestedAt: createdAt + 60_000 },
+    });
+
+    assert.equal(agentListHeader, 'ID          STATE            PROFILE     ELAPSED     TITLE');
+    const elapsed = formatAgentRow(waiting, createdAt + 3_600_000)[0].slice(
+      agentListHeader.indexOf('ELAPSED'),
+      titleColumn,
+    );
+    assert.equal(elapsed.trim(), '60:00.0');
+  });
+
+  it('measures ELAPSED of an ended agent up to its end, not up to now', () => {
     const ended = agent({ state: 'done', endedAt: createdAt + 90_000 });
 
     const soon = formatAgentRow(ended, createdAt + 100_000)[0];
     const later = formatAgentRow(ended, createdAt + 9_000_000)[0];
 
     assert.equal(soon, later);
+  });
+
+  it('`ls --help` says what ELAPSED counts', async () => {
+    const help = await runCli(['ls', '--help'], {});
+
+    assert.equal(help.exitCode, 0, help.stderr);
+    assert.match(help.stdout.replace(/\s+/g, ' '), /ELAPSED .*time paused for review count too/);
   });
 });
