@@ -155,13 +155,15 @@ async function execCommand(
     input: request.stdin === undefined ? undefined : Buffer.from(request.stdin, 'base64'),
   });
 
+  const encoding = request.outputEncoding;
   return {
     code: result.code,
     signal: result.signal,
-    stdout: result.stdout.toString('utf8'),
-    stderr: result.stderr.toString('utf8'),
+    stdout: result.stdout.toString(encoding),
+    stderr: result.stderr.toString(encoding),
     truncated: result.truncated,
     timedOut: result.timedOut,
+    ...(encoding === 'base64' && { outputEncoding: encoding }),
   };
 }
 

@@ -150,6 +150,11 @@ export const guestRequestSchema = z.discriminatedUnion('op', [
       )
       .optional(),
     timeoutMs: z.number().int().positive().default(60_000),
+    /**
+     * How the result carries stdout and stderr: `utf8` text (invalid bytes become U+FFFD) or
+     * `base64`, byte for byte. A guest agent older than this field answers text without saying so.
+     */
+    outputEncoding: z.enum(['utf8', 'base64']).default('utf8'),
   }),
   /** `git diff --name-status baseCommit` plus untracked files, for the review view. */
   z.object({ op: z.literal('changes') }),

@@ -32,8 +32,15 @@ export const execResultSchema = z.object({
   truncated: z.boolean(),
   /** True when the command ran past timeoutMs and was killed. */
   timedOut: z.boolean(),
+  /** `base64` when stdout and stderr are base64 (the request asked so); absent: UTF-8 text. */
+  outputEncoding: z.literal('base64').optional(),
 });
 export type ExecResult = z.infer<typeof execResultSchema>;
+
+/** An exec result's stdout or stderr as the bytes the command wrote (as far as they were kept). */
+export function execOutputBytes(result: ExecResult, stream: 'stdout' | 'stderr'): Buffer {
+  return Buffer.from(result[stream], result.outputEncoding === 'base64' ? 'base64' : 'utf8');
+}
 
 /**
  * changes: work tree against the task's baseCommit, untracked files included.

@@ -6,8 +6,10 @@ import path from 'node:path';
 import { build } from 'esbuild';
 import {
   guestMessageSchema,
+  guestRequestSchema,
   type GuestEvent,
   type GuestMessage,
+  type GuestRequestInput,
   type GuestTask,
   type HostMessage,
 } from '../../protocol/control';
@@ -166,9 +168,10 @@ export class GuestHarness {
   }
 
   /** Sends a request and resolves with its response. */
-  async request(id: number, request: Extract<HostMessage, { type: 'request' }>['request']) {
+  async request(id: number, request: GuestRequestInput) {
     const from = this.messages.length;
-    this.send({ type: 'request', id, request });
+    // Parsed as the broker does before it forwards a request: defaults filled in.
+    this.send({ type: 'request', id, request: guestRequestSchema.parse(request) });
     return (await this.waitFor((m) => m.type === 'response' && m.id === id, { from })) as Extract<
       GuestMessage,
       { type: 'response' }

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { guestRequestSchema, type GuestRequestInput } from '../../protocol/control';
-import { execResultSchema } from '../../protocol/guestResults';
+import { execOutputBytes, execResultSchema } from '../../protocol/guestResults';
 import { handleGuestRequest } from '../../guest/handleGuestRequest';
 import { baseEnv } from '../../guest/runProcess';
 
@@ -16,8 +16,8 @@ describe('handleGuestRequest (unit)', () => {
 
   afterEach(() => fs.rmSync(workspaceDir, { recursive: true, force: true }));
 
-  const exec = async (command: string) => {
-    const request: GuestRequestInput = { op: 'exec', command, timeoutMs: 10_000 };
+  const exec = async (command: string, outputEncoding?: 'utf8' | 'base64') => {
+    const request: GuestRequestInput = { op: 'exec', command, timeoutMs: 10_000, outputEncoding };
     const context = { workspaceDir, user: null, baseCommit: null, env: baseEnv(null) };
     return execResultSchema.parse(
       await handleGuestRequest(guestRequestSchema.parse(request), context),
@@ -39,5 +39,17 @@ describe('handleGuestRequest (unit)', () => {
 
     const list = await exec('echo one; echo two >&2; exit 4');
     assert.deepEqual([list.code, list.stdout, list.stderr], [4, 'one\n', 'two\n']);
+  });
+
+  it('returns exec output byte for byte when asked for base64, and as UTF-8 text by default (regression: bytes that are not UTF-8 came back as U+FFFD)', async () => {
+    const command = "printf '\\377\\376\\000\\001A'; printf '\\351t\\351' >&2";
+    const exact = await exec(command, 'base64');
+    assert.equal(exact.outputEncoding, 'base64');
+    assert.deepEqual(execOutputBytes(exact, 'stdout'), Buffer.from([0xff, 0xfe, 0x00, 0x01, 0x41]));
+    assert.deepEqual(execOutputBytes(exact, 'stderr'), Buffer.from([0xe9, 0x74, 0xe9]));
+
+    const text = await exec(command);
+    assert.equal(text.outputEncoding, undefined);
+    assert.equal(text.stdout, '\ufffd\ufffd\u0000\u0001A');
   });
 });

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { bundleRepository } from '../../client/repoBundle';
-import type { GuestMessage, HostMessage } from '../../protocol/control';
+import type { GuestMessage, GuestRequest, HostMessage } from '../../protocol/control';
 import { Broker } from '../../server/Broker';
 import { silentLogger } from '../../server/log';
 import { ProfileRegistry } from '../../server/profiles/ProfileRegistry';
@@ -41,8 +41,12 @@ export class FakeVm implements Vm {
       return { dispose: () => (this.listener = undefined) };
     },
     send: (message: HostMessage) => void this.sent.push(message),
+    request: (request: GuestRequest) =>
+      new Promise<unknown>((answer) => this.requests.push({ request, answer })),
     close: () => undefined,
   } as unknown as ControlChannel;
+  /** File-API and exec requests the broker made of the guest; the test answers them. */
+  readonly requests: Array<{ request: GuestRequest; answer: (result: unknown) => void }> = [];
 
   constructor(
     readonly id: string,
@@ -114,6 +118,9 @@ export interface FakeVmBroker {
   driver: FakeDriver;
   dataDir: string;
   profilesDir: string;
+  /** The broker's URL and admin token, for a client or the CLI. */
+  url: string;
+  token: string;
   /** Delegates a task with `profile` from a one-commit repository; resolves with the agent id. */
   delegate(profile: string): Promise<string>;
   /** Stops the broker and removes its directories. */
@@ -148,10 +155,12 @@ export async function startFakeVmBroker(
     profiles: new ProfileRegistry([profilesDir]),
     version: 'test',
   });
-  await broker.start();
+  const { url, token } = await broker.start();
   return {
     broker,
     driver,
+    url,
+    token,
     dataDir,
     profilesDir,
     delegate: async (profile) => {

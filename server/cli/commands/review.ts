@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { MAX_EXEC_STDIN_BYTES } from '../../../protocol/control';
 import { AgentvmError } from '../../../protocol/errors';
-import { execResultSchema } from '../../../protocol/guestResults';
+import { execOutputBytes, execResultSchema } from '../../../protocol/guestResults';
 import {
   action,
   checkAgentIds,
@@ -72,7 +72,7 @@ export function registerReviewCommands(program: Command): void {
   program
     .command('exec')
     .description(
-      "run a command in the agent's workspace (VM must be running or under review); its stdin is empty unless --stdin; its output comes back as UTF-8 text, so binary output is not kept byte for byte",
+      "run a command in the agent's workspace (VM must be running or under review); its stdin is empty unless --stdin; its output comes back byte for byte (up to 1 MiB of each stream)",
     )
     .argument('<id>')
     .argument('<command...>', execCommandHelp)
@@ -96,10 +96,11 @@ export function registerReviewCommands(program: Command): void {
           command,
           timeoutMs,
           ...(stdin && { stdin: stdin.toString('base64') }),
+          outputEncoding: 'base64',
         });
         const result = execResultSchema.parse(answer);
-        process.stdout.write(result.stdout);
-        process.stderr.write(result.stderr);
+        process.stdout.write(execOutputBytes(result, 'stdout'));
+        process.stderr.write(execOutputBytes(result, 'stderr'));
 
         const outcome = execOutcome(id, result, timeoutMs);
         if (outcome.error) printError(outcome.error);

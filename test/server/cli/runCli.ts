@@ -3,6 +3,8 @@ import { buildProgram } from '../../../server/cli/program';
 export interface CliRun {
   stdout: string;
   stderr: string;
+  /** What the command wrote to stdout, as bytes (`stdout` decodes them as UTF-8). */
+  stdoutBytes: Buffer;
   exitCode: number;
 }
 
@@ -47,10 +49,13 @@ export async function runCli(
   };
   const output = { stdout: '', stderr: '' };
   setEnv(env);
-  process.stdout.write = ((chunk: string) => (
-    (output.stdout += chunk),
-    true
-  )) as typeof process.stdout.write;
+  const stdoutChunks: Buffer[] = [];
+  process.stdout.write = ((chunk: string | Uint8Array) => {
+    const bytes = Buffer.from(chunk);
+    stdoutChunks.push(bytes);
+    output.stdout += bytes.toString('utf8');
+    return true;
+  }) as typeof process.stdout.write;
   process.stderr.write = ((chunk: string) => (
     (output.stderr += chunk),
     true
@@ -76,7 +81,7 @@ export async function runCli(
       const what = `agentvm ${args.join(' ')} did not end within ${options.deadlineMs} ms`;
       return new Error(`${what}\nstdout: ${output.stdout}\nstderr: ${output.stderr}`);
     });
-    return { ...output, exitCode };
+    return { ...output, stdoutBytes: Buffer.concat(stdoutChunks), exitCode };
   } finally {
     process.stdout.write = saved.out;
     process.stderr.write = saved.err;
