@@ -14,10 +14,9 @@ export const GUEST_CA_PATH = '/usr/local/share/ca-certificates/agentvm-egress.cr
 const relayCandidates = ['/usr/bin/socat', '/bin/socat'];
 
 /**
- * Seconds socat keeps a half-closed connection open for the other direction to finish: a client
- * that half-closes after its request gets this long for the rest of the answer, and a relay whose
- * proxy side closed waits at most this long for a guest that never closes its side (each relay is
- * a host process, so this bounds how long a misbehaving guest can keep one).
+ * Seconds the relay keeps a connection open after the guest half-closed it, for the rest of the
+ * proxy's answer; socat restarts this wait whenever data moves. A connection whose proxy side ended
+ * first is not kept at all (see {@link egressNetdevArgs}).
  */
 const RELAY_LINGER_SECONDS = 300;
 
@@ -69,12 +68,20 @@ export function egressNetdevArgs(
   if (!SAFE_SOCKET_PATH.test(socketPath) || !SAFE_SOCKET_PATH.test(relay))
     throw new Error(`cannot pass ${socketPath} (or ${relay}) through QEMU's guestfwd command`);
 
-  // -t: after one side ends, socat waits this long for the other; a client that half-closes after
-  // its request still wants the whole answer, so the default half second is far too short.
-  // shut-down: slirp hands socat one socket as both stdin and stdout, so closing stdout when the
-  // proxy ends sends the guest nothing while stdin still holds the socket; shutdown(2) sends the
-  // FIN. The comma is doubled for QEMU's option parser.
-  const command = `${relay} -t ${RELAY_LINGER_SECONDS} STDIO,,shut-down UNIX-CONNECT:${socketPath}`;
+  // The two sides of a relay end differently, so that a guest holds no more relays (host
+  // processes) than the proxy holds its connections, whatever it does with its side:
+  // - the proxy ends (it refused the connection over the agent's limit, or answered): the relay
+  //   exits at once. slirp hands socat one socket as both stdin and stdout, and `FD:0,shut-close`
+  //   closes that one descriptor, which ends its read part too, so socat does not wait (-t applies
+  //   only where read and write parts close apart); its exit shows the guest the end. With
+  //   `STDIO,shut-down` socat waited the whole -t for a guest that never closed.
+  // - the guest ends first (it half-closed after its request): socat shuts down the write part of
+  //   the unix socket and waits for the answer, which may stay silent up to -t; the proxy counts
+  //   that connection until it closes it.
+  // socat 1.7.4 logs that closed descriptor as a failed poll, a line in qemu.log for every
+  // connection the proxy ends, which a guest could grow without end; -lf /dev/null drops it with
+  // socat's other messages (a failed connect). The comma is doubled for QEMU's option parser.
+  const command = `${relay} -t ${RELAY_LINGER_SECONDS} -lf /dev/null FD:0,,shut-close UNIX-CONNECT:${socketPath}`;
   const netdev = [
     'user',
     `id=${netdevId}`,

@@ -37,7 +37,7 @@ describe('guestEgress (unit)', function () {
     assert.deepEqual(args.slice(2), ['-device', 'virtio-net-device,netdev=net0']);
     assert.equal(
       args[1],
-      `user,id=net0,restrict=on,guestfwd=tcp:${GUEST_PROXY_ADDRESS}:${GUEST_PROXY_PORT}-cmd:/usr/bin/socat -t 300 STDIO,,shut-down UNIX-CONNECT:/d/agents/a1/egress/proxy.sock`,
+      `user,id=net0,restrict=on,guestfwd=tcp:${GUEST_PROXY_ADDRESS}:${GUEST_PROXY_PORT}-cmd:/usr/bin/socat -t 300 -lf /dev/null FD:0,,shut-close UNIX-CONNECT:/d/agents/a1/egress/proxy.sock`,
     );
   });
 

@@ -21,25 +21,39 @@ function relayArgv(socketPath: string): string[] {
 
 /**
  * Runs the relay as QEMU's slirp does: one connected socket is both its stdin and its stdout. The
- * returned `guest` is the other end of that socket, the guest's connection.
+ * returned `guest` is the other end of that socket, the guest's connection; it does not close its
+ * side when the relay's ends, as a careless or hostile guest does not.
  */
-async function relayFromGuest(
-  socketPath: string,
-): Promise<{ guest: net.Socket; relay: ChildProcess }> {
+async function relayFromGuest(socketPath: string): Promise<{
+  guest: net.Socket;
+  relay: ChildProcess;
+  closed: Promise<void>;
+  stderr: () => string;
+}> {
+  const stderr: Buffer[] = [];
   const server = net.createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const accepted = new Promise<net.Socket>((resolve) => server.once('connection', resolve));
-  const guest = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+  const guest = net.connect({
+    port: (server.address() as net.AddressInfo).port,
+    host: '127.0.0.1',
+    allowHalfOpen: true,
+  });
   const slirpSide = await accepted;
   server.close();
   const [command, ...args] = relayArgv(socketPath);
-  const relay = spawn(command!, args, { stdio: [slirpSide, slirpSide, 'ignore'] });
+  // stderr is QEMU's, appended to the VM's qemu.log.
+  const relay = spawn(command!, args, { stdio: [slirpSide, slirpSide, 'pipe'] });
+  relay.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk));
+  const closed = new Promise<void>((resolve) => relay.once('close', () => resolve()));
   // The child has its own copies of the descriptor now, as slirp's child would.
   slirpSide.destroy();
-  return { guest, relay };
+  return { guest, relay, closed, stderr: () => Buffer.concat(stderr).toString() };
 }
 
 function endsWithin(socket: net.Socket, ms: number): Promise<boolean> {
+  if (socket.readableEnded) return Promise.resolve(true);
+
   return new Promise((resolve) => {
     const timer = setTimeout(() => resolve(false), ms);
     socket.once('end', () => {
@@ -50,10 +64,18 @@ function endsWithin(socket: net.Socket, ms: number): Promise<boolean> {
   });
 }
 
+/** Whether the relay process exits (and its stderr is read to the end) within `ms`. */
+function exitsWithin(relay: { closed: Promise<void> }, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  return Promise.race([relay.closed.then(() => true), timeout]).finally(() => clearTimeout(timer));
+}
+
 describe('the per-connection egress relay (unit)', function () {
   let dir: string;
   let proxy: net.Server;
   const relays: ChildProcess[] = [];
+  const guests: net.Socket[] = [];
 
   beforeEach(function () {
     try {
@@ -66,6 +88,7 @@ describe('the per-connection egress relay (unit)', function () {
 
   afterEach(() => {
     for (const relay of relays.splice(0)) relay.kill('SIGKILL');
+    for (const guest of guests.splice(0)) guest.destroy();
     proxy?.close();
     fs.rmSync(dir, { recursive: true, force: true });
   });
@@ -99,5 +122,44 @@ describe('the per-connection egress relay (unit)', function () {
 
     assert.ok(await endsWithin(guest, 5_000));
     assert.equal(Buffer.concat(chunks).toString(), 'answer after 1 s');
+  });
+
+  it('leaves no relay behind for connections the proxy refused, though the guest never closes them', async () => {
+    const socketPath = path.join(dir, 'proxy.sock');
+    proxy = net.createServer((socket) => socket.end());
+    await new Promise<void>((resolve) => proxy.listen(socketPath, resolve));
+
+    const opened = await Promise.all(Array.from({ length: 8 }, () => relayFromGuest(socketPath)));
+    for (const { guest, relay } of opened) {
+      relays.push(relay);
+      guests.push(guest);
+    }
+
+    for (const opening of opened) {
+      const { guest, relay, stderr } = opening;
+      assert.ok(await endsWithin(guest, 5_000), 'the guest saw the end of the connection');
+      assert.ok(await exitsWithin(opening, 5_000), `relay pid ${relay.pid} is still running`);
+      // A line per refused connection would let the guest grow qemu.log without end.
+      assert.equal(stderr(), '');
+    }
+  });
+
+  it('ends the relay once the proxy has sent a whole answer, though the guest keeps its side open', async () => {
+    const socketPath = path.join(dir, 'proxy.sock');
+    const answer = 'a'.repeat(512 * 1024);
+    proxy = net.createServer((socket) => socket.once('data', () => socket.end(answer)));
+    await new Promise<void>((resolve) => proxy.listen(socketPath, resolve));
+
+    const opening = await relayFromGuest(socketPath);
+    const { guest, relay } = opening;
+    relays.push(relay);
+    guests.push(guest);
+    guest.write('request');
+    const chunks: Buffer[] = [];
+    guest.on('data', (chunk: Buffer) => chunks.push(chunk));
+
+    assert.ok(await endsWithin(guest, 5_000), 'the guest saw the end of the answer');
+    assert.equal(Buffer.concat(chunks).toString(), answer);
+    assert.ok(await exitsWithin(opening, 5_000), `relay pid ${relay.pid} is still running`);
   });
 });
