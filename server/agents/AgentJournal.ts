@@ -16,7 +16,8 @@ import {
 export type ManagerEvents = {
   event: [AgentEvent];
   agent: [Agent];
-  removed: [string];
+  /** The agent's id and its owner (the record is gone by then). */
+  removed: [string, string];
 };
 
 /**
@@ -160,9 +161,10 @@ export class AgentJournal {
     if (record) this.events.emit('agent', publicAgent(record));
   }
 
-  removed(id: string): void {
+  /** Announces that the agent owned by `owner` was removed; its record is already deleted. */
+  removed(id: string, owner: string): void {
     for (const listener of this.endListeners) listener(id);
-    this.events.emit('removed', id);
+    this.events.emit('removed', id, owner);
   }
 
   /** INVALID_STATE unless the agent is in one of `allowed`. */

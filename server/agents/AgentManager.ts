@@ -309,7 +309,7 @@ export class AgentManager {
       this.store.deleteAgent(id);
       await this.options.policy?.release(id);
       fs.rmSync(agentDir(id, this.options.dataDir), { recursive: true, force: true });
-      this.journal.removed(id);
+      this.journal.removed(id, record.owner);
     });
   }
 

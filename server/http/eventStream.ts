@@ -39,7 +39,9 @@ export class EventStreamServer {
     const onEvent = (event: AgentEvent) => this.broadcast(event.agentId, { type: 'event', event });
     const onAgent = (agent: Agent) =>
       this.broadcast(agent.id, { type: 'agent', agent }, agent.owner);
-    const onRemoved = (agentId: string) => this.broadcast(agentId, { type: 'removed', agentId });
+    // The record is deleted by now, so the owner comes with the announcement.
+    const onRemoved = (agentId: string, owner: string) =>
+      this.broadcast(agentId, { type: 'removed', agentId }, owner);
     deps.manager.events.on('event', onEvent);
     deps.manager.events.on('agent', onAgent);
     deps.manager.events.on('removed', onRemoved);
@@ -149,8 +151,6 @@ export class EventStreamServer {
       if (subscriber.agentId !== undefined && subscriber.agentId !== agentId) continue;
 
       if (!subscriber.admin) {
-        // Removed agents are gone from the store; their removal is only announced to admins and
-        // to subscribers of that very agent (who were allowed to see it).
         owner ??= this.deps.store.getAgent(agentId)?.owner;
         if (owner !== subscriber.user && subscriber.agentId !== agentId) continue;
       }

@@ -210,7 +210,7 @@ describe('GuestMessageHandler (unit)', () => {
     for (let index = 1; index <= 8; index++) send({ kind: 'progress', message: `step ${index}` });
     store.deleteAgent('a1');
 
-    journal.removed('a1');
+    journal.removed('a1', 'tester');
 
     const throttle = (handler as unknown as { progress: { windows: Map<string, unknown> } })
       .progress;
