@@ -173,6 +173,7 @@ try {
     AGENTVM_TEST_REPO: repo,
     AGENTVM_TEST_BROKER_URL: brokerUrl,
     AGENTVM_TEST_RESULTS: resultsFile,
+    AGENTVM_TEST_ROOT: root,
     AGENTVM_MOCHA_PATH: path.join(root, 'node_modules/mocha'),
   };
   const serverLog = path.join(artifacts, 'vscode-server.log');

@@ -19,7 +19,9 @@ export async function runUiCheck({ browser, base, repo, artifacts, log }) {
     await page.screenshot({ path: file });
     log(`screenshot ${file}`);
   };
-  const title = `UI check task ${Date.now().toString(36)}`;
+  // The title carries a command link, as an issue title from a stranger might: the notifications
+  // must show it as text, never as a link that runs the command.
+  const title = `UI check task ${Date.now().toString(36)} [details](command:agentvm.showLog)`;
   try {
     await page.goto(`${base}/?workspace=${encodeURIComponent(workspaceFile)}`);
     await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
@@ -29,9 +31,28 @@ export async function runUiCheck({ browser, base, repo, artifacts, log }) {
       .locator('.activitybar .action-item a[aria-label^="agentvm"]')
       .waitFor({ timeout: 60_000 });
 
-    // Delegate through the command palette, answering each prompt.
+    // A delegation cancelled at the profile step keeps the typed task for the next attempt.
+    const unsent = `${title} (typed, then cancelled)`;
     await runCommand(page, 'agentvm: Delegate to agent');
     await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'Type a task' }).click();
+    await typeIntoQuickInput(page, unsent);
+    await page
+      .locator('.quick-input-widget .monaco-list-row', { hasText: 'demo' })
+      .first()
+      .waitFor({ timeout: stepTimeoutMs });
+    await page.keyboard.press('Escape');
+    await runCommand(page, 'agentvm: Delegate to agent');
+    await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'Type a task' }).click();
+    const taskInput = page.locator('.quick-input-widget input.input').first();
+    await taskInput.waitFor({ timeout: stepTimeoutMs });
+    await page.waitForFunction(
+      (expected) => document.querySelector('.quick-input-widget input.input')?.value === expected,
+      unsent,
+      { timeout: stepTimeoutMs },
+    );
+    log("the cancelled delegation's task was offered again");
+
+    // Delegate through the command palette, answering each prompt.
     await typeIntoQuickInput(page, title);
     await page
       .locator('.quick-input-widget .monaco-list-row')
@@ -51,6 +72,13 @@ export async function runUiCheck({ browser, base, repo, artifacts, log }) {
       .locator('.monaco-list-row', { hasText: 'Needs review' })
       .waitFor({ timeout: agentTimeoutMs });
     await shot('ui-2-tree-needs-review');
+    const toast = page.locator('.notifications-toasts .notification-toast', {
+      hasText: 'asks for review',
+    });
+    await toast.first().waitFor({ timeout: stepTimeoutMs });
+    const links = await toast.locator('a[href^="command:"]').count();
+    if (links > 0) throw new Error(`the review notification shows ${links} command link(s)`);
+    log('the review notification shows the title as text');
 
     // The webview: open the agent, wait for the review request, press Review.
     // The tree re-renders when the agent changes group; a click that lands during a re-render

@@ -3,6 +3,7 @@ import * as vscode from 'vscode';
 import type { Agent, Profile } from '../../../protocol/api';
 import { AgentvmError } from '../../../protocol/errors';
 import { bundleRepository, type RepoUpload } from '../../../client/repoBundle';
+import { askInstruction, TaskDraft } from '../delegate/askInstruction';
 import { askIssueTask } from '../delegate/askIssueTask';
 import { describeUpload } from '../delegate/describeUpload';
 import { pickProfile } from '../delegate/pickProfile';
@@ -27,7 +28,9 @@ export interface DelegateOptions {
 
 /**
  * agentvm.delegateToAgent: task (selection or typed text) → profile → what is sent → confirm →
- * upload and start under a progress notification → the agent selected in the tree.
+ * upload and start under a progress notification → the agent selected in the tree. A typed task
+ * that does not become an agent (cancelled at any step, refused by the broker) is offered again
+ * the next time.
  */
 export function delegateToAgent(services: Services) {
   return async (options?: DelegateOptions | vscode.Uri): Promise<Agent> => {
@@ -35,9 +38,10 @@ export function delegateToAgent(services: Services) {
     const client = await services.connection.getClient();
     services.store.start();
 
+    const draft = new TaskDraft(services.context.workspaceState);
     const task = given.text
-      ? { text: given.text, title: given.title }
-      : await askForTask(() => given.repoPath ?? defaultRepoPath(), services);
+      ? { text: given.text, title: given.title, typed: false }
+      : await askForTask(() => given.repoPath ?? defaultRepoPath(), services, draft);
     const profiles = await client.profiles();
     const profile =
       given.profile ?? (await pickProfile(profiles, readSettings().defaultProfile)).name;
@@ -70,6 +74,7 @@ export function delegateToAgent(services: Services) {
       },
     );
     services.log.for('Delegate').info(`created agent ${agent.id} (${profile}) from ${repo.path}`);
+    if (task.typed) await draft.clear();
     services.store.upsert(agent);
     await services.revealAgent(agent.id);
     return agent;
@@ -79,7 +84,8 @@ export function delegateToAgent(services: Services) {
 async function askForTask(
   repoPath: () => string,
   services: Services,
-): Promise<{ text: string; title?: string }> {
+  draft: TaskDraft,
+): Promise<{ text: string; title?: string; typed: boolean }> {
   const editor = vscode.window.activeTextEditor;
   const selection = editor && !editor.selection.isEmpty ? editor.selection : undefined;
   const sources = [
@@ -91,19 +97,17 @@ async function askForTask(
     title: 'agentvm: what should the agent work on?',
   });
   if (!source) throw new UserCancelled();
-  if (source.id === 'issue') return askIssueTask(repoPath(), services.log.for('GitHub'));
+  if (source.id === 'issue') {
+    return { ...(await askIssueTask(repoPath(), services.log.for('GitHub'))), typed: false };
+  }
 
-  const instruction = await vscode.window.showInputBox({
-    title: 'agentvm: task for the agent',
-    prompt:
-      source.id === 'selection' ? 'What should the agent do with the selected code?' : undefined,
-    placeHolder: 'e.g. Add input validation to the parser and a test for it',
-    ignoreFocusOut: true,
-    validateInput: (value) => (value.trim() ? undefined : 'Describe the task'),
-  });
-  if (!instruction) throw new UserCancelled();
-
-  if (source.id !== 'selection' || !editor || !selection) return { text: instruction };
+  const instruction = await askInstruction(
+    draft,
+    source.id === 'selection' ? 'What should the agent do with the selected code?' : undefined,
+  );
+  if (source.id !== 'selection' || !editor || !selection) {
+    return { text: instruction, typed: true };
+  }
 
   const folder = vscode.workspace.getWorkspaceFolder(editor.document.uri);
   const relativePath = folder
@@ -116,7 +120,7 @@ async function askForTask(
     languageId: editor.document.languageId,
     text: editor.document.getText(selection),
   });
-  return { text, title: taskTitle(instruction) };
+  return { text, title: taskTitle(instruction), typed: true };
 }
 
 /**

@@ -1,5 +1,8 @@
 import * as vscode from 'vscode';
 import type { Agent } from '../../../protocol/api';
+import { AgentvmError } from '../../../protocol/errors';
+import { inertText } from '../model/inertText';
+import { AGENT_SCHEME } from '../review/agentUri';
 import type { Services } from '../services';
 import { agentIdOf } from './agentIdOf';
 import { UserCancelled } from './wrapCommand';
@@ -7,7 +10,8 @@ import { UserCancelled } from './wrapCommand';
 /**
  * agentvm.resumeAgent: sends the reviewer's answer (optional) and lets the agent continue with the
  * reviewer's edits in place. Unsaved edits in the agent's workspace are saved first, so the agent
- * sees what the reviewer sees. Callers that already have the answer pass it and skip the prompt.
+ * sees what the reviewer sees; when one cannot be saved the agent is not resumed. Callers that
+ * already have the answer pass it and skip the prompt.
  */
 export function resumeAgent(services: Services) {
   return async (arg?: unknown, answerArg?: string): Promise<Agent> => {
@@ -16,9 +20,11 @@ export function resumeAgent(services: Services) {
     const answer =
       answerArg ??
       (await vscode.window.showInputBox({
-        title: `Resume agent "${agent?.title ?? agentId}"`,
+        title: `Resume agent "${inertText(agent?.title ?? agentId)}"`,
+        // The prompt turns [label](command:…) into a link that runs the command: the agent's
+        // words are made inert.
         prompt: agent?.review?.message
-          ? `The agent asked: ${agent.review.message}`
+          ? `The agent asked: ${inertText(agent.review.message)}`
           : 'Answer for the agent (optional)',
         placeHolder: 'Leave empty to just continue',
         ignoreFocusOut: true,
@@ -34,10 +40,23 @@ export function resumeAgent(services: Services) {
   };
 }
 
+/** Saves the agent's unsaved documents into its VM; throws, resuming nothing, when one fails. */
 async function saveAgentDocuments(agentId: string): Promise<void> {
   const dirty = vscode.workspace.textDocuments.filter(
     (document) =>
-      document.isDirty && document.uri.scheme === 'agentvm' && document.uri.authority === agentId,
+      document.isDirty &&
+      document.uri.scheme === AGENT_SCHEME &&
+      document.uri.authority === agentId,
   );
-  for (const document of dirty) await document.save();
+  const unsaved: string[] = [];
+  for (const document of dirty) {
+    if (!(await document.save())) unsaved.push(document.uri.path.replace(/^\/+/, ''));
+  }
+  if (unsaved.length === 0) return;
+
+  throw new AgentvmError(
+    'GUEST_ERROR',
+    `could not save ${unsaved.join(', ')} into agent ${agentId}'s VM, so the agent was not resumed (your edits are still in the editor)`,
+    'Save the file again to see why (the editor says), fix or undo the edit, then resume.',
+  );
 }

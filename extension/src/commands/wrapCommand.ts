@@ -1,6 +1,6 @@
 import * as vscode from 'vscode';
-import { AgentvmError } from '../../../protocol/errors';
 import type { ComponentLog } from '../log';
+import { failureNotice } from './failureNotice';
 
 /** Thrown (or use vscode.CancellationError) when the user backs out; never shown. */
 export class UserCancelled extends Error {
@@ -17,14 +17,13 @@ export function isCancellation(error: unknown): boolean {
 
 /** The one-line text shown for a failed command: message, code and the hint that says what to do. */
 export function describeFailure(error: unknown): string {
-  if (error instanceof AgentvmError) return `${error.message} (${error.code}). ${error.hint}`;
-
-  return `${error instanceof Error ? error.message : String(error)} (INTERNAL)`;
+  return failureNotice(error).text;
 }
 
 /**
- * Wraps a command handler once: logs enter / done / failed, shows one error message with code and
- * hint on failure, shows nothing on cancellation. Returns the handler's value, or undefined.
+ * Wraps a command handler once: logs enter / done / failed, shows one error message with code,
+ * hint and the buttons that help on failure, shows nothing on cancellation. Returns the handler's
+ * value, or undefined.
  */
 export function wrapCommand<A extends unknown[], R>(
   id: string,
@@ -43,10 +42,12 @@ export function wrapCommand<A extends unknown[], R>(
         return undefined;
       }
 
-      const text = describeFailure(error);
-      log.error(`${id} - failed: ${text}`);
-      void vscode.window.showErrorMessage(text, 'Show log').then((choice) => {
-        if (choice === 'Show log') void vscode.commands.executeCommand('agentvm.showLog');
+      const notice = failureNotice(error);
+      log.error(`${id} - failed: ${notice.text}`);
+      const titles = notice.actions.map((action) => action.title);
+      void vscode.window.showErrorMessage(notice.text, ...titles).then((choice) => {
+        const action = notice.actions.find((candidate) => candidate.title === choice);
+        if (action) void vscode.commands.executeCommand(action.command, ...(action.args ?? []));
       });
       return undefined;
     }

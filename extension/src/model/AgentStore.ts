@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
 import type { Agent, AgentEvent, ServerStreamMessage } from '../../../protocol/api';
 import { AgentvmError } from '../../../protocol/errors';
-import type { EventStream } from '../../../client/BrokerClient';
+import type { BrokerClient, EventStream } from '../../../client/BrokerClient';
 import type { BrokerConnection } from '../broker/BrokerConnection';
 import type { ComponentLog } from '../log';
 import { backoffDelayMs } from './backoff';
@@ -15,9 +15,18 @@ export interface AgentChange {
   previous: Agent | undefined;
 }
 
+/** What the stream said about agents while a list request was on its way. */
+interface ListTracker {
+  touched: Set<string>;
+  removed: Set<string>;
+}
+
 /**
  * The extension's picture of the user's agents: the list from the broker, kept current by the
- * event stream, which starts on the first {@link start} and reconnects with backoff.
+ * event stream, which starts on the first {@link start} and reconnects with backoff. The stream is
+ * subscribed before the list is read, so no change falls between the two; it replays no history
+ * (panels load their own timeline), and after a gap {@link onDidReconnect} tells listeners to
+ * fetch what they missed.
  */
 export class AgentStore implements vscode.Disposable {
   private readonly agents = new Map<string, Agent>();
@@ -27,24 +36,36 @@ export class AgentStore implements vscode.Disposable {
   private started = false;
   private disposed = false;
   private statusValue: BrokerStatus = 'idle';
-  private lastEventId = 0;
+  private connectedOnce = false;
+  private disconnectedAtMs: number | undefined;
+  /** Bumped when the broker URL or token changes: a connection attempt made before is void. */
+  private generation = 0;
+  private connecting: Promise<void> | undefined;
+  private readonly listTrackers = new Set<ListTracker>();
+  private markLoaded: () => void = () => undefined;
+  private readonly loaded = new Promise<void>((resolve) => (this.markLoaded = resolve));
 
   private readonly changedEmitter = new vscode.EventEmitter<void>();
   private readonly agentEmitter = new vscode.EventEmitter<AgentChange>();
   private readonly eventEmitter = new vscode.EventEmitter<AgentEvent>();
   private readonly removedEmitter = new vscode.EventEmitter<string>();
+  private readonly reconnectedEmitter = new vscode.EventEmitter<void>();
   private readonly disposables: vscode.Disposable[] = [
     this.changedEmitter,
     this.agentEmitter,
     this.eventEmitter,
     this.removedEmitter,
+    this.reconnectedEmitter,
   ];
 
   /** Any change: list, status. */
   readonly onDidChange = this.changedEmitter.event;
   readonly onDidChangeAgent = this.agentEmitter.event;
+  /** Live timeline events; none are replayed after a gap (see {@link onDidReconnect}). */
   readonly onDidReceiveEvent = this.eventEmitter.event;
   readonly onDidRemoveAgent = this.removedEmitter.event;
+  /** The stream is back after a gap and the list is current again; events of the gap were lost. */
+  readonly onDidReconnect = this.reconnectedEmitter.event;
 
   constructor(
     private readonly connection: BrokerConnection,
@@ -55,6 +76,11 @@ export class AgentStore implements vscode.Disposable {
 
   get status(): BrokerStatus {
     return this.statusValue;
+  }
+
+  /** When the stream was lost (ms since the epoch), while it is down; undefined otherwise. */
+  get disconnectedAt(): number | undefined {
+    return this.statusValue === 'connected' ? undefined : this.disconnectedAtMs;
   }
 
   get all(): Agent[] {
@@ -70,18 +96,42 @@ export class AgentStore implements vscode.Disposable {
     if (this.started || this.disposed) return;
 
     this.started = true;
-    void this.connect();
+    void this.connect().catch(() => undefined);
   }
 
-  /** Reloads the list now (and reconnects the stream if it is down). */
-  async refresh(): Promise<void> {
+  /**
+   * Resolves once the first list of agents has arrived (starting live updates if they had not
+   * started), or after `timeoutMs` at the latest.
+   */
+  async whenLoaded(timeoutMs: number): Promise<void> {
     this.start();
-    const client = await this.connection.getClient();
-    this.replaceAll(await client.listAgents());
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
+    await Promise.race([this.loaded, timeout]);
+    clearTimeout(timer);
+  }
+
+  /**
+   * Reloads the list now; when the stream is down, reconnects it at once instead of waiting out
+   * the backoff. Rejects when the broker does not answer (a reconnect stays scheduled).
+   */
+  async refresh(): Promise<void> {
+    if (this.disposed) return;
+
+    this.started = true;
+    if (this.stream && this.statusValue === 'connected') {
+      await this.load(await this.connection.getClient());
+      return;
+    }
+
+    clearTimeout(this.reconnectTimer);
+    this.attempt = 0;
+    await this.connect();
   }
 
   /** Records an agent the extension got from an API call, before the stream reports it. */
   upsert(agent: Agent): void {
+    for (const tracker of this.listTrackers) tracker.touched.add(agent.id);
     const previous = this.agents.get(agent.id);
     if (previous && previous.updatedAt > agent.updatedAt) return;
 
@@ -90,55 +140,114 @@ export class AgentStore implements vscode.Disposable {
     this.changedEmitter.fire();
   }
 
-  private async connect(): Promise<void> {
+  /** One connection attempt at a time; later callers share it. */
+  private connect(): Promise<void> {
+    if (!this.connecting) {
+      const attempt = this.openStreamAndLoad().finally(() => {
+        if (this.connecting === attempt) this.connecting = undefined;
+      });
+      this.connecting = attempt;
+    }
+    return this.connecting;
+  }
+
+  private async openStreamAndLoad(): Promise<void> {
     if (this.disposed) return;
 
+    const generation = this.generation;
+    const current = () => generation === this.generation && !this.disposed;
+    let stream: EventStream | undefined;
     this.setStatus('connecting');
     try {
       const client = await this.connection.getClient();
-      this.replaceAll(await client.listAgents());
-      this.stream = client.stream(
-        { afterEventId: this.lastEventId },
+      stream = await this.openStream(client, current);
+      if (!current()) return stream.close();
+
+      this.stream = stream;
+      // Subscribed first, then listed: a change made in between arrives by the stream.
+      await this.load(client);
+      // The stream may have closed while the list was on its way; its close scheduled a retry.
+      if (!current() || this.stream !== stream) return;
+
+      this.attempt = 0;
+      this.setStatus('connected');
+      this.log.info('event stream open; agent list loaded');
+      if (this.connectedOnce) this.reconnectedEmitter.fire();
+      this.connectedOnce = true;
+    } catch (error) {
+      if (!current()) return;
+
+      stream?.close();
+      if (this.stream === stream) this.stream = undefined;
+      this.log.warn(`broker not reachable: ${(error as Error).message}`);
+      this.scheduleReconnect(error);
+      throw error;
+    }
+  }
+
+  /** Resolves with the stream once it is open and subscribed; rejects if it closes before. */
+  private openStream(client: BrokerClient, current: () => boolean): Promise<EventStream> {
+    return new Promise((resolve, reject) => {
+      let opened = false;
+      const stream: EventStream = client.stream(
+        {},
         {
           onOpen: () => {
-            this.attempt = 0;
-            this.setStatus('connected');
-            this.log.info('event stream open');
+            opened = true;
+            resolve(stream);
           },
-          onMessage: (message) => this.handle(message),
+          onMessage: (message) => {
+            if (this.stream === stream) this.handle(message);
+          },
           onClose: (error) => {
+            if (!opened) {
+              reject(error ?? new AgentvmError('BROKER_UNREACHABLE', 'the event stream closed'));
+              return;
+            }
+            if (this.stream !== stream || !current()) return;
+
             this.stream = undefined;
             this.log.warn(`event stream closed${error ? `: ${error.message}` : ''}`);
             this.scheduleReconnect(error);
           },
         },
       );
-    } catch (error) {
-      this.log.warn(`broker not reachable: ${(error as Error).message}`);
-      this.scheduleReconnect(error);
+    });
+  }
+
+  private async load(client: BrokerClient): Promise<void> {
+    const tracker: ListTracker = { touched: new Set(), removed: new Set() };
+    this.listTrackers.add(tracker);
+    try {
+      this.replaceAll(await client.listAgents(), tracker);
+    } finally {
+      this.listTrackers.delete(tracker);
     }
   }
 
   private scheduleReconnect(error: unknown): void {
     if (this.disposed || !this.started) return;
 
+    if (this.statusValue === 'connected') this.disconnectedAtMs = Date.now();
     const unauthorized = error instanceof AgentvmError && error.code === 'UNAUTHORIZED';
     this.setStatus(unauthorized ? 'unauthorized' : 'unreachable');
 
     const delayMs = backoffDelayMs(this.attempt++);
     this.log.debug(`reconnecting in ${delayMs} ms (attempt ${this.attempt})`);
     clearTimeout(this.reconnectTimer);
-    this.reconnectTimer = setTimeout(() => void this.connect(), delayMs);
+    this.reconnectTimer = setTimeout(() => void this.connect().catch(() => undefined), delayMs);
   }
 
   private restart(): void {
     if (!this.started) return;
 
+    this.generation++;
     this.stream?.close();
     this.stream = undefined;
+    this.connecting = undefined;
     clearTimeout(this.reconnectTimer);
     this.attempt = 0;
-    void this.connect();
+    void this.connect().catch(() => undefined);
   }
 
   private handle(message: ServerStreamMessage): void {
@@ -147,13 +256,13 @@ export class AgentStore implements vscode.Disposable {
         this.upsert(message.agent);
         break;
       case 'removed':
+        for (const tracker of this.listTrackers) tracker.removed.add(message.agentId);
         if (this.agents.delete(message.agentId)) {
           this.removedEmitter.fire(message.agentId);
           this.changedEmitter.fire();
         }
         break;
       case 'event':
-        this.lastEventId = Math.max(this.lastEventId, message.event.id);
         this.eventEmitter.fire(message.event);
         break;
       case 'error':
@@ -162,23 +271,32 @@ export class AgentStore implements vscode.Disposable {
     }
   }
 
-  private replaceAll(agents: Agent[]): void {
+  /**
+   * Takes a list from the broker as the truth, except where the stream said something newer while
+   * the list was on its way: a newer version of an agent, an agent created, an agent removed.
+   */
+  private replaceAll(agents: Agent[], tracker: ListTracker): void {
     const seen = new Set<string>();
     for (const agent of agents) {
+      if (tracker.removed.has(agent.id)) continue;
+
       seen.add(agent.id);
       const previous = this.agents.get(agent.id);
+      if (previous && previous.updatedAt > agent.updatedAt) continue;
+
       this.agents.set(agent.id, agent);
       if (!previous || previous.updatedAt !== agent.updatedAt || previous.state !== agent.state) {
         this.agentEmitter.fire({ agent, previous });
       }
     }
     for (const id of [...this.agents.keys()]) {
-      if (seen.has(id)) continue;
+      if (seen.has(id) || tracker.touched.has(id)) continue;
 
       this.agents.delete(id);
       this.removedEmitter.fire(id);
     }
     this.changedEmitter.fire();
+    this.markLoaded();
   }
 
   private setStatus(status: BrokerStatus): void {

@@ -2,8 +2,12 @@ import * as vscode from 'vscode';
 import { AgentvmError } from '../../../protocol/errors';
 import type { ComponentLog } from '../log';
 import type { AgentStore } from '../model/AgentStore';
+import { inertText } from '../model/inertText';
 import { guestPath } from './agentUri';
 import type { GuestApi } from './GuestApi';
+
+/** How long a file operation waits for the agent list on first use, in milliseconds. */
+const agentListTimeoutMs = 10_000;
 
 const fileTypes = {
   file: vscode.FileType.File,
@@ -38,7 +42,7 @@ export class AgentFileSystemProvider implements vscode.FileSystemProvider, vscod
       size: stat.size,
       mtime: Math.round(stat.mtimeMs),
       ctime: Math.round(stat.ctimeMs),
-      permissions: this.writable(uri) ? undefined : vscode.FilePermission.Readonly,
+      permissions: (await this.writable(uri)) ? undefined : vscode.FilePermission.Readonly,
     };
   }
 
@@ -58,7 +62,7 @@ export class AgentFileSystemProvider implements vscode.FileSystemProvider, vscod
     content: Uint8Array,
     options: { create: boolean; overwrite: boolean },
   ): Promise<void> {
-    this.assertWritable(uri);
+    await this.assertWritable(uri);
     const path = guestPath(uri.path);
     await this.run(uri, () =>
       this.guest.writeFile(uri.authority, path, content, options.create, options.overwrite),
@@ -68,13 +72,13 @@ export class AgentFileSystemProvider implements vscode.FileSystemProvider, vscod
   }
 
   async createDirectory(uri: vscode.Uri): Promise<void> {
-    this.assertWritable(uri);
+    await this.assertWritable(uri);
     await this.run(uri, () => this.guest.mkdir(uri.authority, guestPath(uri.path)));
     this.changed.fire([{ type: vscode.FileChangeType.Created, uri }]);
   }
 
   async delete(uri: vscode.Uri, options: { recursive: boolean }): Promise<void> {
-    this.assertWritable(uri);
+    await this.assertWritable(uri);
     await this.run(uri, () =>
       this.guest.delete(uri.authority, guestPath(uri.path), options.recursive),
     );
@@ -86,7 +90,7 @@ export class AgentFileSystemProvider implements vscode.FileSystemProvider, vscod
     newUri: vscode.Uri,
     options: { overwrite: boolean },
   ): Promise<void> {
-    this.assertWritable(oldUri);
+    await this.assertWritable(oldUri);
     if (oldUri.authority !== newUri.authority) throw vscode.FileSystemError.NoPermissions(newUri);
 
     await this.run(oldUri, () =>
@@ -103,13 +107,20 @@ export class AgentFileSystemProvider implements vscode.FileSystemProvider, vscod
     ]);
   }
 
-  /** Whether the agent is still paused for review, so its workspace may be edited. */
-  private writable(uri: vscode.Uri): boolean {
+  /**
+   * Whether the agent is still paused for review, so its workspace may be edited. A window that
+   * opens with a review folder (after a reload, or the extension host restart VS Code makes when
+   * a single-folder window becomes a workspace) asks before the agent list has arrived: it waits
+   * for the list rather than calling the files read-only.
+   */
+  private async writable(uri: vscode.Uri): Promise<boolean> {
+    if (!this.store.get(uri.authority)) await this.store.whenLoaded(agentListTimeoutMs);
+
     return this.store.get(uri.authority)?.state === 'reviewing';
   }
 
-  private assertWritable(uri: vscode.Uri): void {
-    if (!this.writable(uri)) throw vscode.FileSystemError.NoPermissions(uri);
+  private async assertWritable(uri: vscode.Uri): Promise<void> {
+    if (!(await this.writable(uri))) throw vscode.FileSystemError.NoPermissions(uri);
   }
 
   private async run<T>(uri: vscode.Uri, operation: () => Promise<T>): Promise<T> {
@@ -140,5 +151,7 @@ export function toFileSystemError(error: unknown, uri: vscode.Uri): Error {
     return vscode.FileSystemError.Unavailable(uri);
   }
 
-  return error;
+  // VS Code shows this message in a notification, which turns links into commands; the guest's
+  // words are made inert.
+  return new AgentvmError(error.code, inertText(error.message), error.hint);
 }

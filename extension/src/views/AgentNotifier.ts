@@ -1,6 +1,7 @@
 import * as vscode from 'vscode';
 import type { AgentChange, AgentStore } from '../model/AgentStore';
 import { readSettings } from '../settings';
+import { agentNotice } from './agentNotice';
 
 /**
  * Notifications when an agent asks for review, finishes or fails, each with the action that fits.
@@ -14,50 +15,16 @@ export class AgentNotifier implements vscode.Disposable {
   }
 
   private async notify({ agent, previous }: AgentChange): Promise<void> {
-    if (!previous || previous.state === agent.state) return;
+    const notice = agentNotice(agent, previous, readSettings());
+    if (!notice) return;
 
-    const settings = readSettings();
-    if (agent.state === 'awaiting_review' && settings.notifyReviewRequested) {
-      const message = `Agent "${agent.title}" asks for review: ${agent.review?.message ?? ''}`;
-      const choice = await vscode.window.showInformationMessage(
-        message,
-        'Review',
-        'Resume',
-        'Open',
-      );
-      if (choice === 'Review')
-        await vscode.commands.executeCommand('agentvm.reviewAgent', agent.id);
-      if (choice === 'Resume')
-        await vscode.commands.executeCommand('agentvm.resumeAgent', agent.id);
-      if (choice === 'Open') await vscode.commands.executeCommand('agentvm.openAgent', agent.id);
-      return;
-    }
-
-    if (agent.state === 'done' && settings.notifyDone) {
-      const choice = await vscode.window.showInformationMessage(
-        `Agent "${agent.title}" is done.`,
-        'Open result',
-        'Apply as branch',
-        'Open pull request',
-      );
-      if (choice === 'Open result')
-        await vscode.commands.executeCommand('agentvm.viewResult', agent.id);
-      if (choice === 'Apply as branch')
-        await vscode.commands.executeCommand('agentvm.applyResult', agent.id);
-      if (choice === 'Open pull request')
-        await vscode.commands.executeCommand('agentvm.openPullRequest', agent.id);
-      return;
-    }
-
-    if (agent.state === 'failed' && settings.notifyFailed) {
-      const reason = agent.stateReason ? `: ${agent.stateReason}` : '.';
-      const choice = await vscode.window.showErrorMessage(
-        `Agent "${agent.title}" failed${reason}`,
-        'Show log',
-      );
-      if (choice === 'Show log')
-        await vscode.commands.executeCommand('agentvm.showAgentLog', agent.id);
-    }
+    const show =
+      notice.severity === 'error'
+        ? vscode.window.showErrorMessage
+        : vscode.window.showInformationMessage;
+    const choice = await show(notice.message, ...notice.actions.map((action) => action.title));
+    const action = notice.actions.find((candidate) => candidate.title === choice);
+    if (action) await vscode.commands.executeCommand(action.command, agent.id);
   }
 
   dispose(): void {

@@ -31,7 +31,9 @@ export class ReviewStatusBarItem implements vscode.Disposable {
     }
 
     this.item.text = `$(comment-discussion) ${count}`;
-    this.item.tooltip = `${count} agent${count === 1 ? '' : 's'} awaiting your review`;
+    const stale =
+      this.store.status === 'connected' ? '' : ' (last known: not connected to the broker)';
+    this.item.tooltip = `${count} agent${count === 1 ? '' : 's'} awaiting your review${stale}`;
     this.item.backgroundColor = new vscode.ThemeColor('statusBarItem.warningBackground');
     this.item.show();
   }

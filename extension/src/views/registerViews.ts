@@ -8,6 +8,7 @@ import { AgentPanelSerializer } from '../webview/AgentPanelSerializer';
 import { AgentNotifier } from './AgentNotifier';
 import { AgentsTreeProvider } from './AgentsTreeProvider';
 import { ReviewStatusBarItem } from './ReviewStatusBarItem';
+import { staleStatesMessage } from './staleStatesMessage';
 
 /** What registerViews hands back, for commands and tests. */
 export interface Views {
@@ -50,6 +51,12 @@ export function registerViews(services: Services): Views {
         statusBar.count > 0
           ? { value: statusBar.count, tooltip: 'Agents awaiting review' }
           : undefined;
+      tree.message = staleStatesMessage(
+        store.status,
+        store.all.length,
+        services.connection.url,
+        store.disconnectedAt,
+      );
     }),
     vscode.window.registerWebviewPanelSerializer(
       AGENT_PANEL_VIEW_TYPE,

@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import type { Agent } from '../../../protocol/api';
+import type { Agent, AgentEvent } from '../../../protocol/api';
 import type { BrokerConnection } from '../broker/BrokerConnection';
 import type { ComponentLog } from '../log';
 import type { AgentStore } from '../model/AgentStore';
@@ -32,6 +32,7 @@ export class AgentPanel implements vscode.Disposable {
   private static readonly panels = new Map<string, AgentPanel>();
   private readonly disposables: vscode.Disposable[] = [];
   private ready = false;
+  private lastEventIdValue = 0;
 
   /** Shows the agent's panel, creating it if needed. */
   static show(agentId: string, services: AgentPanelServices): AgentPanel {
@@ -95,17 +96,23 @@ export class AgentPanel implements vscode.Disposable {
         if (agent.state === 'reviewing') void this.sendChanges();
       }),
       store.onDidReceiveEvent((event) => {
-        if (event.agentId === agentId) this.post({ type: 'event', event });
+        if (event.agentId === agentId) this.postEvents([event]);
       }),
       store.onDidRemoveAgent((id) => {
         if (id === agentId) this.post({ type: 'removed' });
       }),
+      store.onDidReconnect(() => void this.catchUp()),
     );
   }
 
   /** Whether the webview has completed its ready handshake. */
   get isReady(): boolean {
     return this.ready;
+  }
+
+  /** The id of the newest timeline event sent to the webview (tests use it). */
+  get lastEventId(): number {
+    return this.lastEventIdValue;
   }
 
   private html(): string {
@@ -167,6 +174,9 @@ export class AgentPanel implements vscode.Disposable {
       case 'openPullRequest':
         await run('agentvm.openPullRequest');
         return;
+      case 'showLog':
+        await run('agentvm.showAgentLog');
+        return;
     }
   }
 
@@ -179,12 +189,35 @@ export class AgentPanel implements vscode.Disposable {
       ]);
       this.services.store.upsert(agent);
       this.post({ type: 'init', agent, events, changes: null });
+      this.lastEventIdValue = events.reduce(
+        (max, event) => Math.max(max, event.id),
+        this.lastEventIdValue,
+      );
       if (agent.state === 'reviewing') await this.sendChanges();
     } catch (error) {
       this.services.log.error(`panel ${this.agentId}: load failed: ${(error as Error).message}`);
       const agent: Agent | undefined = this.services.store.get(this.agentId);
       if (agent) this.post({ type: 'init', agent, events: [], changes: null });
       else this.post({ type: 'removed' });
+    }
+  }
+
+  /** After a gap in the event stream: the events the panel missed meanwhile. */
+  private async catchUp(): Promise<void> {
+    if (!this.ready) return;
+
+    try {
+      const client = await this.services.connection.getClient();
+      this.postEvents(await client.events(this.agentId, this.lastEventIdValue));
+    } catch (error) {
+      this.services.log.warn(`panel ${this.agentId}: catching up: ${(error as Error).message}`);
+    }
+  }
+
+  private postEvents(events: AgentEvent[]): void {
+    for (const event of events) {
+      this.post({ type: 'event', event });
+      this.lastEventIdValue = Math.max(this.lastEventIdValue, event.id);
     }
   }
 

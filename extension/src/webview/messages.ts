@@ -14,6 +14,8 @@ export const webviewRequestSchema = z.discriminatedUnion('method', [
   z.object({ method: z.literal('viewResult') }),
   z.object({ method: z.literal('applyResult') }),
   z.object({ method: z.literal('openPullRequest') }),
+  /** The agent's whole timeline and console log as a document (the panel shows the newest part). */
+  z.object({ method: z.literal('showLog') }),
 ]);
 export type WebviewRequest = z.infer<typeof webviewRequestSchema>;
 

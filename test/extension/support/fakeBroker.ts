@@ -2,7 +2,15 @@
  * A stand-in broker for developing the extension before the real one boots VMs: it speaks the
  * public API (protocol/api.ts) with the same schemas, and runs a scripted "agent" on the host in
  * a real git clone of the uploaded bundle, so file API, exec, changes and result bundles are real.
- * Usage: tsx fakeBroker.ts --port P --data DIR (writes DIR/token, prints "listening P").
+ * Usage: tsx fakeBroker.ts --port P --data DIR (writes DIR/token, or keeps the one there; prints
+ * "listening P").
+ *
+ * Test hooks (POST, with the token), for the suites that take the event stream away:
+ * - /v1/test/outage?ms=N: drops every connection and stops listening for N ms, as a broker that
+ *   is down; agents go on meanwhile.
+ * - /v1/test/after-list?agent=ID&state=S: right after the next agent list is sent, moves the
+ *   agent to state S, as a change that lands between a client's list and its subscription.
+ * - /v1/test/emit?agent=ID&count=N: appends N output events to the agent's timeline.
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -11,6 +19,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
 import {
+  clientStreamMessageSchema,
   createAgentRequestSchema,
   guestCallSchema,
   terminalStates,
@@ -28,9 +37,12 @@ for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i], proce
 const port = Number(args.get('--port') ?? 0);
 const dataDir = path.resolve(args.get('--data') ?? '.');
 const stepDelayMs = 300;
-const token = randomBytes(16).toString('hex');
 fs.mkdirSync(dataDir, { recursive: true });
-fs.writeFileSync(path.join(dataDir, 'token'), token, { mode: 0o600 });
+const tokenFile = path.join(dataDir, 'token');
+const token = fs.existsSync(tokenFile)
+  ? fs.readFileSync(tokenFile, 'utf8').trim()
+  : randomBytes(16).toString('hex');
+fs.writeFileSync(tokenFile, token, { mode: 0o600 });
 
 const profiles: Profile[] = [
   {
@@ -54,11 +66,40 @@ const profiles: Profile[] = [
 const agents = new Map<string, Agent>();
 const events: AgentEvent[] = [];
 const results = new Map<string, { bundle: Buffer; patch: string }>();
-const sockets = new Set<WebSocket>();
+/** Subscribed sockets, with the one agent they follow (undefined: all), as the real broker. */
+const sockets = new Map<WebSocket, { agentId?: string }>();
 let nextEventId = 1;
+/** Set by /v1/test/after-list: the change to make once the next agent list is sent. */
+let afterList: { agentId: string; state: AgentState } | undefined;
 
 function broadcast(message: ServerStreamMessage): void {
-  for (const socket of sockets) socket.send(JSON.stringify(message));
+  const agentId =
+    message.type === 'event'
+      ? message.event.agentId
+      : message.type === 'agent'
+        ? message.agent.id
+        : message.type === 'removed'
+          ? message.agentId
+          : undefined;
+  for (const [socket, subscription] of sockets) {
+    if (subscription.agentId === undefined || subscription.agentId === agentId)
+      socket.send(JSON.stringify(message));
+  }
+}
+
+/** A client's subscribe message: which agents it follows, and the replay of events it asked for. */
+function subscribe(socket: WebSocket, data: string): void {
+  const parsed = clientStreamMessageSchema.safeParse(JSON.parse(data));
+  if (!parsed.success) return;
+
+  const { agentId, afterEventId } = parsed.data;
+  sockets.set(socket, { agentId });
+  if (afterEventId === undefined) return;
+
+  for (const event of events) {
+    if (event.id > afterEventId && (agentId === undefined || event.agentId === agentId))
+      socket.send(JSON.stringify({ type: 'event', event }));
+  }
 }
 
 function emit(
@@ -191,8 +232,15 @@ async function route(req: http.IncomingMessage, res: http.ServerResponse): Promi
   if (url.pathname === '/v1/whoami') return send(res, 200, { user: 'tester', admin: true });
   if (url.pathname === '/v1/profiles') return send(res, 200, profiles);
 
-  if (url.pathname === '/v1/agents' && req.method === 'GET')
-    return send(res, 200, [...agents.values()]);
+  if (url.pathname === '/v1/agents' && req.method === 'GET') {
+    send(res, 200, [...agents.values()]);
+    const change = afterList;
+    afterList = undefined;
+    const agent = change && agents.get(change.agentId);
+    if (change && agent) update(agent, { state: change.state });
+    return;
+  }
+  if (parts[0] === 'v1' && parts[1] === 'test' && req.method === 'POST') return testHook(url, res);
   if (url.pathname === '/v1/agents' && req.method === 'POST') {
     const parsed = createAgentRequestSchema.safeParse(await readBody(req));
     if (!parsed.success) return fail(res, 'VALIDATION_FAILED', parsed.error.message);
@@ -317,6 +365,41 @@ async function route(req: http.IncomingMessage, res: http.ServerResponse): Promi
   return fail(res, 'NOT_FOUND', url.pathname);
 }
 
+function testHook(url: URL, res: http.ServerResponse): void {
+  const hook = url.pathname.slice('/v1/test/'.length);
+  const agent = agents.get(url.searchParams.get('agent') ?? '');
+  if (hook === 'outage') {
+    const ms = Number(url.searchParams.get('ms') ?? 1000);
+    res.writeHead(204).end(() => outage(ms));
+    return;
+  }
+  if (hook === 'after-list' && agent) {
+    afterList = { agentId: agent.id, state: url.searchParams.get('state') as AgentState };
+    res.writeHead(204).end();
+    return;
+  }
+  if (hook === 'emit' && agent) {
+    const count = Number(url.searchParams.get('count') ?? 1);
+    for (let i = 1; i <= count; i++) emit(agent, 'output', `line ${i} of ${count}`);
+    res.writeHead(204).end();
+    return;
+  }
+
+  fail(res, 'NOT_FOUND', url.pathname);
+}
+
+/** Down for `ms`: every connection dropped, nothing listening; then up again on the same port. */
+function outage(ms: number): void {
+  const address = server.address() as { port: number };
+  for (const socket of wss.clients) socket.terminate();
+  server.close();
+  server.closeAllConnections();
+  process.stdout.write(`down for ${ms} ms\n`);
+  setTimeout(() => {
+    server.listen(address.port, '127.0.0.1', () => process.stdout.write('up again\n'));
+  }, ms);
+}
+
 const server = http.createServer((req, res) => {
   route(req, res).catch((error: Error) => fail(res, 'INTERNAL', error.message));
 });
@@ -327,7 +410,7 @@ server.on('upgrade', (req, socket, head) => {
     return;
   }
   wss.handleUpgrade(req, socket, head, (ws) => {
-    sockets.add(ws);
+    ws.on('message', (data) => subscribe(ws, data.toString()));
     ws.on('close', () => sockets.delete(ws));
   });
 });

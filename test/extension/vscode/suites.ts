@@ -2,3 +2,5 @@
 import '../endToEnd.vscode.test';
 import '../secrets.vscode.test';
 import '../reviewWorkspace.vscode.test';
+import '../reviewLifecycle.vscode.test';
+import '../streamLoss.vscode.test';
