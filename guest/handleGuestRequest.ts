@@ -4,12 +4,15 @@ import type { FileStat, GuestRequest } from '../protocol/control';
 import type { ChangesResult, ExecResult, ReaddirResult } from '../protocol/guestResults';
 import type { AgentUser } from './guestConfig';
 import { execSimpleCommand } from './execSimpleCommand';
-import { git, runProcess } from './runProcess';
+import { git, killGroup, runProcess } from './runProcess';
 
 /** Largest file fs.readFile returns, in bytes; the answer travels as one control-channel line. */
 const MAX_READ_BYTES = 64 * 1024 * 1024;
 /** Most bytes of stdout and of stderr an exec request returns. */
 const MAX_EXEC_OUTPUT_BYTES = 1024 * 1024;
+
+/** Process group leaders of the execs that run now and were given an `execId`, by that id. */
+const namedExecs = new Map<string, number>();
 
 /** What a request needs to know about the VM's task. */
 export interface RequestContext {
@@ -82,6 +85,11 @@ export async function handleGuestRequest(
     }
     case 'exec':
       return execCommand(request, context);
+    case 'exec.interrupt': {
+      const pid = namedExecs.get(request.execId);
+      if (pid !== undefined) killGroup(pid, 'SIGINT');
+      return { interrupted: pid !== undefined };
+    }
     case 'changes':
       return listChanges(context);
   }
@@ -144,6 +152,11 @@ async function execCommand(
   request: Extract<GuestRequest, { op: 'exec' }>,
   context: RequestContext,
 ): Promise<ExecResult> {
+  const { execId } = request;
+  if (execId !== undefined && namedExecs.has(execId)) {
+    throw new GuestRequestError('EEXIST', `an exec named ${execId} runs already`);
+  }
+
   // The command as the shell's own process where it can be, so a signal that kills it is reported
   // as that signal (EXEC_KILLED on the host), not as the shell's exit code 128+n.
   const result = await runProcess('sh', ['-c', execSimpleCommand(request.command)], {
@@ -153,6 +166,11 @@ async function execCommand(
     timeoutMs: request.timeoutMs,
     maxOutputBytes: MAX_EXEC_OUTPUT_BYTES,
     input: request.stdin === undefined ? undefined : Buffer.from(request.stdin, 'base64'),
+    onSpawn: (pid) => {
+      if (execId !== undefined) namedExecs.set(execId, pid);
+    },
+  }).finally(() => {
+    if (execId !== undefined) namedExecs.delete(execId);
   });
 
   const encoding = request.outputEncoding;

@@ -18,6 +18,8 @@ export interface RunOptions {
   maxOutputBytes?: number;
   /** Written to the process's stdin, which is then closed; without it stdin is /dev/null. */
   input?: Buffer;
+  /** Called with the pid once the process started; it leads its own process group. */
+  onSpawn?: (pid: number) => void;
 }
 
 export interface RunResult {
@@ -78,6 +80,7 @@ export function runProcess(file: string, args: string[], options: RunOptions): P
       detached: true,
       stdio: [options.input ? 'pipe' : 'ignore', 'pipe', 'pipe'],
     });
+    if (child.pid !== undefined) options.onSpawn?.(child.pid);
     if (options.input && child.stdin) {
       // A command that exits without reading all of its input closes the pipe (EPIPE): that is
       // the command's choice, not a failure of the run.

@@ -155,7 +155,14 @@ export const guestRequestSchema = z.discriminatedUnion('op', [
      * `base64`, byte for byte. A guest agent older than this field answers text without saying so.
      */
     outputEncoding: z.enum(['utf8', 'base64']).default('utf8'),
+    /** A name the caller gives this run, so that `exec.interrupt` can reach it while it runs. */
+    execId: z.string().min(1).max(64).optional(),
   }),
+  /**
+   * SIGINT to the process group of the running exec named `execId` (the review terminal's
+   * Ctrl+C). Answers `{ interrupted }`: false when no exec of that name runs (it ended already).
+   */
+  z.object({ op: z.literal('exec.interrupt'), execId: z.string().min(1).max(64) }),
   /** `git diff --name-status baseCommit` plus untracked files, for the review view. */
   z.object({ op: z.literal('changes') }),
 ]);

@@ -37,6 +37,9 @@ export const execResultSchema = z.object({
 });
 export type ExecResult = z.infer<typeof execResultSchema>;
 
+/** exec.interrupt: whether an exec of that name was running (and got SIGINT). */
+export const execInterruptResultSchema = z.object({ interrupted: z.boolean() });
+
 /** An exec result's stdout or stderr as the bytes the command wrote (as far as they were kept). */
 export function execOutputBytes(result: ExecResult, stream: 'stdout' | 'stderr'): Buffer {
   return Buffer.from(result[stream], result.outputEncoding === 'base64' ? 'base64' : 'utf8');

@@ -75,6 +75,24 @@ describe('delegate → review → resume → apply, in a real microVM (vm)', fun
     const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
     assert.deepEqual([code, stdout], [0, 'THROUGH STDIN\n'], stderr);
 
+    // The review terminal's Ctrl+C: an interrupt reaches the exec that runs, through the broker.
+    const sleeping = harness.client.guest(agentId, {
+      op: 'exec',
+      command: 'sleep 600',
+      execId: 'review-terminal-1',
+    });
+    let interrupted = { interrupted: false };
+    for (let attempt = 0; attempt < 50 && !interrupted.interrupted; attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      interrupted = (await harness.client.guest(agentId, {
+        op: 'exec.interrupt',
+        execId: 'review-terminal-1',
+      })) as { interrupted: boolean };
+    }
+    assert.deepEqual(interrupted, { interrupted: true });
+    const stopped = (await sleeping) as { signal: string | null; timedOut: boolean };
+    assert.deepEqual([stopped.signal, stopped.timedOut], ['SIGINT', false]);
+
     await harness.client.guest(agentId, {
       op: 'fs.writeFile',
       path: 'REVIEW-NOTES.md',

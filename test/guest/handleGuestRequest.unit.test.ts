@@ -52,4 +52,33 @@ describe('handleGuestRequest (unit)', () => {
     assert.equal(text.outputEncoding, undefined);
     assert.equal(text.stdout, '\ufffd\ufffd\u0000\u0001A');
   });
+
+  it("interrupts a named exec's whole process group with SIGINT, and says when no exec of that name runs (the review terminal's Ctrl+C)", async () => {
+    const context = { workspaceDir, user: null, baseCommit: null, env: baseEnv(null) };
+    const request = (input: GuestRequestInput) =>
+      handleGuestRequest(guestRequestSchema.parse(input), context);
+    // A list: the shell stays the group leader, and the sleep in it must stop too.
+    const running = request({
+      op: 'exec',
+      command: 'echo started; sleep 30; echo not reached',
+      timeoutMs: 60_000,
+      execId: 'term-1',
+    });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const duplicate = request({ op: 'exec', command: 'true', timeoutMs: 1_000, execId: 'term-1' });
+    await assert.rejects(duplicate, /an exec named term-1 runs already/);
+
+    assert.deepEqual(await request({ op: 'exec.interrupt', execId: 'term-1' }), {
+      interrupted: true,
+    });
+    const result = execResultSchema.parse(await running);
+    assert.deepEqual(
+      [result.signal, result.stdout, result.timedOut],
+      ['SIGINT', 'started\n', false],
+    );
+
+    assert.deepEqual(await request({ op: 'exec.interrupt', execId: 'term-1' }), {
+      interrupted: false,
+    });
+  });
 });

@@ -4,6 +4,7 @@ import { AgentvmError } from '../../../protocol/errors';
 import type { BrokerConnection } from '../broker/BrokerConnection';
 import {
   changesResultSchema,
+  execInterruptResultSchema,
   execResultSchema,
   readdirResultSchema,
   readFileResultSchema,
@@ -52,9 +53,22 @@ export class GuestApi {
     await this.raw(agentId, { op: 'fs.mkdir', path });
   }
 
-  /** Runs `sh -c command` in the workspace (or `cwd`); `timeoutMs` bounds it inside the VM. */
-  async exec(agentId: string, command: string, timeoutMs = 60_000, cwd?: string) {
-    return this.call(agentId, { op: 'exec', command, timeoutMs, cwd }, execResultSchema);
+  /**
+   * Runs `sh -c command` in the workspace (or `cwd`); `timeoutMs` bounds it inside the VM. With an
+   * `execId`, {@link interrupt} can stop it while it runs.
+   */
+  async exec(agentId: string, command: string, timeoutMs = 60_000, cwd?: string, execId?: string) {
+    return this.call(agentId, { op: 'exec', command, timeoutMs, cwd, execId }, execResultSchema);
+  }
+
+  /** SIGINT to the running exec named `execId`; false when it is not running (any more). */
+  async interrupt(agentId: string, execId: string): Promise<boolean> {
+    const answer = await this.call(
+      agentId,
+      { op: 'exec.interrupt', execId },
+      execInterruptResultSchema,
+    );
+    return answer.interrupted;
   }
 
   async changes(agentId: string) {

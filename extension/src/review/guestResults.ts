@@ -1,6 +1,7 @@
 /** The guest's answers to file-API and exec requests; one definition in protocol/guestResults.ts. */
 export {
   changesResultSchema,
+  execInterruptResultSchema,
   execResultSchema,
   readdirResultSchema,
   readFileResultSchema,
