@@ -31,6 +31,8 @@ import { profilePolicySchema } from './policy';
  *   GET    /v1/audit?agent=ID&after=N      → AuditEntry[] (admin: all rows; user: rows of own agents)
  *   GET    /v1/audit/verify                → AuditVerifyResult (admin only)
  *   WS     /v1/events                      clientStreamMessage ⇄ serverStreamMessage
+ *                                            (a client more than 16 MiB behind is closed with
+ *                                            1013: reconnect with afterEventId = last event id)
  */
 
 export const agentStates = [

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { terminalStates } from '../../protocol/api';
 import type { GuestEvent, GuestMessage } from '../../protocol/control';
 import type { AgentRecord, NewEvent } from '../store/Store';
 import type { AgentContext } from './AgentContext';
@@ -237,6 +238,10 @@ export class GuestMessageHandler {
 
   private async finish(id: string, result: Extract<GuestEvent, { kind: 'result' }>): Promise<void> {
     const { journal, store } = this.context;
+    // A result that raced a cancel (it arrived while the cancel stopped the VM) comes after it:
+    // the agent stays cancelled, with no result, as its state says.
+    if (terminalStates.includes(journal.record(id).state)) return;
+
     const files = this.resultFiles(id);
     fs.writeFileSync(files.bundle, Buffer.from(result.bundle, 'base64'));
     fs.writeFileSync(files.patch, result.patch);

@@ -9,7 +9,7 @@ import {
   resumeRequestSchema,
   terminalStates,
 } from '../../protocol/api';
-import type { GuestRequest } from '../../protocol/control';
+import { MAX_GUEST_LINE_CHARS, type GuestRequest } from '../../protocol/control';
 import { AgentvmError } from '../../protocol/errors';
 import { egressUpdateRequestSchema } from '../../protocol/policy';
 import type { AgentManager } from '../agents/AgentManager';
@@ -33,6 +33,26 @@ type Env = { Variables: { user: string; admin: boolean } };
 
 /** Largest request body accepted, in bytes (a base64 repository bundle is the big one). */
 export const MAX_BODY_BYTES = 400 * 1024 * 1024;
+
+/**
+ * Largest request body accepted by the routes other than delegation, in bytes: a guest call
+ * (a file written into the VM) travels on as one control-channel line, which can be no longer.
+ */
+export const MAX_CALL_BODY_BYTES = MAX_GUEST_LINE_CHARS;
+
+/** Refuses a body over `maxBytes` with PAYLOAD_TOO_LARGE, before or while it is read. */
+function bodyLimitOf(maxBytes: number) {
+  return bodyLimit({
+    maxSize: maxBytes,
+    onError: (context) => {
+      const error = new AgentvmError(
+        'PAYLOAD_TOO_LARGE',
+        `the request body is over ${maxBytes / 1048576} MiB`,
+      );
+      return context.json(error.toBody(), 413);
+    },
+  });
+}
 
 /** The broker's HTTP API (routes listed in protocol/api.ts). */
 export function createApp(deps: AppDependencies): Hono<Env> {
@@ -123,18 +143,13 @@ export function createApp(deps: AppDependencies): Hono<Env> {
     await next();
   });
 
-  app.use(
-    '/v1/agents',
-    bodyLimit({
-      maxSize: MAX_BODY_BYTES,
-      onError: (context) => {
-        const error = new AgentvmError(
-          'PAYLOAD_TOO_LARGE',
-          `the request body is over ${MAX_BODY_BYTES / 1048576} MiB`,
-        );
-        return context.json(error.toBody(), 413);
-      },
-    }),
+  // Each body is read whole into memory: every route has a limit, not only delegation.
+  const delegationBodyLimit = bodyLimitOf(MAX_BODY_BYTES);
+  const callBodyLimit = bodyLimitOf(MAX_CALL_BODY_BYTES);
+  app.use('/v1/*', (context, next) =>
+    context.req.path === '/v1/agents'
+      ? delegationBodyLimit(context, next)
+      : callBodyLimit(context, next),
   );
 
   app.get('/v1/whoami', (context) =>

@@ -22,6 +22,19 @@ interface Subscriber {
 }
 
 /**
+ * Most bytes the broker queues for one stream client that is not reading them, beyond what the
+ * kernel holds. Past it the client is let go (close code 1013): it reconnects with `afterEventId`
+ * set to the last event it received and loses nothing, and no client can grow the broker's memory.
+ */
+export const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
+
+/** Close code for a client let go for falling behind (1013: try again later). */
+export const FELL_BEHIND_CLOSE_CODE = 1013;
+
+/** Events read from the store at a time for a replay. */
+const REPLAY_PAGE_EVENTS = 1000;
+
+/**
  * WebSocket /v1/events: live agent events and agent updates. A client subscribes to one agent or to
  * all of its user's agents and may ask for a replay of the events after a given id, so a client
  * that reconnects misses nothing.
@@ -132,9 +145,18 @@ export class EventStreamServer {
     if (afterEventId === undefined) return;
 
     const agents = agentId ? [agentId] : this.visibleAgentIds(subscriber);
-    for (const id of agents) {
-      for (const event of this.deps.store.events(id, afterEventId))
-        this.send(subscriber, { type: 'event', event });
+    for (const id of agents) this.replay(subscriber, id, afterEventId);
+  }
+
+  /** Sends the agent's events after `afterEventId`, page by page, while the client keeps up. */
+  private replay(subscriber: Subscriber, agentId: string, afterEventId: number): void {
+    let afterId = afterEventId;
+    for (;;) {
+      const page = this.deps.store.events(agentId, afterId, REPLAY_PAGE_EVENTS);
+      for (const event of page) this.send(subscriber, { type: 'event', event });
+      if (page.length < REPLAY_PAGE_EVENTS || !this.subscribers.has(subscriber)) return;
+
+      afterId = page[page.length - 1]!.id;
     }
   }
 
@@ -160,8 +182,31 @@ export class EventStreamServer {
   }
 
   private send(subscriber: Subscriber, message: ServerStreamMessage): void {
-    if (subscriber.socket.readyState === subscriber.socket.OPEN)
-      subscriber.socket.send(JSON.stringify(message));
+    const { socket } = subscriber;
+    if (socket.readyState !== socket.OPEN) return;
+
+    if (socket.bufferedAmount > MAX_BUFFERED_BYTES) {
+      this.letGo(subscriber);
+      return;
+    }
+
+    socket.send(JSON.stringify(message));
+  }
+
+  /**
+   * Ends the stream of a client that has fallen too far behind. What is queued for it still goes
+   * out before the close frame; ws destroys the connection if the client never reads it.
+   */
+  private letGo(subscriber: Subscriber): void {
+    this.subscribers.delete(subscriber);
+    this.deps.logger.warn('stream.client_behind', {
+      user: subscriber.user,
+      bufferedBytes: subscriber.socket.bufferedAmount,
+    });
+    subscriber.socket.close(
+      FELL_BEHIND_CLOSE_CODE,
+      'fell too far behind: reconnect with afterEventId set to the last event id received',
+    );
   }
 }
 
