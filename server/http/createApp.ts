@@ -9,10 +9,11 @@ import {
   resumeRequestSchema,
   terminalStates,
 } from '../../protocol/api';
-import { MAX_GUEST_LINE_CHARS, type GuestRequest } from '../../protocol/control';
+import { MAX_GUEST_LINE_CHARS } from '../../protocol/control';
 import { AgentvmError } from '../../protocol/errors';
 import { egressUpdateRequestSchema } from '../../protocol/policy';
 import type { AgentManager } from '../agents/AgentManager';
+import { guestChangeDetails } from './guestChangeDetails';
 import type { AgentPolicy } from '../agents/AgentPolicy';
 import { stateHint } from '../agents/stateHint';
 import type { Logger } from '../log';
@@ -343,40 +344,6 @@ function booleanQuery(context: Context<Env>, name: string): boolean {
     'VALIDATION_FAILED',
     `query parameter ${name} must be true or false, not "${value}"`,
   );
-}
-
-/** Longest command text kept in an audit row. */
-const AUDITED_COMMAND_CHARS = 500;
-
-/**
- * What an audit row says of a guest request that changes the VM (a command, a file written,
- * removed or moved), or null for one that only reads.
- */
-function guestChangeDetails(request: GuestRequest): Record<string, unknown> | null {
-  switch (request.op) {
-    case 'exec':
-      return {
-        op: request.op,
-        command: request.command.slice(0, AUDITED_COMMAND_CHARS),
-        ...(request.command.length > AUDITED_COMMAND_CHARS && {
-          commandChars: request.command.length,
-        }),
-        ...(request.cwd !== undefined && { cwd: request.cwd }),
-      };
-    case 'fs.writeFile':
-      return {
-        op: request.op,
-        path: request.path,
-        bytes: Buffer.byteLength(request.data, 'base64'),
-      };
-    case 'fs.delete':
-    case 'fs.mkdir':
-      return { op: request.op, path: request.path };
-    case 'fs.rename':
-      return { op: request.op, from: request.from, to: request.to };
-    default:
-      return null;
-  }
 }
 
 /** RESULT_NOT_READY for an agent without a result: "yet" only where one may still come. */
