@@ -20,14 +20,38 @@ export interface BrokerTarget {
   source: '--url' | 'AGENTVM_URL' | 'AGENTVM_PORT' | 'default';
 }
 
+/** Where the token the CLI sends came from: AGENTVM_TOKEN, or a data directory's token file. */
+export type TokenSource = { from: 'AGENTVM_TOKEN' } | { from: 'file'; path: string };
+
+/**
+ * The broker and token of the command running now, so that a refused token is explained with
+ * where it came from ({@link unauthorizedHint}); {@link action} clears it before each command.
+ */
+let sentToken: { target: BrokerTarget; source: TokenSource } | undefined;
+
 /** A client for the broker named by the options or environment, with the local token. */
 export function connect(options: GlobalOptions = {}): BrokerClient {
   const target = brokerTarget(options);
+  const { token, source } = readToken();
+  sentToken = { target, source };
   return new BrokerClient({
     url: target.url,
-    token: readToken(),
+    token,
     unreachableHint: brokerUnreachableHint(target),
   });
+}
+
+/**
+ * The hint of an UNAUTHORIZED answer: which token the broker did not know and how to send the
+ * right one. The usual cause is a broker started with --data-dir or AGENTVM_DATA_DIR and a CLI
+ * without it, which reads the token file of another data directory.
+ */
+export function unauthorizedHint(target: BrokerTarget, source: TokenSource): string {
+  if (source.from === 'AGENTVM_TOKEN') {
+    return `The broker at ${target.url} does not know the token in AGENTVM_TOKEN: unset it to use the token file of the data directory, or set it to a token of that broker (\`agentvm token create\` where it runs).`;
+  }
+
+  return `The broker at ${target.url} does not know the token in ${source.path}: give the CLI the data directory that broker was started with (--data-dir DIR or AGENTVM_DATA_DIR), or set AGENTVM_TOKEN to one of its tokens.`;
 }
 
 /** The broker URL from --url, AGENTVM_URL, AGENTVM_PORT or the default ({@link brokerTarget}). */
@@ -155,17 +179,19 @@ export function parseWholeNumber(
   );
 }
 
-function readToken(): string {
-  if (process.env.AGENTVM_TOKEN) return process.env.AGENTVM_TOKEN;
+function readToken(): { token: string; source: TokenSource } {
+  if (process.env.AGENTVM_TOKEN) {
+    return { token: process.env.AGENTVM_TOKEN, source: { from: 'AGENTVM_TOKEN' } };
+  }
 
   const file = tokenPath(dataDir());
   try {
-    return fs.readFileSync(file, 'utf8').trim();
+    return { token: fs.readFileSync(file, 'utf8').trim(), source: { from: 'file', path: file } };
   } catch {
     throw new AgentvmError(
       'UNAUTHORIZED',
       `no broker token: AGENTVM_TOKEN is not set and ${file} does not exist`,
-      'Start the broker once with `agentvm serve` (it writes the token file), or set AGENTVM_TOKEN.',
+      'Start the broker once with `agentvm serve` (it writes the token file); if one runs with another data directory, give the CLI the same one (--data-dir DIR or AGENTVM_DATA_DIR), or set AGENTVM_TOKEN.',
     );
   }
 }
@@ -223,13 +249,14 @@ export function printJsonError(error: AgentvmError): void {
  */
 export function action<A extends unknown[]>(run: (...args: A) => Promise<number | void>) {
   return async (...args: A): Promise<void> => {
+    sentToken = undefined;
     try {
       const code = await run(...args);
       process.exitCode = code ?? exitCodes.ok;
     } catch (error) {
       const failure =
         error instanceof AgentvmError
-          ? error
+          ? explainRefusedToken(error)
           : isDiskFullError(error)
             ? storeFullError(storePath(), error)
             : new AgentvmError('INTERNAL', (error as Error).stack ?? String(error));
@@ -238,6 +265,14 @@ export function action<A extends unknown[]>(run: (...args: A) => Promise<number 
       process.exitCode = exitCodeFor(failure.code);
     }
   };
+}
+
+/** A broker's UNAUTHORIZED answer with a hint that names the token sent ({@link unauthorizedHint}). */
+function explainRefusedToken(error: AgentvmError): AgentvmError {
+  if (error.code !== 'UNAUTHORIZED' || !sentToken) return error;
+
+  const hint = unauthorizedHint(sentToken.target, sentToken.source);
+  return new AgentvmError('UNAUTHORIZED', error.message, hint);
 }
 
 /**

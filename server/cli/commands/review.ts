@@ -29,8 +29,11 @@ type ExecOptions = GlobalOptions & { timeout: string; stdin?: boolean };
 
 type ResumeOptions = GlobalOptions & { message: string; detach?: boolean };
 
-/** All of this process's stdin, or a clear error once it passes `maxBytes` (nothing is sent). */
-async function readStdin(maxBytes: number): Promise<Buffer> {
+/**
+ * All of this process's stdin, or a clear error once it passes `maxBytes` (nothing is sent) that
+ * says how to send a larger file to agent `id` in pieces.
+ */
+async function readStdin(maxBytes: number, id: string): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
@@ -39,7 +42,7 @@ async function readStdin(maxBytes: number): Promise<Buffer> {
       throw new AgentvmError(
         'PAYLOAD_TOO_LARGE',
         `stdin is over ${maxBytes / 1024 / 1024} MiB, the most exec --stdin sends`,
-        'copy large files in through the review workspace in VS Code, or have the agent fetch them',
+        `Send a larger file in pieces: \`split -b ${maxBytes / 1024 / 1024}M FILE PIECE.\`, then for each piece in order \`agentvm exec --stdin ${id} -- sh -c 'cat >> FILE' < PIECE.aa\`; or copy it in through the review workspace in VS Code.`,
       );
     }
     chunks.push(chunk);
@@ -90,7 +93,7 @@ export function registerReviewCommands(program: Command): void {
         });
 
         const command = words.map(shellQuote).join(' ');
-        const stdin = options.stdin ? await readStdin(MAX_EXEC_STDIN_BYTES) : undefined;
+        const stdin = options.stdin ? await readStdin(MAX_EXEC_STDIN_BYTES, id) : undefined;
         const answer = await connect(options).guest(id, {
           op: 'exec',
           command,

@@ -11,7 +11,7 @@ import { agentvmVersion } from '../version';
 
 interface ServeOptions {
   host: string;
-  port: string;
+  port?: string;
   stopVmsOnExit?: boolean;
 }
 
@@ -22,18 +22,14 @@ export function registerServeCommand(program: Command): void {
       'run the broker (HTTP + WebSocket API) on this machine; its state (database, token, images, agents) lives in --data-dir or $AGENTVM_DATA_DIR (default ~/.local/share/agentvm)',
     )
     .option('--host <address>', 'address to listen on', '127.0.0.1')
-    .option('--port <port>', 'TCP port (0: any free port)', process.env.AGENTVM_PORT ?? '7878')
+    .option('--port <port>', 'TCP port (0: any free port; default $AGENTVM_PORT, else 7878)')
     .option(
       '--stop-vms-on-exit',
       'end running VMs when the broker stops (default: leave them to be reattached)',
     )
     .action(
       action(async (options: ServeOptions) => {
-        const port = parseWholeNumber(options.port, '--port', {
-          min: 0,
-          max: 65535,
-          example: 7878,
-        });
+        const port = listenPort(options.port);
         // Before anything is opened or written: a broker that cannot listen must leave its data
         // directory as it found it (or not make one).
         await checkListenAddress(options.host, port);
@@ -143,3 +139,27 @@ const imageFix: Partial<Record<string, string>> = {
   IMAGE_CORRUPT: 'agentvm image build --force',
   HOST_REQUIREMENT_MISSING: 'agentvm doctor --fix && agentvm image build',
 };
+
+/**
+ * The port from --port, else AGENTVM_PORT (empty counts as unset, as for the other commands), else
+ * 7878; a bad one is named by where it came from.
+ */
+function listenPort(option: string | undefined): number {
+  const range = { min: 0, max: 65535, example: 7878 };
+  if (option !== undefined) return parseWholeNumber(option, '--port', range);
+
+  const fromEnv = process.env.AGENTVM_PORT;
+  if (!fromEnv) return 7878;
+
+  try {
+    return parseWholeNumber(fromEnv, 'AGENTVM_PORT', range);
+  } catch (error) {
+    if (!(error instanceof AgentvmError)) throw error;
+
+    throw new AgentvmError(
+      error.code,
+      error.message,
+      'Set AGENTVM_PORT to a port number (e.g. AGENTVM_PORT=7878), unset it to use 7878, or pass --port N.',
+    );
+  }
+}

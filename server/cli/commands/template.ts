@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
+import { AgentvmError } from '../../../protocol/errors';
 import { dataDir } from '../../config/paths';
 import { silentLogger } from '../../log';
-import { ProfileRegistry } from '../../profiles/ProfileRegistry';
+import { defaultProfileDirectories, ProfileRegistry } from '../../profiles/ProfileRegistry';
 import { loadImage } from '../../vmm/image/loadImage';
 import { QemuDriver } from '../../vmm/qemu/QemuDriver';
 import { TemplateManager } from '../../vmm/templates/TemplateManager';
@@ -37,7 +38,7 @@ export function registerTemplateCommand(program: Command): void {
     .option('--json', 'print the template as JSON')
     .action(
       action(async (options: { profile: string; json?: boolean }) => {
-        const profile = new ProfileRegistry().get(options.profile);
+        const profile = localProfile(options.profile);
         const image = loadImage(dataDir());
         const templates = new TemplateManager({
           dataDir: dataDir(),
@@ -73,4 +74,22 @@ export function registerTemplateCommand(program: Command): void {
         for (const dir of removedStale) out(`removed    ${dir} (stale)`);
       }),
     );
+}
+
+/**
+ * The profile read by this process, not by the broker: `template build` runs without one, so an
+ * unknown profile is explained with this shell's profile directories and AGENTVM_PROFILES_DIR.
+ */
+function localProfile(name: string) {
+  try {
+    return new ProfileRegistry().get(name);
+  } catch (error) {
+    if (!(error instanceof AgentvmError) || error.code !== 'PROFILE_NOT_FOUND') throw error;
+
+    throw new AgentvmError(
+      'PROFILE_NOT_FOUND',
+      error.message,
+      `template build reads the profiles itself, without the broker, from ${defaultProfileDirectories().join(', ')}: run it with the AGENTVM_PROFILES_DIR the broker was started with, or pass --profile with one of the names above.`,
+    );
+  }
 }

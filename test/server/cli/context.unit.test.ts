@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { AgentvmError } from '../../../protocol/errors';
 import {
   action,
@@ -10,6 +13,7 @@ import {
   parseWholeNumber,
 } from '../../../server/cli/context';
 import { exitCodeFor } from '../../../server/cli/exitCodes';
+import { startImagelessBroker, type ImagelessBroker } from '../../helpers/imagelessBroker';
 import { runCli } from './runCli';
 
 function thrown(run: () => unknown): AgentvmError {
@@ -163,3 +167,68 @@ async function closedPort(): Promise<number> {
   await new Promise((resolve) => server.close(resolve));
   return port;
 }
+
+describe('agentvm with a token its broker does not know (unit)', function () {
+  this.timeout(30_000);
+  let harness: ImagelessBroker;
+  let otherDataDir: string;
+
+  before(async () => {
+    harness = await startImagelessBroker();
+    otherDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'agentvm-otherdata-'));
+    fs.writeFileSync(path.join(otherDataDir, 'token'), 'avm_of_another_broker\n');
+  });
+
+  after(async () => {
+    await harness?.stop();
+    if (otherDataDir) fs.rmSync(otherDataDir, { recursive: true, force: true });
+  });
+
+  it('names the token file it read and says to give the broker its data directory (regression: a broker started with --data-dir X, then `agentvm ls` without it, read the default token and the hint named neither)', async () => {
+    const run = await runCli(['ls'], {
+      AGENTVM_URL: harness.url,
+      AGENTVM_PORT: undefined,
+      AGENTVM_TOKEN: undefined,
+      AGENTVM_DATA_DIR: otherDataDir,
+    });
+
+    assert.equal(run.exitCode, 6, run.stderr);
+    assert.match(run.stderr, /^error \[UNAUTHORIZED\]: /m);
+    const hint = /^ {2}hint: (.*)$/m.exec(run.stderr)?.[1] ?? '';
+    assert.ok(hint.includes(path.join(otherDataDir, 'token')), hint);
+    assert.ok(hint.includes(harness.url), hint);
+    assert.match(hint, /--data-dir DIR or AGENTVM_DATA_DIR/);
+  });
+
+  it('says to give the data directory of a running broker when there is no token file to read', async () => {
+    const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'agentvm-notoken-'));
+    try {
+      const run = await runCli(['ls'], {
+        AGENTVM_URL: harness.url,
+        AGENTVM_PORT: undefined,
+        AGENTVM_TOKEN: undefined,
+        AGENTVM_DATA_DIR: empty,
+      });
+
+      assert.equal(run.exitCode, 6, run.stderr);
+      assert.match(run.stderr, /^error \[UNAUTHORIZED\]: no broker token: /m);
+      assert.match(run.stderr, /^ {2}hint: .*--data-dir DIR or AGENTVM_DATA_DIR/m);
+    } finally {
+      fs.rmSync(empty, { recursive: true, force: true });
+    }
+  });
+
+  it('says the token came from AGENTVM_TOKEN when it did', async () => {
+    const run = await runCli(['ls'], {
+      AGENTVM_URL: harness.url,
+      AGENTVM_PORT: undefined,
+      AGENTVM_TOKEN: 'avm_stale',
+      AGENTVM_DATA_DIR: harness.dataDir,
+    });
+
+    assert.equal(run.exitCode, 6, run.stderr);
+    const hint = /^ {2}hint: (.*)$/m.exec(run.stderr)?.[1] ?? '';
+    assert.match(hint, /AGENTVM_TOKEN/);
+    assert.match(hint, /unset it/);
+  });
+});

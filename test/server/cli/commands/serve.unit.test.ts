@@ -43,6 +43,26 @@ describe('agentvm serve checks (unit)', () => {
   });
 });
 
+describe('agentvm serve with a bad AGENTVM_PORT (unit)', () => {
+  it('names AGENTVM_PORT, not --port, when the bad port came from there, and writes nothing (regression: AGENTVM_PORT=abc agentvm serve said --port "abc")', async () => {
+    const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'agentvm-serve-envport-'));
+    const dataDir = path.join(scratch, 'data');
+    try {
+      const run = await runCli(['serve'], { AGENTVM_DATA_DIR: dataDir, AGENTVM_PORT: 'abc' });
+
+      assert.equal(run.exitCode, 2, run.stderr);
+      assert.match(
+        run.stderr,
+        /^error \[VALIDATION_FAILED\]: AGENTVM_PORT must be a whole number/m,
+      );
+      assert.match(run.stderr, /^ {2}hint: .*AGENTVM_PORT=7878.*--port/m);
+      assert.equal(fs.existsSync(dataDir), false);
+    } finally {
+      fs.rmSync(scratch, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('agentvm serve on a port that is taken (unit)', function () {
   this.timeout(20_000);
   let blocker: net.Server;
