@@ -316,12 +316,21 @@ export class AgentManager {
   /** A file-API or exec call into the agent's live VM. */
   async guestCall(id: string, request: GuestRequest): Promise<unknown> {
     const record = this.journal.record(id);
+    // Like review and resume: a state without a VM is the caller's mistake (INVALID_STATE); a VM
+    // that should be there and is not is the broker's (GUEST_UNREACHABLE).
+    if (!['reviewing', 'running'].includes(record.state)) {
+      throw new AgentvmError(
+        'INVALID_STATE',
+        `agent ${id} is ${record.state}: it has no running VM to call into`,
+        stateHint(id, record.state),
+      );
+    }
     const live = this.vms.get(id);
-    if (!live || !['reviewing', 'running'].includes(record.state)) {
+    if (!live) {
       throw new AgentvmError(
         'GUEST_UNREACHABLE',
-        `agent ${id} has no running VM (state ${record.state})`,
-        stateHint(id, record.state),
+        `agent ${id} is ${record.state}, but its VM is not attached (it may be starting or gone)`,
+        `Try again in a moment; \`agentvm logs ${id}\` shows what happened to its VM.`,
       );
     }
 

@@ -147,7 +147,8 @@ export function toFileSystemError(error: unknown, uri: vscode.Uri): Error {
   if (/EISDIR/.test(message)) return vscode.FileSystemError.FileIsADirectory(uri);
   if (/ENOTDIR/.test(message)) return vscode.FileSystemError.FileNotADirectory(uri);
   if (/EACCES|EPERM/.test(message)) return vscode.FileSystemError.NoPermissions(uri);
-  if (error.code === 'GUEST_UNREACHABLE' || error.code === 'BROKER_UNREACHABLE') {
+  // No VM to read from: the agent left review (INVALID_STATE), or its VM or the broker is away.
+  if (['GUEST_UNREACHABLE', 'BROKER_UNREACHABLE', 'INVALID_STATE'].includes(error.code)) {
     return vscode.FileSystemError.Unavailable(uri);
   }
 

@@ -128,10 +128,8 @@ describe('broker HTTP API (unit)', () => {
     const hints = [
       await expectError(client.review(agent.id), 'INVALID_STATE', /failed/),
       await expectError(client.result(agent.id), 'RESULT_NOT_READY'),
-      await expectError(
-        client.guest(agent.id, { op: 'exec', command: 'true' }),
-        'GUEST_UNREACHABLE',
-      ),
+      // The same code as review for a state without a VM (regression: GUEST_UNREACHABLE, exit 1).
+      await expectError(client.guest(agent.id, { op: 'exec', command: 'true' }), 'INVALID_STATE'),
       await expectError(client.setAllowedHosts(agent.id, ['example.com']), 'INVALID_STATE'),
     ].map((error) => error.hint);
     // The broker holds exec input to the limit the CLI keeps: a larger line could sink the guest.
