@@ -37,12 +37,14 @@ export function loadProfileFile(file: string, host: ProfileHost): ProfileFileRes
   });
 
   let raw: unknown;
+  let text = '';
   try {
-    raw = JSON.parse(fs.readFileSync(file, 'utf8'));
+    text = fs.readFileSync(file, 'utf8');
+    raw = JSON.parse(text);
   } catch (error) {
     const reason =
       error instanceof SyntaxError
-        ? `not valid JSON: ${error.message}`
+        ? `not valid JSON: ${withLineAndColumn(error.message, text)}`
         : `cannot be read: ${(error as Error).message}`;
     return problem(impliedName(file), reason);
   }
@@ -101,4 +103,17 @@ function impliedName(file: string): string {
   return path.basename(file) === 'profile.json'
     ? path.basename(path.dirname(file))
     : path.basename(file, '.json');
+}
+
+/**
+ * V8's JSON error names a character offset ("at position 40"); an editor wants a line and a
+ * column, so they are added: "at position 40 (line 3, column 12)".
+ */
+export function withLineAndColumn(message: string, text: string): string {
+  return message.replace(/at position (\d+)/, (found, offset: string) => {
+    const before = text.slice(0, Number(offset));
+    const line = before.split('\n').length;
+    const column = before.length - before.lastIndexOf('\n');
+    return `${found} (line ${line}, column ${column})`;
+  });
 }

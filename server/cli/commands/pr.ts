@@ -118,7 +118,10 @@ function parseRepoOption(value: string): RepoRef {
     throw new AgentvmError(
       'VALIDATION_FAILED',
       `--repo must be OWNER/REPO, not "${value}"`,
-      'Name the GitHub repository as OWNER/REPO, e.g. --repo octo/widgets, or leave --repo out to use the issue the task came from, else origin.',
+      // `apply --repo` takes a directory; the same flag here names a GitHub repository.
+      /^[./~]/.test(value.trim())
+        ? `pr --repo names the GitHub repository (OWNER/REPO, e.g. octo/widgets), not a directory as apply --repo does; leave it out to use the issue the task came from, else the origin of the repository it was delegated from.`
+        : 'Name the GitHub repository as OWNER/REPO, e.g. --repo octo/widgets, or leave --repo out to use the issue the task came from, else origin.',
     );
   }
 

@@ -35,7 +35,7 @@ describe('ProfileRegistry (unit)', () => {
     beforeEach(() => {
       write('good.json', { name: 'good', command: 'true' });
       write('broken.json', { name: 'broken', memoryMiB: 'lots' });
-      write('typo.json', '{"name": "typo", "command": "true",}');
+      write('typo.json', '{\n  "name": "typo",\n  "command": "true",\n}');
       write('nofile.json', { name: 'nofile', command: 'true', files: { '/opt/x': 'missing.sh' } });
       write('huge.json', { name: 'huge', command: 'true', memoryMiB: 100_000 });
     });
@@ -58,7 +58,8 @@ describe('ProfileRegistry (unit)', () => {
       assert.equal(byName.get('broken')?.file, path.join(dir, 'broken.json'));
       assert.match(byName.get('broken')!.reason, /memoryMiB: .*number/);
       assert.match(byName.get('broken')!.reason, /command/);
-      assert.match(byName.get('typo')!.reason, /not valid JSON/);
+      // Where in the file, as an editor counts: the `}` after the trailing comma.
+      assert.match(byName.get('typo')!.reason, /not valid JSON: .*\(line 4, column 1\)/);
       assert.match(byName.get('nofile')!.reason, /missing\.sh/);
       assert.match(byName.get('huge')!.reason, /memoryMiB/);
     });

@@ -191,6 +191,16 @@ describe('agentvm pr (unit)', () => {
       assert.doesNotMatch(stderr, /GITHUB_TOKEN/);
     });
 
+    it('says that pr --repo names a GitHub repository when it is given a directory, as apply --repo takes (new-user trial: `pr ID --repo /tmp/repo`)', async () => {
+      const { stderr, exitCode } = await run(['a1b2', '--repo', './my-clone'], tokenless());
+
+      assert.equal(exitCode, 2, stderr);
+      assert.match(
+        stderr,
+        /^ {2}hint: pr --repo names the GitHub repository \(OWNER\/REPO.*not a directory as apply --repo does/m,
+      );
+    });
+
     it('reports an agent without a result as such, not as a missing token', async () => {
       const { stderr, exitCode } = await run(['r1'], tokenless());
 
