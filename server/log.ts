@@ -1,3 +1,5 @@
+import { terminalSafe } from './cli/terminalSafe';
+
 /**
  * The broker's structured logger: one JSON line per event on stderr (readable lines when stderr is
  * a terminal). Every value passes through {@link redact} before it is written, so a registered
@@ -92,7 +94,11 @@ function formatPretty(record: Record<string, unknown>): string {
         `${key}=${typeof value === 'string' ? value : JSON.stringify(value, errorReplacer)}`,
     )
     .join(' ');
-  return `${String(time).slice(11, 23)} ${String(level).padEnd(5)} ${event} ${details}`;
+  // A terminal reads this line: text a guest wrote (its log lines, a console tail) must be shown,
+  // not obeyed, as the CLI does.
+  return terminalSafe(
+    `${String(time).slice(11, 23)} ${String(level).padEnd(5)} ${event} ${details}`,
+  );
 }
 
 /** A logger that writes nothing (tests, library callers). */
