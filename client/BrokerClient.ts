@@ -39,6 +39,11 @@ export interface BrokerClientOptions {
    * to start a broker there (the CLI); the error catalog's general hint otherwise.
    */
   unreachableHint?: string;
+  /**
+   * The hint of an UNAUTHORIZED answer, for a caller that knows where the token came from (the
+   * CLI); the broker's own hint otherwise.
+   */
+  unauthorizedHint?: string;
 }
 
 export interface StreamHandlers {
@@ -62,12 +67,14 @@ export class BrokerClient {
   private readonly token: string;
   private readonly requestTimeoutMs: number;
   private readonly unreachableHint?: string;
+  private readonly unauthorizedHint?: string;
 
   constructor(options: BrokerClientOptions) {
     this.baseUrl = options.url.replace(/\/+$/, '');
     this.token = options.token;
     this.requestTimeoutMs = options.requestTimeoutMs ?? 120_000;
     this.unreachableHint = options.unreachableHint;
+    this.unauthorizedHint = options.unauthorizedHint;
   }
 
   get url(): string {
@@ -217,9 +224,11 @@ export class BrokerClient {
       if (parsed.success) handlers.onMessage(parsed.data);
     });
     socket.on('unexpected-response', (_request, response) => {
+      const refused = response.statusCode === 401;
       failure = new AgentvmError(
-        response.statusCode === 401 ? 'UNAUTHORIZED' : 'BROKER_UNREACHABLE',
+        refused ? 'UNAUTHORIZED' : 'BROKER_UNREACHABLE',
         `event stream refused with HTTP ${response.statusCode}`,
+        refused ? this.unauthorizedHint : this.unreachableHint,
       );
       socket.terminate();
     });
@@ -291,7 +300,13 @@ export class BrokerClient {
 
     const text = await response.text();
     const parsed = errorBodySchema.safeParse(safeJson(text));
-    if (parsed.success) throw AgentvmError.fromBody(parsed.data);
+    if (parsed.success) {
+      const { error } = parsed.data;
+      if (error.code === 'UNAUTHORIZED' && this.unauthorizedHint)
+        throw new AgentvmError(error.code, error.message, this.unauthorizedHint);
+
+      throw AgentvmError.fromBody(parsed.data);
+    }
 
     throw new AgentvmError(
       'INTERNAL',

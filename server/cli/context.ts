@@ -24,20 +24,17 @@ export interface BrokerTarget {
 export type TokenSource = { from: 'AGENTVM_TOKEN' } | { from: 'file'; path: string };
 
 /**
- * The broker and token of the command running now, so that a refused token is explained with
- * where it came from ({@link unauthorizedHint}); {@link action} clears it before each command.
+ * A client for the broker named by the options or environment, with the local token; its errors
+ * say where the address and the token came from.
  */
-let sentToken: { target: BrokerTarget; source: TokenSource } | undefined;
-
-/** A client for the broker named by the options or environment, with the local token. */
 export function connect(options: GlobalOptions = {}): BrokerClient {
   const target = brokerTarget(options);
   const { token, source } = readToken();
-  sentToken = { target, source };
   return new BrokerClient({
     url: target.url,
     token,
     unreachableHint: brokerUnreachableHint(target),
+    unauthorizedHint: unauthorizedHint(target, source),
   });
 }
 
@@ -249,14 +246,13 @@ export function printJsonError(error: AgentvmError): void {
  */
 export function action<A extends unknown[]>(run: (...args: A) => Promise<number | void>) {
   return async (...args: A): Promise<void> => {
-    sentToken = undefined;
     try {
       const code = await run(...args);
       process.exitCode = code ?? exitCodes.ok;
     } catch (error) {
       const failure =
         error instanceof AgentvmError
-          ? explainRefusedToken(error)
+          ? error
           : isDiskFullError(error)
             ? storeFullError(storePath(), error)
             : new AgentvmError('INTERNAL', (error as Error).stack ?? String(error));
@@ -265,14 +261,6 @@ export function action<A extends unknown[]>(run: (...args: A) => Promise<number 
       process.exitCode = exitCodeFor(failure.code);
     }
   };
-}
-
-/** A broker's UNAUTHORIZED answer with a hint that names the token sent ({@link unauthorizedHint}). */
-function explainRefusedToken(error: AgentvmError): AgentvmError {
-  if (error.code !== 'UNAUTHORIZED' || !sentToken) return error;
-
-  const hint = unauthorizedHint(sentToken.target, sentToken.source);
-  return new AgentvmError('UNAUTHORIZED', error.message, hint);
 }
 
 /**
