@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Agent, AgentEvent, AgentState, CreateAgentRequest } from '../../protocol/api';
+import type { Agent, AgentEvent, CreateAgentRequest } from '../../protocol/api';
 import { terminalStates } from '../../protocol/api';
 import type { GuestRequest } from '../../protocol/control';
 import { AgentvmError } from '../../protocol/errors';
@@ -24,6 +24,7 @@ import { AgentLocks } from './AgentLocks';
 import type { AgentPolicy } from './AgentPolicy';
 import { BootQueue } from './BootQueue';
 import { GuestMessageHandler } from './GuestMessageHandler';
+import { liveRemovalError } from './liveRemovalError';
 import { LiveVms } from './LiveVms';
 import { newAgentId, newAgentRecord } from './newAgentRecord';
 import { recoverAgents } from './recoverAgents';
@@ -295,11 +296,7 @@ export class AgentManager {
     return this.context.locks.run(id, async () => {
       const record = this.journal.record(id);
       if (!options.force && !terminalStates.includes(record.state)) {
-        throw new AgentvmError(
-          'INVALID_STATE',
-          `agent ${id} is ${record.state}, not ended: removing it ${removalLoses(record.state)} (nothing was removed)`,
-          `Stop it first with \`agentvm cancel ${id}\`, or remove it anyway with \`agentvm rm --force ${id}\` (API: DELETE /v1/agents/${id}?force=true).`,
-        );
+        throw liveRemovalError(id, record.state);
       }
 
       if (this.vms.has(id)) await this.vms.stop(id);
@@ -399,17 +396,5 @@ export class AgentManager {
       id,
       `the VM ${how} unexpectedly${tail ? `; last console lines:\n${tail}` : ''}`,
     );
-  }
-}
-
-/** What removing an agent that has not ended throws away, in its state. */
-function removalLoses(state: AgentState): string {
-  switch (state) {
-    case 'queued':
-      return 'drops its task before it ever ran';
-    case 'awaiting_review':
-      return 'deletes its paused VM, saved on disk, and its work';
-    default:
-      return 'stops its VM and deletes its work';
   }
 }

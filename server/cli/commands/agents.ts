@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander';
-import { terminalStates, type AgentState } from '../../../protocol/api';
-import { AgentvmError } from '../../../protocol/errors';
+import { terminalStates } from '../../../protocol/api';
+import { liveRemovalError } from '../../agents/liveRemovalError';
 import {
   action,
   checkAgentIds,
@@ -146,7 +146,7 @@ export function registerAgentCommands(program: Command): void {
         for (const id of ids) agents.push(await client.getAgent(id));
         if (!options.force) {
           const live = agents.find((agent) => !terminalStates.includes(agent.state));
-          if (live) throw liveAgentError(live.id, live.state);
+          if (live) throw liveRemovalError(live.id, live.state);
         }
 
         for (const agent of agents) {
@@ -155,28 +155,4 @@ export function registerAgentCommands(program: Command): void {
         }
       }),
     );
-}
-
-/** `rm` of an agent that has not ended: it would lose the agent's work, so it asks. */
-function liveAgentError(id: string, state: AgentState): AgentvmError {
-  const stop = `stop it with \`agentvm cancel ${id}\`, or pass --force to remove it anyway`;
-  return new AgentvmError(
-    'INVALID_STATE',
-    `agent ${id} is ${state}, not ended: ${whatRemovalLoses(state)} (nothing was removed)`,
-    state === 'awaiting_review'
-      ? `Answer it with \`agentvm resume ${id} --message "..."\` and let it finish, ${stop}.`
-      : `Let it finish, ${stop}.`,
-  );
-}
-
-/** What removing an agent that has not ended throws away, which depends on whether it has a VM. */
-function whatRemovalLoses(state: AgentState): string {
-  switch (state) {
-    case 'queued':
-      return 'removing it drops its task before its VM starts';
-    case 'awaiting_review':
-      return 'it has no running VM but its paused one is saved on disk for the review: removing it deletes that snapshot and the work in it';
-    default:
-      return 'removing it stops its VM and deletes its work';
-  }
 }
