@@ -103,7 +103,7 @@ export const errorCatalog = {
   },
   PORT_IN_USE: {
     status: 409,
-    hint: 'Another process (perhaps another broker) listens there: stop it, or start with `--port N` and point the CLI at it with --url or AGENTVM_URL.',
+    hint: 'Another process (perhaps another agentvm broker) listens there: stop it, or start this broker on a free port with `agentvm serve --port N` or AGENTVM_PORT=N, and point the CLI at it with the same AGENTVM_PORT, --url or AGENTVM_URL.',
   },
   PAYLOAD_TOO_LARGE: {
     status: 413,

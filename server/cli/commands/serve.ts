@@ -86,7 +86,8 @@ export async function checkListenAddress(host: string, port = 0): Promise<void> 
   await new Promise<void>((resolve, reject) => {
     const probe = net.createServer();
     probe.once('error', (error: NodeJS.ErrnoException) => {
-      if (error.code === 'EADDRINUSE') return reject(portInUseError(host, port));
+      if (error.code === 'EADDRINUSE')
+        return reject(new AgentvmError('PORT_IN_USE', `${host}:${port} is already in use`));
 
       if (error.code === 'EACCES' && port > 0 && port < 1024) {
         return reject(
@@ -108,15 +109,6 @@ export async function checkListenAddress(host: string, port = 0): Promise<void> 
     });
     probe.listen(port, host, () => probe.close(() => resolve()));
   });
-}
-
-/** PORT_IN_USE for `host:port`, with a hint naming both ways to choose the port. */
-export function portInUseError(host: string, port: number): AgentvmError {
-  return new AgentvmError(
-    'PORT_IN_USE',
-    `${host}:${port} is already in use`,
-    'Another process (perhaps another agentvm broker) listens there: stop it, or start this broker on a free port with `agentvm serve --port N` or AGENTVM_PORT=N, and point the CLI at it with the same AGENTVM_PORT, --url or AGENTVM_URL.',
-  );
 }
 
 /**
