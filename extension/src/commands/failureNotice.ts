@@ -1,12 +1,9 @@
 import { AgentvmError, errorCatalog, type ErrorCode } from '../../../protocol/errors';
 import { inertText } from '../model/inertText';
+import type { MessageAction } from '../views/showWithActions';
 
-/** A button on a failure message: runs `command` with `args`. */
-export interface FailureAction {
-  title: string;
-  command: string;
-  args?: unknown[];
-}
+/** A button on a failure message. */
+export type FailureAction = MessageAction;
 
 /** What a failed command shows: one line (message, code, what to do) and the buttons that help. */
 export interface FailureNotice {

@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
 import type { ComponentLog } from '../log';
+import { showWithActions } from '../views/showWithActions';
 import { failureNotice } from './failureNotice';
 
 /** Thrown (or use vscode.CancellationError) when the user backs out; never shown. */
@@ -44,11 +45,7 @@ export function wrapCommand<A extends unknown[], R>(
 
       const notice = failureNotice(error);
       log.error(`${id} - failed: ${notice.text}`);
-      const titles = notice.actions.map((action) => action.title);
-      void vscode.window.showErrorMessage(notice.text, ...titles).then((choice) => {
-        const action = notice.actions.find((candidate) => candidate.title === choice);
-        if (action) void vscode.commands.executeCommand(action.command, ...(action.args ?? []));
-      });
+      void showWithActions('error', notice.text, notice.actions);
       return undefined;
     }
   };

@@ -2,6 +2,7 @@ import * as vscode from 'vscode';
 import type { AgentChange, AgentStore } from '../model/AgentStore';
 import { readSettings } from '../settings';
 import { agentNotice } from './agentNotice';
+import { showWithActions } from './showWithActions';
 
 /**
  * Notifications when an agent asks for review, finishes or fails, each with the action that fits.
@@ -18,13 +19,8 @@ export class AgentNotifier implements vscode.Disposable {
     const notice = agentNotice(agent, previous, readSettings());
     if (!notice) return;
 
-    const show =
-      notice.severity === 'error'
-        ? vscode.window.showErrorMessage
-        : vscode.window.showInformationMessage;
-    const choice = await show(notice.message, ...notice.actions.map((action) => action.title));
-    const action = notice.actions.find((candidate) => candidate.title === choice);
-    if (action) await vscode.commands.executeCommand(action.command, agent.id);
+    const actions = notice.actions.map((action) => ({ ...action, args: [agent.id] }));
+    await showWithActions(notice.severity, notice.message, actions);
   }
 
   dispose(): void {
