@@ -12,6 +12,10 @@ const execFileAsync = promisify(execFile);
 /** Largest repository bundle the CLI and extension will upload, in bytes. */
 export const MAX_BUNDLE_BYTES = 256 * 1024 * 1024;
 
+/** The snapshot commit's author and committer where git has no identity for the user. */
+export const SNAPSHOT_NAME = 'agentvm';
+export const SNAPSHOT_EMAIL = 'agentvm@localhost.invalid';
+
 export interface BundleOptions {
   /** Send HEAD even though the work tree has uncommitted changes (they are not included). */
   allowDirty?: boolean;
@@ -107,10 +111,37 @@ async function snapshotCommit(root: string, head: string): Promise<string> {
     await git(root, ['add', '-A'], true, env);
     const tree = await git(root, ['write-tree'], true, env);
     const message = 'agentvm: uncommitted changes at delegation';
-    return await git(root, ['commit-tree', tree, '-p', head, '-m', message]);
+    const identity = await snapshotIdentity(root);
+    return await git(root, ['commit-tree', tree, '-p', head, '-m', message], true, {
+      ...process.env,
+      ...identity,
+    });
   } finally {
     await fs.rm(indexFile, { force: true });
   }
+}
+
+/**
+ * Who the snapshot commit is by: the user, as git knows them (the changes are theirs), or agentvm
+ * where git knows no one. Delegating from a machine where git was never given a name must not fail
+ * at this last step with git's "Please tell me who you are".
+ */
+async function snapshotIdentity(root: string): Promise<NodeJS.ProcessEnv> {
+  const knows = (variable: string) =>
+    git(root, ['var', variable]).then(
+      () => true,
+      () => false,
+    );
+  const identity: NodeJS.ProcessEnv = {};
+  if (!(await knows('GIT_AUTHOR_IDENT'))) {
+    identity.GIT_AUTHOR_NAME = SNAPSHOT_NAME;
+    identity.GIT_AUTHOR_EMAIL = SNAPSHOT_EMAIL;
+  }
+  if (!(await knows('GIT_COMMITTER_IDENT'))) {
+    identity.GIT_COMMITTER_NAME = SNAPSHOT_NAME;
+    identity.GIT_COMMITTER_EMAIL = SNAPSHOT_EMAIL;
+  }
+  return identity;
 }
 
 async function createBundle(root: string, commit: string, branch: string): Promise<Buffer> {

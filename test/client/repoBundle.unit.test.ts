@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { bundleRepository } from '../../client/repoBundle';
+import { bundleRepository, SNAPSHOT_EMAIL, SNAPSHOT_NAME } from '../../client/repoBundle';
 import { AgentvmError } from '../../protocol/errors';
 import { git, makeTempRepo } from '../helpers/repos';
 
@@ -81,6 +81,69 @@ describe('bundleRepository (unit)', () => {
     assert.equal(git(dir, ['rev-parse', 'HEAD']), head);
     assert.equal(git(dir, ['diff', '--cached', '--name-only']), '');
     assert.equal(upload.uncommittedIncluded, true);
+  });
+
+  describe('where git knows no identity for the user', () => {
+    const saved: NodeJS.ProcessEnv = {};
+    const unknownIdentity: NodeJS.ProcessEnv = {
+      HOME: undefined,
+      XDG_CONFIG_HOME: undefined,
+      GIT_CONFIG_GLOBAL: '/dev/null',
+      GIT_CONFIG_NOSYSTEM: '1',
+      // No guess from the host name either, whatever this machine is called.
+      GIT_CONFIG_COUNT: '1',
+      GIT_CONFIG_KEY_0: 'user.useConfigOnly',
+      GIT_CONFIG_VALUE_0: 'true',
+      GIT_AUTHOR_NAME: undefined,
+      GIT_AUTHOR_EMAIL: undefined,
+      GIT_COMMITTER_NAME: undefined,
+      GIT_COMMITTER_EMAIL: undefined,
+      EMAIL: undefined,
+    };
+
+    beforeEach(() => {
+      const home = fs.mkdtempSync(path.join(os.tmpdir(), 'agentvm-nohome-'));
+      cleanup.push(home);
+      for (const [name, value] of Object.entries({ ...unknownIdentity, HOME: home })) {
+        saved[name] = process.env[name];
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+    });
+
+    afterEach(() => {
+      for (const [name, value] of Object.entries(saved)) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+    });
+
+    it('makes the snapshot commit as agentvm (regression: "Please tell me who you are" on a fresh machine)', async () => {
+      const dir = repo({ 'a.txt': 'a\n' });
+      fs.writeFileSync(path.join(dir, 'a.txt'), 'changed\n');
+
+      const upload = await bundleRepository(dir, { includeUncommitted: true });
+
+      assert.equal(
+        git(dir, ['log', '-1', '--format=%an <%ae>|%cn <%ce>', upload.baseCommit]),
+        `${SNAPSHOT_NAME} <${SNAPSHOT_EMAIL}>|${SNAPSHOT_NAME} <${SNAPSHOT_EMAIL}>`,
+      );
+      assert.equal(git(dir, ['show', `${upload.baseCommit}:a.txt`]), 'changed');
+    });
+
+    it("keeps the user's identity where the repository has one", async () => {
+      const dir = repo({ 'a.txt': 'a\n' });
+      git(dir, ['config', 'user.name', 'Ada Reviewer']);
+      git(dir, ['config', 'user.email', 'ada@example.invalid']);
+      fs.writeFileSync(path.join(dir, 'b.txt'), 'new\n');
+
+      const upload = await bundleRepository(dir, { includeUncommitted: true });
+
+      assert.equal(
+        git(dir, ['log', '-1', '--format=%an <%ae>|%cn <%ce>', upload.baseCommit]),
+        'Ada Reviewer <ada@example.invalid>|Ada Reviewer <ada@example.invalid>',
+      );
+    });
   });
 
   it('reports a directory that is not a git repository, and a missing one', async () => {
