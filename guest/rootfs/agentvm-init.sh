@@ -45,4 +45,10 @@ echo "agentvm-init: starting guest agent at uptime $($bb cut -d' ' -f1 /proc/upt
 # --no-lazy compiles the whole guest agent now (≈1 s of cold boot) instead of function by function
 # on first call, which after a template restore would land on the way to the agent command (≈250 ms
 # under TCG); --no-flush-bytecode keeps V8 from dropping that code again while it sits idle.
-exec /usr/bin/tini -s -- /usr/bin/node --no-flush-bytecode --no-lazy /opt/agentvm/guest-agent.js
+# --jitless: after a restore QEMU's translation cache is empty, and every function V8 had compiled
+# to machine code in the template is new code that TCG must translate on its first call, while
+# interpreted functions share the interpreter's handlers, translated once. The guest agent moves
+# data but computes little. --single-threaded: no V8 helper threads to wake and schedule on the
+# guest's one vCPU. Together ≈60–90 ms of a clone's start (BENCHMARKS.md, seventh session).
+exec /usr/bin/tini -s -- /usr/bin/node --jitless --single-threaded --no-flush-bytecode --no-lazy \
+  /opt/agentvm/guest-agent.js
