@@ -31,8 +31,10 @@ import { profilePolicySchema } from './policy';
  *   GET    /v1/audit?agent=ID&after=N      → AuditEntry[] (admin: all rows; user: rows of own agents)
  *   GET    /v1/audit/verify                → AuditVerifyResult (admin only)
  *   WS     /v1/events                      clientStreamMessage ⇄ serverStreamMessage
- *                                            (a client more than 16 MiB behind is closed with
- *                                            1013: reconnect with afterEventId = last event id)
+ *                                            (every subscribe is answered by `subscribed`, or by
+ *                                            an error if refused; a client more than 16 MiB
+ *                                            behind is closed with 1013: reconnect with
+ *                                            afterEventId = last event id)
  */
 
 export const agentStates = [
@@ -226,8 +228,31 @@ export const clientStreamMessageSchema = z.object({
 });
 export type ClientStreamMessage = z.infer<typeof clientStreamMessageSchema>;
 
+/**
+ * WebSocket /v1/events: the broker's answer to a subscribe frame, sent once the subscription is in
+ * effect and after its replay. Every message after it belongs to the new subscription, and any
+ * request the client sends after receiving it is handled after the subscription took effect: a
+ * client that lists agents (or reads a timeline) only then misses no change in between.
+ * Older brokers answer a successful subscribe with nothing: a client waits for this a bounded time.
+ */
+export const streamSubscribedSchema = z.object({
+  type: z.literal('subscribed'),
+  /** The agent subscribed to; absent for all of the user's agents. */
+  agentId: z.string().optional(),
+  /** The `afterEventId` of the subscribe frame, when it asked for a replay. */
+  afterEventId: z.number().int().nonnegative().optional(),
+  /**
+   * The newest event id of the subscribed agents when the subscription took effect (0 if none):
+   * events up to it that the replay did not include are not sent; every later one of the
+   * subscription is.
+   */
+  lastEventId: z.number().int().nonnegative(),
+});
+export type StreamSubscribed = z.infer<typeof streamSubscribedSchema>;
+
 /** WebSocket /v1/events: broker → client. */
 export const serverStreamMessageSchema = z.discriminatedUnion('type', [
+  streamSubscribedSchema,
   z.object({ type: z.literal('event'), event: agentEventSchema }),
   z.object({ type: z.literal('agent'), agent: agentSchema }),
   z.object({ type: z.literal('removed'), agentId: z.string() }),

@@ -37,24 +37,37 @@ const REPLAY_PAGE_EVENTS = 1000;
 /**
  * WebSocket /v1/events: live agent events and agent updates. A client subscribes to one agent or to
  * all of its user's agents and may ask for a replay of the events after a given id, so a client
- * that reconnects misses nothing.
+ * that reconnects misses nothing. Each subscription is answered with `subscribed` once in effect,
+ * so a client can read the current state over HTTP after it without a gap.
  */
 export class EventStreamServer {
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
   private readonly subscribers = new Set<Subscriber>();
   private readonly unsubscribe: Array<() => void> = [];
+  /**
+   * Each agent's newest event id: read once from the store, then raised by every event as it is
+   * published (an event is stored and published in the same turn, so none falls between).
+   */
+  private readonly newestEventIds: Map<string, number>;
 
   constructor(
     private readonly deps: { store: Store; manager: AgentManager; logger: Logger },
     server: Server,
   ) {
     server.on('upgrade', (request, socket, head) => this.onUpgrade(request, socket, head));
-    const onEvent = (event: AgentEvent) => this.broadcast(event.agentId, { type: 'event', event });
+    this.newestEventIds = storedNewestEventIds(deps.store);
+    const onEvent = (event: AgentEvent) => {
+      const newest = this.newestEventIds.get(event.agentId) ?? 0;
+      this.newestEventIds.set(event.agentId, Math.max(newest, event.id));
+      this.broadcast(event.agentId, { type: 'event', event });
+    };
     const onAgent = (agent: Agent) =>
       this.broadcast(agent.id, { type: 'agent', agent }, agent.owner);
     // The record is deleted by now, so the owner comes with the announcement.
-    const onRemoved = (agentId: string, owner: string) =>
+    const onRemoved = (agentId: string, owner: string) => {
+      this.newestEventIds.delete(agentId);
       this.broadcast(agentId, { type: 'removed', agentId }, owner);
+    };
     deps.manager.events.on('event', onEvent);
     deps.manager.events.on('agent', onAgent);
     deps.manager.events.on('removed', onRemoved);
@@ -142,10 +155,18 @@ export class EventStreamServer {
 
     subscriber.agentId = agentId;
     subscriber.subscribed = true;
-    if (afterEventId === undefined) return;
-
     const agents = agentId ? [agentId] : this.visibleAgentIds(subscriber);
-    for (const id of agents) this.replay(subscriber, id, afterEventId);
+    if (afterEventId !== undefined) {
+      for (const id of agents) this.replay(subscriber, id, afterEventId);
+    }
+
+    // Same turn as the subscription: nothing is published between it and this answer. The id is
+    // the newest of the subscribed agents only, so it tells nothing of other users' agents.
+    const lastEventId = agents.reduce(
+      (newest, id) => Math.max(newest, this.newestEventIds.get(id) ?? 0),
+      0,
+    );
+    this.send(subscriber, { type: 'subscribed', agentId, afterEventId, lastEventId });
   }
 
   /** Sends the agent's events after `afterEventId`, page by page, while the client keeps up. */
@@ -208,6 +229,14 @@ export class EventStreamServer {
       'fell too far behind: reconnect with afterEventId set to the last event id received',
     );
   }
+}
+
+/** Each agent's highest event id in the store. */
+function storedNewestEventIds(store: Store): Map<string, number> {
+  const rows = store.db
+    .prepare('SELECT agent_id AS agentId, max(id) AS id FROM events GROUP BY agent_id')
+    .all() as Array<{ agentId: string; id: number }>;
+  return new Map(rows.map((row) => [row.agentId, Number(row.id)]));
 }
 
 /** Ends an upgrade request with the registry's status and error body. */

@@ -128,5 +128,6 @@ function streamAgentId(message: ServerStreamMessage): string {
   if (message.type === 'event') return message.event.agentId;
   if (message.type === 'agent') return message.agent.id;
   if (message.type === 'removed') return message.agentId;
+  if (message.type === 'subscribed') return message.agentId ?? 'all agents';
   return `error: ${message.message}`;
 }

@@ -15,6 +15,12 @@ export interface AgentChange {
   previous: Agent | undefined;
 }
 
+/**
+ * How long the store waits for the broker to acknowledge its subscription before it lists agents
+ * anyway: brokers older than the acknowledgement never send one.
+ */
+export const SUBSCRIBE_ACK_TIMEOUT_MS = 1500;
+
 /** What the stream said about agents while a list request was on its way. */
 interface ListTracker {
   touched: Set<string>;
@@ -23,10 +29,10 @@ interface ListTracker {
 
 /**
  * The extension's picture of the user's agents: the list from the broker, kept current by the
- * event stream, which starts on the first {@link start} and reconnects with backoff. The stream is
- * subscribed before the list is read, so no change falls between the two; it replays no history
- * (panels load their own timeline), and after a gap {@link onDidReconnect} tells listeners to
- * fetch what they missed.
+ * event stream, which starts on the first {@link start} and reconnects with backoff. The list is
+ * read only once the broker has acknowledged the subscription, so no change falls between the two;
+ * the stream replays no history (panels load their own timeline), and after a gap
+ * {@link onDidReconnect} tells listeners to fetch what they missed.
  */
 export class AgentStore implements vscode.Disposable {
   private readonly agents = new Map<string, Agent>();
@@ -67,10 +73,14 @@ export class AgentStore implements vscode.Disposable {
   /** The stream is back after a gap and the list is current again; events of the gap were lost. */
   readonly onDidReconnect = this.reconnectedEmitter.event;
 
+  private readonly subscribeAckTimeoutMs: number;
+
   constructor(
     private readonly connection: BrokerConnection,
     private readonly log: ComponentLog,
+    options: { subscribeAckTimeoutMs?: number } = {},
   ) {
+    this.subscribeAckTimeoutMs = options.subscribeAckTimeoutMs ?? SUBSCRIBE_ACK_TIMEOUT_MS;
     this.disposables.push(connection.onDidChange(() => this.restart()));
   }
 
@@ -185,22 +195,47 @@ export class AgentStore implements vscode.Disposable {
     }
   }
 
-  /** Resolves with the stream once it is open and subscribed; rejects if it closes before. */
+  /**
+   * Resolves with the stream once the broker has acknowledged the subscription; rejects if the
+   * stream closes before. A broker that sends no acknowledgement sends its first event only once
+   * the subscription is in effect, so any first message ends the wait (an error refusing the
+   * subscription is logged, and the list read as before); with none, the wait ends after
+   * {@link subscribeAckTimeoutMs}.
+   */
   private openStream(client: BrokerClient, current: () => boolean): Promise<EventStream> {
     return new Promise((resolve, reject) => {
-      let opened = false;
+      let subscribed = false;
+      let ackTimer: NodeJS.Timeout | undefined;
+      const markSubscribed = () => {
+        if (subscribed) return;
+
+        subscribed = true;
+        clearTimeout(ackTimer);
+        resolve(stream);
+      };
       const stream: EventStream = client.stream(
         {},
         {
           onOpen: () => {
-            opened = true;
-            resolve(stream);
+            ackTimer = setTimeout(() => {
+              this.log.debug(
+                `no acknowledgement of the subscription in ${this.subscribeAckTimeoutMs} ms; listing agents anyway`,
+              );
+              markSubscribed();
+            }, this.subscribeAckTimeoutMs);
           },
           onMessage: (message) => {
+            // Before the list starts, what the stream says is applied too: the list is newer.
+            if (!subscribed) {
+              markSubscribed();
+              if (current()) this.handle(message);
+              return;
+            }
             if (this.stream === stream) this.handle(message);
           },
           onClose: (error) => {
-            if (!opened) {
+            clearTimeout(ackTimer);
+            if (!subscribed) {
               reject(error ?? new AgentvmError('BROKER_UNREACHABLE', 'the event stream closed'));
               return;
             }
@@ -267,6 +302,8 @@ export class AgentStore implements vscode.Disposable {
         break;
       case 'error':
         this.log.warn(`stream error ${message.code}: ${message.message}`);
+        break;
+      case 'subscribed':
         break;
     }
   }

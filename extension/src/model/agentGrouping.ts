@@ -28,9 +28,12 @@ export function groupOf(state: AgentState): AgentGroup {
   return groupOfState[state];
 }
 
-/** States in which an agent waits for a human; the status bar counts these. */
+/**
+ * Whether the agent is in the tree's "Needs review" group: it asked for a human, from the moment
+ * its VM is being paused until it is resumed. The status bar counts these, so the two agree.
+ */
 export function needsReview(agent: Agent): boolean {
-  return agent.state === 'awaiting_review' || agent.state === 'reviewing';
+  return groupOf(agent.state) === 'needsReview';
 }
 
 /**

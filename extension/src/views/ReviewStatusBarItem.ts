@@ -2,7 +2,10 @@ import * as vscode from 'vscode';
 import { needsReview } from '../model/agentGrouping';
 import type { AgentStore } from '../model/AgentStore';
 
-/** Status bar item counting the agents that wait for the user's review; hidden at zero. */
+/**
+ * Status bar item counting the agents the Agents tree lists under "Needs review" (from pausing to
+ * reviewing); hidden at zero.
+ */
 export class ReviewStatusBarItem implements vscode.Disposable {
   private readonly item = vscode.window.createStatusBarItem(
     'agentvm.reviewCount',
@@ -12,7 +15,7 @@ export class ReviewStatusBarItem implements vscode.Disposable {
   private readonly subscription: vscode.Disposable;
 
   constructor(private readonly store: AgentStore) {
-    this.item.name = 'agentvm: agents awaiting review';
+    this.item.name = 'agentvm: agents that need review';
     this.item.command = 'agentvm.agents.focus';
     this.subscription = store.onDidChange(() => this.update());
     this.update();
@@ -33,7 +36,8 @@ export class ReviewStatusBarItem implements vscode.Disposable {
     this.item.text = `$(comment-discussion) ${count}`;
     const stale =
       this.store.status === 'connected' ? '' : ' (last known: not connected to the broker)';
-    this.item.tooltip = `${count} agent${count === 1 ? '' : 's'} awaiting your review${stale}`;
+    const agents = count === 1 ? '1 agent needs' : `${count} agents need`;
+    this.item.tooltip = `${agents} your review${stale}`;
     this.item.backgroundColor = new vscode.ThemeColor('statusBarItem.warningBackground');
     this.item.show();
   }

@@ -49,7 +49,7 @@ export function registerViews(services: Services): Views {
     store.onDidChange(() => {
       tree.badge =
         statusBar.count > 0
-          ? { value: statusBar.count, tooltip: 'Agents awaiting review' }
+          ? { value: statusBar.count, tooltip: 'Agents that need your review' }
           : undefined;
       tree.message = staleStatesMessage(
         store.status,

@@ -87,19 +87,26 @@ function broadcast(message: ServerStreamMessage): void {
   }
 }
 
-/** A client's subscribe message: which agents it follows, and the replay of events it asked for. */
+/**
+ * A client's subscribe message: which agents it follows, and the replay of events it asked for;
+ * answered with `subscribed`, as the real broker does.
+ */
 function subscribe(socket: WebSocket, data: string): void {
   const parsed = clientStreamMessageSchema.safeParse(JSON.parse(data));
   if (!parsed.success) return;
 
   const { agentId, afterEventId } = parsed.data;
   sockets.set(socket, { agentId });
-  if (afterEventId === undefined) return;
-
-  for (const event of events) {
-    if (event.id > afterEventId && (agentId === undefined || event.agentId === agentId))
-      socket.send(JSON.stringify({ type: 'event', event }));
+  const subscribed = events.filter((event) => agentId === undefined || event.agentId === agentId);
+  if (afterEventId !== undefined) {
+    for (const event of subscribed) {
+      if (event.id > afterEventId) socket.send(JSON.stringify({ type: 'event', event }));
+    }
   }
+
+  const lastEventId = subscribed.at(-1)?.id ?? 0;
+  const ack: ServerStreamMessage = { type: 'subscribed', agentId, afterEventId, lastEventId };
+  socket.send(JSON.stringify(ack));
 }
 
 function emit(

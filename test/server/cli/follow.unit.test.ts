@@ -1,9 +1,18 @@
 import assert from 'node:assert/strict';
-import type { BrokerClient } from '../../../client/BrokerClient';
+import fs from 'node:fs';
+import { BrokerClient } from '../../../client/BrokerClient';
+import { bundleRepository } from '../../../client/repoBundle';
 import type { Agent } from '../../../protocol/api';
 import { AgentvmError } from '../../../protocol/errors';
 import { followAgent, formatElapsed, interruptNotice } from '../../../server/cli/follow';
 import { anAgent } from '../../helpers/anAgent';
+import {
+  hangingDriver,
+  startImagelessBroker,
+  type ImagelessBroker,
+} from '../../helpers/imagelessBroker';
+import { makeTempRepo } from '../../helpers/repos';
+import { until } from '../../helpers/until';
 
 describe('CLI timeline stamps (unit)', () => {
   it('writes minutes and seconds to the tenth', () => {
@@ -77,4 +86,72 @@ describe('CLI follow of an agent that is removed (unit)', function () {
       );
     });
   }
+});
+
+describe('CLI follow of an agent that ends before its subscription takes effect (unit)', function () {
+  this.timeout(15_000);
+  let harness: ImagelessBroker;
+  let repo: string;
+
+  beforeEach(async () => {
+    harness = await startImagelessBroker({ driver: hangingDriver });
+    repo = makeTempRepo();
+  });
+
+  afterEach(async () => {
+    await harness.stop();
+    fs.rmSync(repo, { recursive: true, force: true });
+  });
+
+  /**
+   * Makes the broker take up subscribe frames only on `release()`, as a broker that reads the
+   * stream's frame after an HTTP request the client sent after it. (Reaches into the broker's
+   * private stream server.)
+   */
+  function holdSubscriptions(): { release(): void } {
+    const server = (
+      harness.broker as unknown as {
+        stream: { onClientMessage(subscriber: unknown, text: string): void };
+      }
+    ).stream;
+    const handle = server.onClientMessage.bind(server);
+    const held: Array<() => void> = [];
+    let holding = true;
+    server.onClientMessage = (subscriber, text) => {
+      if (holding) held.push(() => handle(subscriber, text));
+      else handle(subscriber, text);
+    };
+    return {
+      release: () => {
+        holding = false;
+        for (const run of held.splice(0)) run();
+      },
+    };
+  }
+
+  it('ends when the agent is cancelled after its first look but before the broker took up the subscription (regression: it looked as the socket opened, and waited for good)', async () => {
+    const api = new BrokerClient({ url: harness.url, token: harness.token });
+    const upload = await bundleRepository(repo);
+    const { id } = await api.createAgent({ text: 'a task', profile: 'plain', repo: upload });
+    const gate = holdSubscriptions();
+    const follower = new BrokerClient({ url: harness.url, token: harness.token });
+    const seen: string[] = [];
+    const getAgent = follower.getAgent.bind(follower);
+    follower.getAgent = async (agentId) => {
+      const agent = await getAgent(agentId);
+      seen.push(agent.state);
+      return agent;
+    };
+
+    const following = followAgent(follower, id, { until: ['cancelled'], timeline: 'none' });
+    let ended: Agent | undefined;
+    void following.then((agent) => (ended = agent));
+    // A follower that looks as soon as the socket opens has looked by now (its second look).
+    await until(() => seen.length >= 2, 'the follower looked', 300).catch(() => undefined);
+    assert.equal((await api.cancel(id)).state, 'cancelled');
+    gate.release();
+
+    await until(() => ended !== undefined, 'the following ended', 5_000);
+    assert.equal(ended?.state, 'cancelled');
+  });
 });

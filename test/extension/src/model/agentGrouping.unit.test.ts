@@ -62,10 +62,19 @@ describe('agentGrouping (unit)', () => {
     );
   });
 
-  it('counts only agents waiting for a human as needing review', () => {
-    assert.equal(needsReview(anAgent({ state: 'awaiting_review' })), true);
-    assert.equal(needsReview(anAgent({ state: 'reviewing' })), true);
-    assert.equal(needsReview(anAgent({ state: 'pausing' })), false);
-    assert.equal(needsReview(anAgent({ state: 'running' })), false);
+  it('says an agent needs review exactly when the tree shows it under "Needs review" (regression: pausing and restoring agents were listed there but not counted)', () => {
+    const agents = agentStates.map((state) => anAgent({ id: state, state }));
+    const listed = groupAgents(agents).find(({ group }) => group === 'needsReview')?.agents ?? [];
+    assert.deepEqual(
+      agents.filter(needsReview).map((agent) => agent.id),
+      ['pausing', 'awaiting_review', 'restoring', 'reviewing'],
+    );
+    assert.deepEqual(
+      listed.map((agent) => agent.id).sort(),
+      agents
+        .filter(needsReview)
+        .map((agent) => agent.id)
+        .sort(),
+    );
   });
 });
