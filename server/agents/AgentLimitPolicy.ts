@@ -29,18 +29,17 @@ export class AgentLimitPolicy {
   ) {}
 
   /**
-   * Milliseconds until the agent reaches its wall-clock limit (counted from now) or its cost
-   * budget; null when neither applies.
+   * Milliseconds until the agent reaches its wall-clock limit (of which `ranMs` are used: the run
+   * segment began that long ago) or its cost budget; null when neither applies.
    */
-  msUntilLimit(record: AgentRecord, liveMs: number): number | null {
+  msUntilLimit(record: AgentRecord, liveMs: number, ranMs = 0): number | null {
     const limits = limitsOf(record.profileSpec);
     const cost = msUntilNextLimit(usage(record, this.costRunningMs(record, liveMs)), {
       ...limits,
       timeLimitMs: 0,
     });
-    const candidates = [limits.timeLimitMs || null, cost].filter(
-      (value): value is number => value !== null,
-    );
+    const time = limits.timeLimitMs ? limits.timeLimitMs - ranMs : null;
+    const candidates = [time, cost].filter((value): value is number => value !== null);
     return candidates.length === 0 ? null : Math.max(1, Math.min(...candidates));
   }
 

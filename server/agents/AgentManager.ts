@@ -282,6 +282,8 @@ export class AgentManager {
         stateReason: 'cancelled by the user',
         endedAt: Date.now(),
         review: null,
+        // A result that arrived as the cancel stopped the VM is not the agent's: it was cancelled.
+        result: null,
       });
       return publicAgent(this.journal.record(id));
     });

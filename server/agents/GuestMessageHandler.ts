@@ -1,8 +1,8 @@
-import fs from 'node:fs';
 import { terminalStates } from '../../protocol/api';
 import type { GuestEvent, GuestMessage } from '../../protocol/control';
 import type { AgentRecord, NewEvent } from '../store/Store';
 import type { AgentContext } from './AgentContext';
+import { endWithResult, resultSummary, writeResultFiles } from './agentResult';
 import { capGuestEvent, OutputBudget } from './capGuestEvent';
 import { appendOutput, timelineEntry } from './guestEvents';
 import type { LiveVms } from './LiveVms';
@@ -76,6 +76,8 @@ export class GuestMessageHandler {
     // redacted as it is stored, together with what the stream held back.
     const event =
       capped.kind === 'result' || capped.kind === 'output' ? capped : journal.redact(id, capped);
+    if (event.kind === 'result' && !this.keepResultFiles(id, message.seq, event)) return;
+
     const accepted = store.transaction(() => {
       const record = journal.record(id);
       if (message.seq <= record.guestSeq) return false;
@@ -90,9 +92,37 @@ export class GuestMessageHandler {
     if (event.kind === 'review') {
       void locks.run(id, () => this.reviews.pause(id, event.requestId, event.message));
     } else if (event.kind === 'result') {
-      void locks.run(id, () => this.finish(id, event));
+      void locks.run(id, () => this.finish(id));
     } else if (event.kind === 'error' && event.fatal) {
       void locks.run(id, () => this.failed(id, event.message));
+    }
+  }
+
+  /**
+   * Writes a new result's files before the store records it and the guest hears it arrived.
+   * False when they cannot be written (a full disk): the result is then neither stored nor
+   * acknowledged, so the guest sends it again when a broker next attaches to it.
+   */
+  private keepResultFiles(
+    id: string,
+    seq: number,
+    result: Extract<GuestEvent, { kind: 'result' }>,
+  ): boolean {
+    const { journal, log } = this.context;
+    const record = journal.record(id);
+    if (seq <= record.guestSeq || terminalStates.includes(record.state)) return true;
+
+    try {
+      writeResultFiles(this.resultFiles(id), result);
+      return true;
+    } catch (error) {
+      log.error('agent.result_write_failed', { agentId: id, error });
+      journal.append(id, {
+        kind: 'error',
+        message: `could not write the result files (${(error as Error).message}); the guest keeps the result and sends it again when the broker restarts`,
+      });
+      journal.publish(id);
+      return false;
     }
   }
 
@@ -133,6 +163,11 @@ export class GuestMessageHandler {
     }
 
     const changes: Partial<AgentRecord> = { guestSeq: seq };
+    // Its files are written (see keepResultFiles): a broker killed before the agent is ended finds
+    // the result in the record (see recoverAgents), where the guest would not send it again.
+    if (event.kind === 'result' && !terminalStates.includes(record.state)) {
+      changes.result = resultSummary(event, record.exitCode);
+    }
     if (event.kind === 'output') changes.lastOutput = appendOutput(record.lastOutput, event.text);
     if (event.kind === 'progress') changes.lastProgress = event.message;
     if (event.kind === 'exit') changes.exitCode = event.code;
@@ -236,37 +271,17 @@ export class GuestMessageHandler {
     }
   }
 
-  private async finish(id: string, result: Extract<GuestEvent, { kind: 'result' }>): Promise<void> {
+  /** The result is stored with its files (see {@link persist}): the VM goes, the agent ends. */
+  private async finish(id: string): Promise<void> {
     const { journal, store } = this.context;
     // A result that raced a cancel (it arrived while the cancel stopped the VM) comes after it:
     // the agent stays cancelled, with no result, as its state says.
-    if (terminalStates.includes(journal.record(id).state)) return;
-
-    const files = this.resultFiles(id);
-    fs.writeFileSync(files.bundle, Buffer.from(result.bundle, 'base64'));
-    fs.writeFileSync(files.patch, result.patch);
-    await this.vms.stop(id);
-
     const record = journal.record(id);
-    const summary = {
-      headCommit: result.headCommit,
-      commits: result.commits,
-      exitCode: record.exitCode,
-    };
-    store.updateAgent(id, { result: summary, vmPid: null });
-    if (record.exitCode === 0) {
-      journal.transition(id, 'done', { endedAt: Date.now(), stateReason: null, review: null });
-    } else {
-      journal.transition(id, 'failed', {
-        endedAt: Date.now(),
-        // No code: a signal ended the command (its `exit` entry names it).
-        stateReason:
-          record.exitCode === null
-            ? 'agent command was ended by a signal'
-            : `agent command exited with code ${record.exitCode}`,
-        review: null,
-      });
-    }
+    if (terminalStates.includes(record.state) || !record.result) return;
+
+    await this.vms.stop(id);
+    store.updateAgent(id, { vmPid: null });
+    endWithResult(journal, id);
   }
 }
 

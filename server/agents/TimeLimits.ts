@@ -18,17 +18,28 @@ export class TimeLimits {
     private readonly pauseForReview: PauseForReview,
   ) {}
 
-  arm(id: string): void {
+  /**
+   * Sets the agent's timer. The wall-clock limit counts from `segmentStartedAt`, when the agent
+   * last started running (a start or a resume): a broker that reattaches a running agent after a
+   * restart passes when that was, so a restart does not grant the agent another full period.
+   */
+  arm(id: string, segmentStartedAt = Date.now()): void {
     const record = this.context.journal.record(id);
     const policy = this.context.options.policy;
+    const ranMs = Math.max(0, Date.now() - segmentStartedAt);
+    const timeLimitMs = record.profileSpec.timeLimitMs;
     const limitMs = policy
-      ? policy.limits.msUntilLimit(record, this.vms.liveMs(id))
-      : record.profileSpec.timeLimitMs;
+      ? policy.limits.msUntilLimit(record, this.vms.liveMs(id), ranMs)
+      : timeLimitMs
+        ? Math.max(1, timeLimitMs - ranMs)
+        : null;
     if (!limitMs) return;
 
     this.clear(id);
-    const armedAt = Date.now();
-    const timer = setTimeout(() => void this.onTimeLimit(id, limitMs, armedAt), limitMs);
+    const timer = setTimeout(
+      () => void this.onTimeLimit(id, segmentStartedAt, ranMs + limitMs),
+      limitMs,
+    );
     timer.unref();
     this.timers.set(id, timer);
   }
@@ -43,19 +54,17 @@ export class TimeLimits {
     this.timers.clear();
   }
 
-  private async onTimeLimit(id: string, limitMs: number, armedAt: number): Promise<void> {
+  private async onTimeLimit(id: string, segmentStartedAt: number, dueRanMs: number): Promise<void> {
     const { journal, locks, options } = this.context;
     const record = journal.record(id);
     if (record.state !== 'running') return;
 
-    // The timer ran its whole course, so at least limitMs passed even if the clock reads 1 ms less.
-    const hit = options.policy?.limits.limitReached(
-      record,
-      Math.max(Date.now() - armedAt, limitMs),
-      this.vms.liveMs(id),
-    );
-    if (options.policy && !hit) return this.arm(id);
+    // The timer ran its whole course, so at least dueRanMs passed even if the clock reads 1 ms less.
+    const ranMs = Math.max(Date.now() - segmentStartedAt, dueRanMs);
+    const hit = options.policy?.limits.limitReached(record, ranMs, this.vms.liveMs(id));
+    if (options.policy && !hit) return this.arm(id, segmentStartedAt);
 
+    const limitMs = record.profileSpec.timeLimitMs || dueRanMs;
     const message = hit?.message ?? `time limit of ${formatDuration(limitMs)} reached`;
     if (hit) options.policy?.limits.limitHit(record, hit, this.vms.liveMs(id));
     journal.append(id, {

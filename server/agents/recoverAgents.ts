@@ -1,10 +1,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { agentConsolePath, agentDir } from '../config/paths';
+import { agentConsolePath, agentDir, agentsDir } from '../config/paths';
 import type { AgentRecord } from '../store/Store';
 import { consoleTail } from '../vmm/qemu/consoleTail';
 import { readSnapshotSidecar, verifySnapshot } from '../vmm/qemu/snapshotFile';
 import type { AgentContext } from './AgentContext';
+import { endWithResult } from './agentResult';
 import { agentVmSpec } from './agentVmSpec';
 import type { LiveVms } from './LiveVms';
 import type { ReviewSnapshots } from './ReviewSnapshots';
@@ -45,6 +46,39 @@ export async function recoverAgents(context: AgentContext, parts: RecoveryParts)
         );
       });
   }
+  await removeOrphanAgentDirs(context);
+}
+
+/**
+ * Removes agent directories that no stored agent owns. A removal deletes the agent's row before
+ * its files, and a delegation writes its files before the row: a broker killed in between leaves
+ * a directory (a repository bundle, a disk overlay, a snapshot of up to hundreds of MiB) that no
+ * command can reach and that keeps its template from being cleaned up. Nothing else writes there,
+ * and this runs before the broker accepts requests.
+ */
+async function removeOrphanAgentDirs(context: AgentContext): Promise<void> {
+  const { options, store, log } = context;
+  const root = agentsDir(options.dataDir);
+  let entries: fs.Dirent[];
+  try {
+    entries = fs.readdirSync(root, { withFileTypes: true });
+  } catch {
+    return;
+  }
+
+  for (const entry of entries) {
+    if (!entry.isDirectory() || entry.name.startsWith('.') || store.getAgent(entry.name)) continue;
+
+    const dir = path.join(root, entry.name);
+    try {
+      const stopped = await options.driver.stopLeftover?.(dir).catch(() => false);
+      fs.rmSync(dir, { recursive: true, force: true });
+      log.warn('agent.orphan_dir_removed', { dir, vmStopped: stopped === true });
+    } catch (error) {
+      // Left for the next start; not a reason to refuse this one.
+      log.warn('agent.orphan_dir_kept', { dir, error: (error as Error).message });
+    }
+  }
 }
 
 async function recoverAgent(
@@ -61,12 +95,28 @@ async function recoverAgent(
     return;
   }
 
+  if (record.result) {
+    // The guest's result was stored (with its files) but the broker stopped before it ended the
+    // agent; the guest, told the result arrived, will not send it again. The VM's work is over.
+    if (alive) process.kill(record.vmPid!, 'SIGKILL');
+    await stopUnrecordedVm(context, record);
+    journal.append(record.id, {
+      kind: 'info',
+      message:
+        'the result was stored before the broker stopped; its VM was ended after the restart',
+    });
+    context.store.updateAgent(record.id, { vmPid: null });
+    endWithResult(journal, record.id);
+    return;
+  }
+
   if (record.state === 'starting') {
     // Booting is idempotent: throw the half-booted VM away and start again.
     if (alive) process.kill(record.vmPid!, 'SIGKILL');
+    const stopped = await stopUnrecordedVm(context, record);
     journal.transition(record.id, 'queued', {
       vmPid: null,
-      stateReason: 'requeued after a broker restart',
+      stateReason: `requeued after a broker restart${stopped}`,
     });
     return;
   }
@@ -78,9 +128,11 @@ async function recoverAgent(
   }
 
   if (record.state === 'restoring' && !alive && record.snapshot) {
+    // The snapshot is used again by the next review, so the QEMU loading it must not stay.
+    const stopped = await stopUnrecordedVm(context, record);
     journal.transition(record.id, 'awaiting_review', {
       vmPid: null,
-      stateReason: 'restore interrupted by a broker restart',
+      stateReason: `restore interrupted by a broker restart${stopped}`,
     });
     return;
   }
@@ -124,8 +176,28 @@ async function recoverAgent(
     await vm.resume();
     journal.transition(record.id, 'reviewing', {});
   } else if (record.state === 'running') {
-    parts.limits.arm(record.id);
+    parts.limits.arm(record.id, runningSince(context, record.id));
   }
+}
+
+/**
+ * When the agent last started running (its latest transition to `running`, at a start or a
+ * resume), from its timeline; now when the timeline does not say.
+ */
+function runningSince(context: AgentContext, id: string): number {
+  let since = Date.now();
+  let afterId = 0;
+  // Bounded, as ReviewSnapshots.unansweredRequest: 100 pages of 10 000 events.
+  for (let page = 0; page < 100; page++) {
+    const events = context.store.events(id, afterId);
+    if (events.length === 0) break;
+
+    for (const event of events) {
+      if (event.kind === 'state' && event.data?.to === 'running') since = event.at;
+    }
+    afterId = events[events.length - 1]!.id;
+  }
+  return since;
 }
 
 /**
@@ -165,6 +237,18 @@ async function recoverUnrecordedSnapshot(
   }
 
   journal.fail(record.id, `${ended}; its snapshot cannot be used: ${reason}`);
+}
+
+/**
+ * A start or restore records the VM's pid only once the guest answered: a broker killed before
+ * that leaves a QEMU that no record names, which would keep running and make the next start or
+ * restore of this agent refuse (a QEMU still runs for its directory). The driver finds it by the
+ * pid file in the agent's directory. Returns a clause for the state reason, empty when none ran.
+ */
+async function stopUnrecordedVm(context: AgentContext, record: AgentRecord): Promise<string> {
+  const { options } = context;
+  const stopped = await options.driver.stopLeftover?.(agentDir(record.id, options.dataDir));
+  return stopped ? '; the VM it had launched was stopped' : '';
 }
 
 function processAlive(pid: number): boolean {

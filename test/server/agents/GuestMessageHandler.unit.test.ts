@@ -313,6 +313,71 @@ describe('GuestMessageHandler (unit)', () => {
     assert.equal(record?.stateReason, 'agent command was ended by a signal');
   });
 
+  it('stores the result with its files before it acknowledges it, so a broker killed before the agent ends still has it (regression: the agent stayed running with no result)', async () => {
+    const acks: number[] = [];
+    const channelVms = {
+      get: () => ({ vm: { channel: { send: (m: { seq: number }) => acks.push(m.seq) } } }),
+      // The broker is killed while it stops the VM: this never settles.
+      stop: () => new Promise(() => undefined),
+    } as unknown as LiveVms;
+    const context = { store, log: silentLogger, journal, locks } as unknown as AgentContext;
+    const files = {
+      bundle: path.join(dir, 'result.bundle'),
+      patch: path.join(dir, 'result.patch'),
+    };
+    handler = new GuestMessageHandler(context, channelVms, {} as ReviewSnapshots, () => files);
+    send({ kind: 'exit', code: 0, signal: null });
+    const head = 'b'.repeat(40);
+    send({
+      kind: 'result',
+      baseCommit: 'a'.repeat(40),
+      headCommit: head,
+      commits: [{ sha: head, subject: 'Work' }],
+      bundle: Buffer.from('# v2 git bundle\n').toString('base64'),
+      patch: 'the patch',
+    });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+
+    assert.deepEqual(acks, [1, 2], 'the guest was told the result arrived');
+    assert.deepEqual(store.getAgent('a1')?.result, {
+      headCommit: head,
+      commits: [{ sha: head, subject: 'Work' }],
+      exitCode: 0,
+    });
+    assert.equal(fs.readFileSync(files.patch, 'utf8'), 'the patch');
+    assert.equal(fs.readFileSync(files.bundle, 'utf8'), '# v2 git bundle\n');
+  });
+
+  it('neither stores nor acknowledges a result whose files cannot be written, so the guest sends it again', () => {
+    const acks: number[] = [];
+    const channelVms = {
+      get: () => ({ vm: { channel: { send: (m: { seq: number }) => acks.push(m.seq) } } }),
+      stop: async () => undefined,
+    } as unknown as LiveVms;
+    const context = { store, log: silentLogger, journal, locks } as unknown as AgentContext;
+    const missing = path.join(dir, 'no-such-dir');
+    handler = new GuestMessageHandler(context, channelVms, {} as ReviewSnapshots, () => ({
+      bundle: path.join(missing, 'result.bundle'),
+      patch: path.join(missing, 'result.patch'),
+    }));
+    const head = 'c'.repeat(40);
+    send({
+      kind: 'result',
+      baseCommit: head,
+      headCommit: head,
+      commits: [],
+      bundle: '',
+      patch: '',
+    });
+
+    assert.deepEqual(acks, []);
+    const record = store.getAgent('a1');
+    assert.equal(record?.result, null);
+    assert.equal(record?.guestSeq, 0);
+    assert.equal(record?.state, 'running');
+    assert.match(store.events('a1').at(-1)?.message ?? '', /could not write the result files/);
+  });
+
   it('keeps the agent running after an error that is not fatal', async () => {
     send({ kind: 'error', message: 'time limit reached; stopping the command' });
     await settled();

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -9,9 +9,12 @@ import { agentDir, storePath } from '../../../server/config/paths';
 import { silentLogger } from '../../../server/log';
 import { ProfileRegistry } from '../../../server/profiles/ProfileRegistry';
 import { Store, type AgentRecord } from '../../../server/store/Store';
+import { QemuDriver } from '../../../server/vmm/qemu/QemuDriver';
+import { isProcessAlive } from '../../../server/vmm/qemu/QemuProcess';
 import { writeSnapshotSidecar } from '../../../server/vmm/qemu/snapshotFile';
+import { vmPaths } from '../../../server/vmm/qemu/vmPaths';
 import { checksumFile } from '../../../server/vmm/qemu/stateChecksum';
-import type { SnapshotInfo } from '../../../server/vmm/VmmDriver';
+import type { SnapshotInfo, VmmDriver } from '../../../server/vmm/VmmDriver';
 import { unusedDriver } from '../../helpers/imagelessBroker';
 import { seedEndedAgent } from '../../helpers/seedAgent';
 
@@ -61,13 +64,41 @@ async function seedUnrecordedSnapshot(dataDir: string, id: string): Promise<Snap
   return snapshot;
 }
 
+/**
+ * A detached process whose command line names the agent's QEMU pid file, as the QEMU a start or
+ * restore launched does before the store records its pid; its pid is written to that file.
+ */
+function unrecordedVmProcess(dataDir: string, id: string): number {
+  const paths = vmPaths(agentDir(id, path.resolve(dataDir)));
+  fs.mkdirSync(paths.vmDir, { recursive: true });
+  const child = spawn(
+    process.execPath,
+    ['-e', 'setTimeout(() => {}, 60_000)', '--', '-pidfile', paths.pidFile],
+    { stdio: 'ignore', detached: true },
+  );
+  child.unref();
+  fs.writeFileSync(paths.pidFile, String(child.pid));
+  return child.pid as number;
+}
+
+/** Refuses every start (as unusedDriver), but stops leftover VMs as the QEMU driver does. */
+const leftoverStoppingDriver: VmmDriver = {
+  ...unusedDriver,
+  stopLeftover: (vmDir) => new QemuDriver({ logger: silentLogger }).stopLeftover(vmDir),
+};
+
 /** Starts a broker on `dataDir` (recovery runs in start), stops it, and returns the agent. */
-async function recoverWithBroker(dataDir: string, profilesDir: string, id: string) {
+async function recoverWithBroker(
+  dataDir: string,
+  profilesDir: string,
+  id: string,
+  driver: VmmDriver = unusedDriver,
+) {
   const broker = new Broker({
     dataDir,
     port: 0,
     logger: silentLogger,
-    driver: unusedDriver,
+    driver,
     loadImage: () => {
       throw new Error('recovery of a dead VM must not load an image');
     },
@@ -87,6 +118,8 @@ async function recoverWithBroker(dataDir: string, profilesDir: string, id: strin
 describe('recoverAgents (unit)', () => {
   let dataDir: string;
   let profilesDir: string;
+  /** Processes a test started, ended after it should it fail. */
+  const started: number[] = [];
 
   beforeEach(() => {
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'agentvm-recover-'));
@@ -98,6 +131,7 @@ describe('recoverAgents (unit)', () => {
   });
 
   afterEach(() => {
+    for (const pid of started.splice(0)) if (isProcessAlive(pid)) process.kill(pid, 'SIGKILL');
     for (const dir of [dataDir, profilesDir]) fs.rmSync(dir, { recursive: true, force: true });
   });
 
@@ -159,6 +193,116 @@ describe('recoverAgents (unit)', () => {
       record.stateReason ?? '',
       /ended while the broker was down; last console lines:\nbooted\nOut of memory/,
     );
+  });
+
+  it('stops the VM a start launched before the store had its pid, and starts the agent again', async () => {
+    seedEndedAgent(dataDir, 'startkill1', os.userInfo().username);
+    const store = new Store(storePath(path.resolve(dataDir)));
+    try {
+      store.updateAgent('startkill1', {
+        state: 'starting',
+        stateReason: null,
+        endedAt: null,
+        vmPid: null,
+      });
+    } finally {
+      store.close();
+    }
+    const leftover = unrecordedVmProcess(dataDir, 'startkill1');
+    started.push(leftover);
+
+    const { events } = await recoverWithBroker(
+      dataDir,
+      profilesDir,
+      'startkill1',
+      leftoverStoppingDriver,
+    );
+
+    assert.equal(isProcessAlive(leftover), false, 'the QEMU no record named was stopped');
+    assert.ok(
+      events.some((event) =>
+        /requeued after a broker restart; the VM it had launched was stopped/.test(event.message),
+      ),
+      events.map((event) => event.message).join('\n'),
+    );
+  });
+
+  it('stops the VM an interrupted restore launched, so the agent can be reviewed again', async () => {
+    const snapshot = await seedUnrecordedSnapshot(dataDir, 'restorekill1');
+    const store = new Store(storePath(path.resolve(dataDir)));
+    try {
+      store.updateAgent('restorekill1', { state: 'restoring', vmPid: null, snapshot });
+    } finally {
+      store.close();
+    }
+    const leftover = unrecordedVmProcess(dataDir, 'restorekill1');
+    started.push(leftover);
+
+    const { record } = await recoverWithBroker(
+      dataDir,
+      profilesDir,
+      'restorekill1',
+      leftoverStoppingDriver,
+    );
+
+    assert.equal(record.state, 'awaiting_review', record.stateReason ?? '');
+    assert.deepEqual(record.snapshot, snapshot);
+    assert.equal(isProcessAlive(leftover), false, 'the QEMU loading the snapshot was stopped');
+    assert.match(record.stateReason ?? '', /restore interrupted by a broker restart; the VM/);
+  });
+
+  it('ends an agent whose result was stored before the broker stopped, and stops its VM', async () => {
+    seedEndedAgent(dataDir, 'resultkill1', os.userInfo().username);
+    const leftover = unrecordedVmProcess(dataDir, 'resultkill1');
+    started.push(leftover);
+    const result = { headCommit: 'b'.repeat(40), commits: [], exitCode: 0 };
+    const store = new Store(storePath(path.resolve(dataDir)));
+    try {
+      store.updateAgent('resultkill1', {
+        state: 'running',
+        stateReason: null,
+        endedAt: null,
+        vmPid: leftover,
+        exitCode: 0,
+        result,
+      });
+    } finally {
+      store.close();
+    }
+
+    const { record, events } = await recoverWithBroker(
+      dataDir,
+      profilesDir,
+      'resultkill1',
+      leftoverStoppingDriver,
+    );
+
+    assert.equal(record.state, 'done', record.stateReason ?? '');
+    assert.deepEqual(record.result, result);
+    assert.equal(record.vmPid, null);
+    assert.equal(isProcessAlive(leftover), false, 'the VM whose work is over was stopped');
+    assert.ok(
+      events.some((event) => /the result was stored before the broker stopped/.test(event.message)),
+    );
+  });
+
+  it("removes an agent directory no stored agent owns (a removal or delegation the broker was killed in), and keeps every stored agent's", async () => {
+    seedEndedAgent(dataDir, 'kept1', os.userInfo().username);
+    const keptDir = agentDir('kept1', path.resolve(dataDir));
+    fs.mkdirSync(keptDir, { recursive: true });
+    fs.writeFileSync(path.join(keptDir, 'result.patch'), 'work');
+    // What `rm` leaves when the broker dies after deleting the row: the files of an agent paused
+    // for review, with a QEMU that nothing names any more.
+    const orphanDir = agentDir('removed01', path.resolve(dataDir));
+    const leftover = unrecordedVmProcess(dataDir, 'removed01');
+    started.push(leftover);
+    fs.writeFileSync(path.join(orphanDir, 'snapshot.state'), crypto.randomBytes(4096));
+
+    await recoverWithBroker(dataDir, profilesDir, 'kept1', leftoverStoppingDriver);
+
+    assert.equal(fs.existsSync(orphanDir), false, 'the orphan directory is gone');
+    assert.equal(isProcessAlive(leftover), false, 'its VM was stopped');
+    assert.equal(fs.readFileSync(path.join(keptDir, 'result.patch'), 'utf8'), 'work');
   });
 
   it('fails the agent when there is a state file but no sidecar', async () => {
