@@ -45,7 +45,7 @@ export function registerTemplateCommand(program: Command): void {
           driver: new QemuDriver(),
           logger: silentLogger,
         });
-        const removedStale = templates.removeStale(image.key);
+        const removedStale = await templates.removeStale(image.key);
         // The broker gives every VM the egress network device, whatever its allowlist.
         const shape = { image, memoryMiB: profile.memoryMiB, vcpus: profile.vcpus, egress: true };
         if (!templates.find(shape).template) note('booting the template VM (this takes a while)');

@@ -130,9 +130,10 @@ export class TemplateManager {
   /**
    * Remove templates that no current image would use (another image key or builder version, or no
    * valid manifest) and leftovers of interrupted builds, except those an agent's disk still uses.
-   * Returns the removed directories.
+   * Returns the removed directories. The QEMU of a build whose broker was killed still runs from
+   * its directory: it is stopped first, as nothing could find it once its pid file is gone.
    */
-  removeStale(currentImageKey: string): string[] {
+  async removeStale(currentImageKey: string): Promise<string[]> {
     if (!fs.existsSync(this.root)) return [];
 
     const inUse = this.disksInUse();
@@ -140,9 +141,11 @@ export class TemplateManager {
     for (const name of fs.readdirSync(this.root)) {
       const dir = path.join(this.root, name);
       if (name.startsWith('.build-')) {
-        const ownerPid = Number(name.split('-')[2]);
+        const ownerPid = Number(name.split('-')[1]); // .build-PID-SUFFIX
         if (ownerPid === process.pid && this.builds.size > 0) continue;
         if (ownerPid !== process.pid && isAlive(ownerPid)) continue;
+        const stopped = await this.options.driver.stopLeftover?.(dir).catch(() => false);
+        if (stopped) this.options.logger.warn('template.build_vm_stopped', { dir });
       } else if (name.startsWith('.lock-')) {
         continue;
       } else {
@@ -182,7 +185,7 @@ export class TemplateManager {
       const found = this.find(shape);
       if (found.template) return found.template;
 
-      this.removeStale(shape.image.key);
+      await this.removeStale(shape.image.key);
       return this.options.logger.timed('template.build', { key }, () =>
         this.buildUnlocked(shape, key),
       );
