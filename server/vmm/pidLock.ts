@@ -51,13 +51,23 @@ export async function withPidLock<T>(
   }
 }
 
-/** Whether process `pid` exists (EPERM: it exists but belongs to someone else). */
+/**
+ * True while `pid` exists (EPERM: it exists but belongs to someone else) and is not a zombie: a
+ * broker killed a moment ago stays one until its parent reaps it, and holds nothing any more.
+ */
 export function isProcessAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return false;
   }
 }
 

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { isProcessAlive } from '../pidLock';
 import fs from 'node:fs';
 
 /** How a QEMU process ended; both null when it was not our child and its status is unknown. */
@@ -107,23 +108,6 @@ export class QemuProcess {
     this.hasExited = true;
     clearInterval(this.pollTimer);
     this.resolveExit(exit);
-  }
-}
-
-/** True while `pid` exists and is not a zombie (an exited child nobody has reaped yet). */
-export function isProcessAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    return false;
   }
 }
 

@@ -2,7 +2,8 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import { promisify } from 'node:util';
 import { AgentvmError } from '../../../protocol/errors';
-import { isProcessAlive, processArgs } from './QemuProcess';
+import { isProcessAlive } from '../pidLock';
+import { processArgs } from './QemuProcess';
 import type { VmPaths } from './vmPaths';
 
 const execFileAsync = promisify(execFile);

@@ -10,7 +10,7 @@ import { silentLogger } from '../../../server/log';
 import { ProfileRegistry } from '../../../server/profiles/ProfileRegistry';
 import { Store, type AgentRecord } from '../../../server/store/Store';
 import { QemuDriver } from '../../../server/vmm/qemu/QemuDriver';
-import { isProcessAlive } from '../../../server/vmm/qemu/QemuProcess';
+import { isProcessAlive } from '../../../server/vmm/pidLock';
 import { writeSnapshotSidecar } from '../../../server/vmm/qemu/snapshotFile';
 import { vmPaths } from '../../../server/vmm/qemu/vmPaths';
 import { checksumFile } from '../../../server/vmm/qemu/stateChecksum';

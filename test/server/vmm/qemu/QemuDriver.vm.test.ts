@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { AgentvmError } from '../../../../protocol/errors';
 import { consoleTail } from '../../../../server/vmm/qemu/consoleTail';
 import { QemuDriver } from '../../../../server/vmm/qemu/QemuDriver';
-import { isProcessAlive } from '../../../../server/vmm/qemu/QemuProcess';
+import { isProcessAlive } from '../../../../server/vmm/pidLock';
 import type { QemuVm } from '../../../../server/vmm/qemu/QemuVm';
 import { checksumFile } from '../../../../server/vmm/qemu/stateChecksum';
 import { vmPaths } from '../../../../server/vmm/qemu/vmPaths';

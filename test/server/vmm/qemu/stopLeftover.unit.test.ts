@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { silentLogger } from '../../../../server/log';
 import { QemuDriver } from '../../../../server/vmm/qemu/QemuDriver';
-import { isProcessAlive } from '../../../../server/vmm/qemu/QemuProcess';
+import { isProcessAlive } from '../../../../server/vmm/pidLock';
 import { vmPaths } from '../../../../server/vmm/qemu/vmPaths';
 
 describe('QemuDriver.stopLeftover (unit)', function () {
