@@ -13,6 +13,19 @@ const LEAF_VALIDITY_DAYS = 397;
 const CA_VALIDITY_DAYS = 3650;
 
 /**
+ * Limits on forging, so that a guest reaching ever new hosts under a bound `*.suffix` costs
+ * bounded memory and processes.
+ */
+export interface ForgeLimits {
+  /** Hosts whose forged context is kept; past this the least recently used is forgotten. */
+  maxCachedHosts: number;
+  /** `openssl` processes forging at once; further forges wait their turn. */
+  maxConcurrentForges: number;
+}
+
+const DEFAULT_FORGE_LIMITS: ForgeLimits = { maxCachedHosts: 1000, maxConcurrentForges: 2 };
+
+/**
  * The broker's own certificate authority for the egress proxy. It signs a certificate for each
  * host whose HTTPS traffic the proxy must read (to swap in secrets or check GitHub calls); guests
  * trust its certificate. Keys are created with the `openssl` CLI and kept in `dir` with mode 0600.
@@ -24,12 +37,18 @@ export class CertificateAuthority {
   readonly dir: string;
   readonly certPem: string;
   private readonly leafKeyPem: string;
+  /** Forged contexts by host, least recently used first. */
   private readonly contexts = new Map<string, Promise<tls.SecureContext>>();
+  private readonly limits: ForgeLimits;
+  private forging = 0;
+  /** Forges waiting for a free slot, each woken with the slot handed over. */
+  private readonly waiting: Array<() => void> = [];
 
-  private constructor(dir: string, certPem: string, leafKeyPem: string) {
+  private constructor(dir: string, certPem: string, leafKeyPem: string, limits: ForgeLimits) {
     this.dir = dir;
     this.certPem = certPem;
     this.leafKeyPem = leafKeyPem;
+    this.limits = limits;
   }
 
   /** Path of the CA certificate (PEM) to install in guests. */
@@ -46,6 +65,7 @@ export class CertificateAuthority {
   static async loadOrCreate(
     dir: string,
     commonName = 'agentvm egress proxy CA',
+    limits: Partial<ForgeLimits> = {},
   ): Promise<CertificateAuthority> {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     const caKey = path.join(dir, 'ca.key');
@@ -95,6 +115,7 @@ export class CertificateAuthority {
       dir,
       fs.readFileSync(caCert, 'utf8'),
       fs.readFileSync(leafKey, 'utf8'),
+      { ...DEFAULT_FORGE_LIMITS, ...limits },
     );
   }
 
@@ -134,19 +155,48 @@ export class CertificateAuthority {
     return { certPem: stdout, keyPem: this.leafKeyPem };
   }
 
-  /** A TLS server context presenting a forged certificate for `host`; forged once, then cached. */
+  /**
+   * A TLS server context presenting a forged certificate for `host`; forged once, then cached (the
+   * {@link ForgeLimits.maxCachedHosts} most recently used hosts). At most
+   * {@link ForgeLimits.maxConcurrentForges} `openssl` processes run at once.
+   */
   secureContextFor(host: string): Promise<tls.SecureContext> {
     const key = host.toLowerCase();
     let context = this.contexts.get(key);
-    if (!context) {
-      context = this.issueCertificate(key).then(({ certPem, keyPem }) =>
-        tls.createSecureContext({ cert: certPem + this.certPem, key: keyPem }),
-      );
-      // A failed forge is not cached: the next connection tries again.
-      context.catch(() => this.contexts.delete(key));
+    if (context) {
+      // Moved to the end: the map's order is the order of last use.
+      this.contexts.delete(key);
       this.contexts.set(key, context);
+      return context;
+    }
+
+    context = this.withForgeSlot(() => this.issueCertificate(key)).then(({ certPem, keyPem }) =>
+      tls.createSecureContext({ cert: certPem + this.certPem, key: keyPem }),
+    );
+    // A failed forge is not cached: the next connection tries again.
+    context.catch(() => {
+      if (this.contexts.get(key) === context) this.contexts.delete(key);
+    });
+    this.contexts.set(key, context);
+    for (const oldest of this.contexts.keys()) {
+      if (this.contexts.size <= this.limits.maxCachedHosts) break;
+      this.contexts.delete(oldest);
     }
     return context;
+  }
+
+  /** Runs `forge` once fewer than maxConcurrentForges others run; each hands its slot on. */
+  private async withForgeSlot<T>(forge: () => Promise<T>): Promise<T> {
+    if (this.forging < this.limits.maxConcurrentForges) this.forging++;
+    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+
+    try {
+      return await forge();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.forging--;
+    }
   }
 
   /** How many hosts have a forged certificate in the cache. */

@@ -12,6 +12,7 @@ import {
   type EgressAuditor,
 } from './EgressAgent';
 import type { EgressProxyOptions } from './EgressProxy';
+import { DEFAULT_UPSTREAM_TIMEOUT_MS } from './forwardRequest';
 import { guardedLookup } from './guardedLookup';
 import { normalizeHost } from './HostAllowlist';
 import type { TlsOrigin } from './HttpForwarder';
@@ -51,6 +52,9 @@ export class ConnectHandler {
 
     const host = normalizeHost(match[1]);
     const port = Number(match[2]);
+    if (port < 1 || port > 65535)
+      return refuseSocket(socket, 400, `CONNECT needs a port from 1 to 65535, not ${port}`);
+
     const decision = decideHost(agent, host, port);
     if (!decision.allowed) {
       this.audit(agent, 'egress.connect', 'deny', { host, port, reason: decision.reason });
@@ -73,20 +77,29 @@ export class ConnectHandler {
       return refuseSocket(socket, 502, local.reason);
     }
 
-    if (mustInspect(agent, host, port)) return this.terminateTls(agent, socket, head, host, port);
-
-    this.audit(agent, 'egress.connect', 'allow', { host, port, inspected: false });
+    const inspected = mustInspect(agent, host, port);
     if ('error' in resolved) {
+      // Refused before a certificate is forged too: a name that does not resolve costs no openssl.
+      this.audit(agent, 'egress.connect', 'allow', { host, port, inspected });
       this.warnUnreachable(agent, host, port, resolved.error);
       return refuseSocket(socket, 502, `cannot reach ${host}:${port}: ${resolved.error.message}`);
     }
 
+    if (inspected) return this.terminateTls(agent, socket, head, host, port);
+
+    this.audit(agent, 'egress.connect', 'allow', { host, port, inspected: false });
     // The addresses just checked are the ones connected to: no second lookup can differ.
     const upstream = net.connect({ host, port, lookup: replayLookup(resolved.addresses) as never });
     trackSocket(agent.sockets, upstream);
+    // Only the connecting is timed: an open tunnel may stay quiet as long as its two ends like.
+    const connectTimeoutMs = this.options.upstreamTimeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS;
+    upstream.setTimeout(connectTimeoutMs, () =>
+      upstream.destroy(new Error(`no connection within ${connectTimeoutMs} ms`)),
+    );
     let connected = false;
     upstream.once('connect', () => {
       connected = true;
+      upstream.setTimeout(0);
       socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
       if (head.length > 0) upstream.write(head);
       upstream.pipe(socket);

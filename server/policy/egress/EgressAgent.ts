@@ -2,6 +2,7 @@ import type http from 'node:http';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../../log';
+import type { DenialBudget } from './DenialBudget';
 import type { AgentEgressPolicy } from './EgressProxy';
 import { HostAllowlist, normalizeHost } from './HostAllowlist';
 
@@ -17,6 +18,8 @@ export interface EgressAgent {
   sockets: Set<Duplex>;
   /** Guest connections by where they lead, so a narrower policy can close them. */
   targets: Map<Duplex, EgressTarget>;
+  /** How many of its refusals get audit rows of their own. */
+  denials: DenialBudget;
 }
 
 /** Where one guest connection to the proxy leads. */

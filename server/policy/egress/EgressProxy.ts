@@ -7,7 +7,10 @@ import { isDiskFullError } from '../../store/storeFullError';
 import type { AuditSink } from '../audit/AuditLog';
 import type { SecretBinding } from '../secrets/SecretBindings';
 import type { CertificateAuthority } from './CertificateAuthority';
+import { answerInTurn, MAX_PIPELINED_REQUESTS } from './answerInTurn';
+import { clipAuditDetails } from './clipAuditDetails';
 import { ConnectHandler } from './ConnectHandler';
+import { DenialBudget } from './DenialBudget';
 import {
   auditRefusalFromHandler,
   compileEgressPolicy,
@@ -19,7 +22,7 @@ import {
 } from './EgressAgent';
 import { normalizeHost } from './HostAllowlist';
 import { HttpForwarder } from './HttpForwarder';
-import { refuse, refuseSocket } from './refuse';
+import { refuse, refuseSocket, refuseUnparsable } from './refuse';
 
 /** GitHub access through the proxy: calls to `apiHost` are checked against `scopes`. */
 export interface GithubEgress {
@@ -46,10 +49,19 @@ export interface EgressProxyOptions {
   log?: Logger;
   /** Extra CA certificates (PEM) trusted for upstream TLS besides the system roots (tests). */
   upstreamCa?: string[];
-  /** Give up on an upstream that has not answered within this many milliseconds; 30 s default. */
+  /**
+   * Give up on an upstream that has not answered (or, for a CONNECT, not accepted the connection)
+   * within this many milliseconds; 30 s by default (`DEFAULT_UPSTREAM_TIMEOUT_MS`).
+   */
   upstreamTimeoutMs?: number;
   /** Guest connections one agent may hold open at once ({@link MAX_GUEST_CONNECTIONS} default). */
   maxConnectionsPerAgent?: number;
+  /**
+   * Close a guest connection on which nothing has moved for this many milliseconds while it is not
+   * a spliced tunnel: one that never sent a request, or an inspected tunnel that never finished its
+   * TLS handshake or request ({@link GUEST_IDLE_TIMEOUT_MS} default).
+   */
+  guestIdleTimeoutMs?: number;
 }
 
 /**
@@ -58,6 +70,16 @@ export interface EgressProxyOptions {
  * without end would otherwise grow the host's process table without end.
  */
 export const MAX_GUEST_CONNECTIONS = 128;
+
+/**
+ * How long a guest connection may stay silent outside a spliced tunnel, in milliseconds. Longer
+ * than the upstream timeout, so an answer still on its way is never what ends it; without it, a
+ * connection that never sent anything held its relay process on the host until the agent ended.
+ */
+export const GUEST_IDLE_TIMEOUT_MS = 120_000;
+
+/** Refusals whose rows a {@link DenialBudget} bounds. */
+const coalescedActions = new Set(['egress.request', 'egress.connect', 'github.call']);
 
 /** Connections refused for the limit are audited at most once in this many milliseconds. */
 const LIMIT_AUDIT_INTERVAL_MS = 60_000;
@@ -117,23 +139,32 @@ export class EgressProxy {
       inner: http.createServer(),
       sockets: new Set(),
       targets: new Map(),
+      denials: new DenialBudget((summary) =>
+        auditRefusalFromHandler(this.auditor, this.options.log, state, 'egress.denied', {
+          ...summary,
+        }),
+      ),
     };
     state.listener.on('request', (request, response) =>
-      this.guarded(state, response, () => {
-        this.rememberPlainTarget(state, request);
-        this.forwarder.onPlainRequest(state, request, response);
-      }),
+      this.inTurn(state, request, response, () =>
+        this.guarded(state, response, () => {
+          this.rememberPlainTarget(state, request);
+          this.forwarder.onPlainRequest(state, request, response);
+        }),
+      ),
     );
     state.listener.on('connect', (request, socket, head) =>
       this.guarded(state, socket, () => this.tunnels.onConnect(state, request, socket, head)),
     );
     state.inner.on('request', (request, response) =>
-      this.guarded(state, response, () =>
-        this.forwarder.onTlsRequest(
-          state,
-          this.tunnels.originOf(request.socket),
-          request,
-          response,
+      this.inTurn(state, request, response, () =>
+        this.guarded(state, response, () =>
+          this.forwarder.onTlsRequest(
+            state,
+            this.tunnels.originOf(request.socket),
+            request,
+            response,
+          ),
         ),
       ),
     );
@@ -142,7 +173,11 @@ export class EgressProxy {
       // have their request aborted before the upstream answers; Node has no public option for this.
       (server as unknown as { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
       server.on('connection', (socket: Duplex) => trackSocket(state.sockets, socket));
-      server.on('clientError', (_error, socket) => socket.destroy());
+      server.on('clientError', refuseUnparsable);
+      // Node arms this on each connection (a TLS one too, emitted into `inner`) and, when it fires
+      // with no 'timeout' listener, destroys the socket. A spliced tunnel has left the server: its
+      // timer fires to no listener, so a quiet tunnel stays open.
+      server.timeout = this.options.guestIdleTimeoutMs ?? GUEST_IDLE_TIMEOUT_MS;
     }
 
     this.limitConnections(state);
@@ -187,6 +222,7 @@ export class EgressProxy {
     if (!state) return;
 
     this.agents.delete(agentId);
+    state.denials.flush();
     const socketPath = String(state.listener.address());
     for (const socket of state.sockets) socket.destroy();
     await new Promise<void>((resolve) => state.listener.close(() => resolve()));
@@ -277,6 +313,29 @@ export class EgressProxy {
     });
   }
 
+  /** Handles a request after those before it on its connection (see {@link answerInTurn}). */
+  private inTurn(
+    agent: EgressAgent,
+    request: http.IncomingMessage,
+    response: http.ServerResponse,
+    handle: () => void,
+  ): void {
+    if (answerInTurn(request, response, handle)) return;
+
+    const details = {
+      limit: MAX_PIPELINED_REQUESTS,
+      reason: `more than ${MAX_PIPELINED_REQUESTS} pipelined requests waiting on one connection`,
+    };
+    this.options.log?.warn('egress.pipeline_limit', { agentId: agent.id, ...details });
+    auditRefusalFromHandler(
+      this.auditor,
+      this.options.log,
+      agent,
+      'egress.pipeline_limit',
+      details,
+    );
+  }
+
   /**
    * Runs a request handler so that its failure refuses that one request instead of ending the
    * broker (an exception in a server's event handler, or a rejected promise nobody awaits, would).
@@ -319,14 +378,21 @@ export class EgressProxy {
     decision: 'allow' | 'deny',
     details: Record<string, unknown>,
   ): void {
+    // Refusals by policy are counted past a budget; a refusal by address follows an allow row or
+    // says where a name led, and the limits' own rows are already bounded: those are all written.
+    const budgeted =
+      decision === 'deny' && coalescedActions.has(action) && details.addressClass === undefined;
+    if (budgeted && !agent.denials.admit(action, details.host, details.port)) return;
+
+    const clipped = clipAuditDetails(details);
     this.options.audit?.({
       actor: agent.policy.actor,
       agentId: agent.id,
       action,
       decision,
-      details,
+      details: clipped,
     });
-    this.options.log?.debug(action, { agentId: agent.id, decision, ...details });
+    this.options.log?.debug(action, { agentId: agent.id, decision, ...clipped });
   }
 }
 

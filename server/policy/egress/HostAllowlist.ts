@@ -67,13 +67,24 @@ function parsePort(text: string | null, source: string): HostPattern['port'] {
   return port;
 }
 
-/** Lower-case, without brackets or a trailing dot: the form every comparison uses. */
+/**
+ * Lower-case, without brackets or a trailing dot, and an IPv6 address in one spelling (RFC 5952,
+ * as the URL parser writes it: `0:0:0:0:0:0:0:1` is `::1`): the form every comparison uses.
+ */
 export function normalizeHost(host: string): string {
-  return host
+  const name = host
     .trim()
     .replace(/^\[|\]$/g, '')
     .replace(/\.$/, '')
     .toLowerCase();
+  if (!net.isIPv6(name)) return name;
+
+  try {
+    return new URL(`http://[${name}]/`).hostname.slice(1, -1);
+  } catch {
+    // A zone index (`fe80::1%eth0`) has no URL form; such an address is compared as written.
+    return name;
+  }
 }
 
 /** Whether `pattern` admits a connection to `host`:`port`. */

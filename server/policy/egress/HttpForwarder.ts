@@ -10,7 +10,12 @@ import {
   type EgressAuditor,
 } from './EgressAgent';
 import type { EgressProxyOptions } from './EgressProxy';
-import { endToEndHeaders, forwardRequest, type UpstreamTarget } from './forwardRequest';
+import {
+  DEFAULT_UPSTREAM_TIMEOUT_MS,
+  endToEndHeaders,
+  forwardRequest,
+  type UpstreamTarget,
+} from './forwardRequest';
 import { GUEST_PROXY_ADDRESS, GUEST_PROXY_PORT } from './guestEgress';
 import { HostAllowlist, normalizeHost } from './HostAllowlist';
 import { localAddressRefusal } from './localAddressRefusal';
@@ -192,7 +197,7 @@ export class HttpForwarder {
 
     const options = {
       upstreamCa: this.options.upstreamCa,
-      upstreamTimeoutMs: this.options.upstreamTimeoutMs ?? 30_000,
+      upstreamTimeoutMs: this.options.upstreamTimeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS,
       scrub:
         known.length > 0
           ? {

@@ -23,6 +23,9 @@ export interface UpstreamTarget {
   allowLocal: boolean;
 }
 
+/** How long an upstream may stay silent, or take to accept a CONNECT, in milliseconds. */
+export const DEFAULT_UPSTREAM_TIMEOUT_MS = 30_000;
+
 export interface ForwardOptions {
   /** CA certificates (PEM) trusted for upstream TLS; system roots when absent. */
   upstreamCa?: string[];
@@ -131,7 +134,9 @@ export function forwardRequest(
     const local = localAddressRefusal(error, target.host);
     if (local) return refuse(response, 502, local.reason);
 
-    const text = `agentvm egress proxy: cannot reach ${target.host}:${target.port}: ${error.message}\n`;
+    // The message may quote the upstream (a certificate's names): scrub it like the answer itself.
+    const message = options.scrub ? scrubText(error.message, options.scrub.secrets) : error.message;
+    const text = `agentvm egress proxy: cannot reach ${target.host}:${target.port}: ${message}\n`;
     response.writeHead(502, {
       'content-type': 'text/plain; charset=utf-8',
       'x-agentvm-egress': 'upstream-error',
@@ -160,6 +165,35 @@ const decoders: Record<string, () => zlib.Gunzip | zlib.Inflate | zlib.BrotliDec
   deflate: () => zlib.createInflate(),
   br: () => zlib.createBrotliDecompress(),
 };
+
+/**
+ * Content and transfer codings in IANA's HTTP registries. A refusal names only these: any other
+ * name is the upstream's free text, which could carry a value it received (lower-cased, as
+ * {@link codings} reads it, so the scrubber would not recognise it).
+ */
+const registeredCodings = new Set([
+  'aes128gcm',
+  'br',
+  'chunked',
+  'compress',
+  'dcb',
+  'dcz',
+  'deflate',
+  'exi',
+  'gzip',
+  'identity',
+  'pack200-gzip',
+  'x-compress',
+  'x-gzip',
+  'zstd',
+]);
+
+/** How a refusal names a coding the upstream sent: registered names as they are, others not. */
+function describeCoding(name: string): string {
+  return registeredCodings.has(name)
+    ? name
+    : `of an unregistered name (${name.length} characters, not shown)`;
+}
 
 /** The comma-separated coding names of a header, lower-cased, without empty entries. */
 function codings(header: string | string[] | undefined): string[] {
@@ -197,7 +231,7 @@ function relayScrubbed(
     return refuse(
       response,
       502,
-      `the upstream answered with transfer-encoding ${transfer}, which the proxy cannot check for secret values`,
+      `the upstream answered with transfer-encoding ${describeCoding(transfer)}, which the proxy cannot check for secret values`,
     );
   }
 
@@ -214,7 +248,7 @@ function relayScrubbed(
     return refuse(
       response,
       502,
-      `the upstream answered with content-encoding ${unknown}, which the proxy cannot check for secret values`,
+      `the upstream answered with content-encoding ${describeCoding(unknown)}, which the proxy cannot check for secret values`,
     );
   }
 

@@ -147,6 +147,7 @@ describe('EgressProxy (vm)', function () {
       `echo "ALLOWED: $(${viaProxy(`http://127.0.0.1:${port}/allowed`)})"`,
       `echo "SECRET: $(${viaProxy(`http://127.0.0.1:${port}/secret`, `Authorization: Bearer ${secret.placeholder}\\r\\n`)})"`,
       `echo "DENIED: $(${viaProxy(`http://127.0.0.1:${port + 1}/denied`)})"`,
+      `echo "MALFORMED: $(printf 'HELLO\\r\\n\\r\\n' | nc -w 10 ${GUEST_PROXY_ADDRESS} ${GUEST_PROXY_PORT} | tr '\\r\\n' '  ')"`,
       `echo "GATEWAY: $(echo x | nc -w 3 10.0.2.2 ${port} 2>&1 && echo connected || echo failed)"`,
     ].join('\n');
 
@@ -160,6 +161,8 @@ describe('EgressProxy (vm)', function () {
     assert.match(line('ALLOWED'), /200 OK.*upstream-saw-allowed/);
     assert.match(line('SECRET'), /upstream-saw-secret/);
     assert.match(line('DENIED'), /403/);
+    // h14: what is not HTTP gets its refusal back through the relay, not a silent close.
+    assert.match(line('MALFORMED'), /400 Bad Request.*not valid HTTP/);
     assert.match(line('GATEWAY'), /can't connect|failed/);
     assert.deepEqual(
       received.map((entry) => entry.url),

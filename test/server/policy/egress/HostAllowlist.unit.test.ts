@@ -27,6 +27,11 @@ describe('HostAllowlist (unit)', () => {
     ['[::1]:8080', '::1', 8080, true],
     ['[::1]:8080', '[::1]', 8080, true],
     ['::1', '::1', 443, true],
+    // h14: one IPv6 address, spelled differently in the entry and the request.
+    ['[0:0:0:0:0:0:0:1]:8080', '::1', 8080, true],
+    ['[::1]:8080', '0:0:0:0:0:0:0:1', 8080, true],
+    ['[2001:DB8::0:1]:*', '[2001:db8::1]', 22, true],
+    ['[::1]:8080', '::2', 8080, false],
   ];
 
   for (const [entry, host, port, allowed] of table) {

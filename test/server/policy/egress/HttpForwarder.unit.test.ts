@@ -80,6 +80,13 @@ function echo(received: http.IncomingHttpHeaders[]) {
         // Node chunks a body whose Transfer-Encoding ends in chunked and leaves the rest to us.
         response.writeHead(200, { 'transfer-encoding': 'gzip, chunked' });
         return response.end(zlib.gzipSync(echoed));
+      case '/content-coding-name':
+        // h14: what arrived in Authorization as a content coding's name, then a transfer one's.
+        response.writeHead(200, { 'content-encoding': authorization.split(' ')[1] });
+        return response.end(echoed);
+      case '/transfer-coding-name':
+        response.writeHead(200, { 'transfer-encoding': `${authorization.split(' ')[1]}, chunked` });
+        return response.end(echoed);
       default:
         response.writeHead(200, { 'content-type': 'application/json' });
         return response.end(echoed);
@@ -380,6 +387,21 @@ describe('HttpForwarder (unit)', function () {
     assert.equal(answer.status, 502);
     assert.match(answer.body, /transfer-encoding gzip/);
     assert.match(String(answer.headers['x-agentvm-egress']), /transfer-encoding gzip/);
+  });
+
+  it('does not name a coding it refuses when the name is not a registered one (h14: the value as a coding name)', async () => {
+    const placeholder = useAgent({});
+    const authorization = `Bearer ${placeholder}`;
+
+    const content = await overTls('/content-coding-name', { authorization });
+    const transfer = await overTls('/transfer-coding-name', { authorization });
+
+    assert.equal(received[0].authorization, `Bearer ${VALUE}`);
+    for (const answer of [content, transfer]) {
+      assert.equal(answer.status, 502);
+      assert.match(answer.body, /-encoding of an unregistered name \(\d+ characters, not shown\)/);
+      assert.ok(!shows(answer).toLowerCase().includes(VALUE.toLowerCase()), shows(answer));
+    }
   });
 
   it('withholds the value over plain HTTP and audits why', async () => {
