@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { isProcessAlive } from '../pidLock';
 import fs from 'node:fs';
 
@@ -15,6 +15,9 @@ const POLL_INTERVAL_MS = 250;
  * the broker) or adopted by pid after a broker restart. `exited` resolves once either way: from the
  * child's `exit` event, or by polling the pid when it is not our child.
  */
+/** QEMU's descriptor for the snapshot a restoring QEMU reads (`migrate-incoming fd:3`). */
+export const INCOMING_FD = 3;
+
 export class QemuProcess {
   readonly exited: Promise<ProcessExit>;
   private resolveExit!: (exit: ProcessExit) => void;
@@ -30,12 +33,17 @@ export class QemuProcess {
     this.exited = new Promise((resolve) => (this.resolveExit = resolve));
   }
 
-  /** Start QEMU detached, stdout/stderr appended to `logPath`. */
-  static spawn(binary: string, args: string[], logPath: string): QemuProcess {
+  /**
+   * Start QEMU detached, stdout/stderr appended to `logPath`. `incomingFd`, an open descriptor,
+   * becomes QEMU's descriptor {@link INCOMING_FD} (the snapshot it restores).
+   */
+  static spawn(binary: string, args: string[], logPath: string, incomingFd?: number): QemuProcess {
     const logFd = fs.openSync(logPath, 'a');
     let child: ChildProcess;
     try {
-      child = spawn(binary, args, { detached: true, stdio: ['ignore', logFd, logFd] });
+      const stdio: StdioOptions = ['ignore', logFd, logFd];
+      if (incomingFd !== undefined) stdio.push(incomingFd);
+      child = spawn(binary, args, { detached: true, stdio });
     } finally {
       fs.closeSync(logFd);
     }

@@ -1,14 +1,14 @@
-import type { SnapshotInfo } from '../VmmDriver';
+import { INCOMING_FD } from './QemuProcess';
 import type { QmpClient } from './QmpClient';
 import { waitForMigration } from './waitForMigration';
 
 /**
- * Load `snapshot` into a QEMU started with `-incoming defer`, with the capabilities it was saved
- * with, and wait until the migration completed (the guest stays paused).
+ * Load the snapshot into a QEMU started with `-incoming defer` and the snapshot's state file as
+ * descriptor {@link INCOMING_FD}, with the capabilities it was saved with, and wait until the
+ * migration completed (the guest stays paused).
  */
 export async function loadSnapshot(
   qmp: QmpClient,
-  snapshot: SnapshotInfo,
   capabilities: string[],
   deadline: number,
 ): Promise<void> {
@@ -17,11 +17,8 @@ export async function loadSnapshot(
     await qmp.execute('migrate-set-capabilities', { capabilities: list });
   }
 
-  // Reading through `cat` is safe (unlike writing): QEMU only stops it after taking all it needs.
-  await qmp.execute('migrate-incoming', { uri: `exec:cat ${shellQuote(snapshot.statePath)}` });
+  // QEMU inherited the open state file as this descriptor (see startQemu) and closes it once the
+  // load is done. `exec:cat` would cost a shell and a `cat` forked from QEMU, ≈5 ms of each start.
+  await qmp.execute('migrate-incoming', { uri: `fd:${INCOMING_FD}` });
   await waitForMigration(qmp, deadline);
-}
-
-function shellQuote(value: string): string {
-  return `'${value.replace(/'/g, `'\\''`)}'`;
 }

@@ -81,7 +81,15 @@ export async function startQemu(
     incoming: mode.kind !== 'boot',
   };
   const args = buildQemuArgs(plan);
-  const qemu = QemuProcess.spawn(options.qemuBinary ?? 'qemu-system-x86_64', args, paths.qemuLog);
+  const stateFd = incoming ? fs.openSync(incoming.statePath, 'r') : undefined;
+  let qemu: QemuProcess;
+  try {
+    const binary = options.qemuBinary ?? 'qemu-system-x86_64';
+    qemu = QemuProcess.spawn(binary, args, paths.qemuLog, stateFd);
+  } finally {
+    // QEMU has its own copy now.
+    if (stateFd !== undefined) fs.closeSync(stateFd);
+  }
   mark('spawned');
   const exited = new AbortController();
   void qemu.exited.then(() => exited.abort());
@@ -99,7 +107,7 @@ export async function startQemu(
     mark('qmp');
     const capabilities = migrationCapabilities(mode);
     if (incoming) {
-      await step('loading the snapshot', loadSnapshot(qmp, incoming, capabilities, deadline));
+      await step('loading the snapshot', loadSnapshot(qmp, capabilities, deadline));
       mark('loaded');
     }
 
