@@ -55,7 +55,7 @@ export class EventStreamServer {
     server: Server,
   ) {
     server.on('upgrade', (request, socket, head) => this.onUpgrade(request, socket, head));
-    this.newestEventIds = storedNewestEventIds(deps.store);
+    this.newestEventIds = deps.store.newestEventIds();
     const onEvent = (event: AgentEvent) => {
       const newest = this.newestEventIds.get(event.agentId) ?? 0;
       this.newestEventIds.set(event.agentId, Math.max(newest, event.id));
@@ -229,14 +229,6 @@ export class EventStreamServer {
       'fell too far behind: reconnect with afterEventId set to the last event id received',
     );
   }
-}
-
-/** Each agent's highest event id in the store. */
-function storedNewestEventIds(store: Store): Map<string, number> {
-  const rows = store.db
-    .prepare('SELECT agent_id AS agentId, max(id) AS id FROM events GROUP BY agent_id')
-    .all() as Array<{ agentId: string; id: number }>;
-  return new Map(rows.map((row) => [row.agentId, Number(row.id)]));
 }
 
 /** Ends an upgrade request with the registry's status and error body. */

@@ -279,6 +279,14 @@ export class Store {
     return Number(row.id);
   }
 
+  /** Each agent's highest stored event id (read at broker start, when nothing is held). */
+  newestEventIds(): Map<string, number> {
+    const rows = this.db
+      .prepare('SELECT agent_id AS agentId, max(id) AS id FROM events GROUP BY agent_id')
+      .all() as Array<{ agentId: string; id: number }>;
+    return new Map(rows.map((row) => [row.agentId, Number(row.id)]));
+  }
+
   events(agentId: string, afterId = 0, limit = 10_000): AgentEvent[] {
     const stored = this.storedEvents(agentId, afterId, limit);
     if (!this.writeFailure) return stored;
