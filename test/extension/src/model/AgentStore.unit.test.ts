@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { BrokerClient } from '../../../../client/BrokerClient';
 import { bundleRepository } from '../../../../client/repoBundle';
-import type { ServerStreamMessage } from '../../../../protocol/api';
 import type { BrokerConnection } from '../../../../extension/src/broker/BrokerConnection';
 import type { ComponentLog } from '../../../../extension/src/log';
 import { AgentStore } from '../../../../extension/src/model/AgentStore';
@@ -13,47 +12,8 @@ import {
   type ImagelessBroker,
 } from '../../../helpers/imagelessBroker';
 import { makeTempRepo } from '../../../helpers/repos';
+import { holdSubscriptions, withoutAcknowledgements } from '../../../helpers/streamServerHooks';
 import { until } from '../../../helpers/until';
-
-/** The broker's stream server, private to it: reached into to slow its subscriptions down. */
-interface StreamServerInternals {
-  onClientMessage(subscriber: unknown, text: string): void;
-  send(subscriber: unknown, message: ServerStreamMessage): void;
-}
-
-function streamServerOf(harness: ImagelessBroker): StreamServerInternals {
-  return (harness.broker as unknown as { stream: StreamServerInternals }).stream;
-}
-
-/**
- * Makes the broker take up subscribe frames only on `release()`, as a broker that reads the
- * stream's frame after the client's HTTP request that was sent after it.
- */
-function holdSubscriptions(harness: ImagelessBroker): { release(): void } {
-  const server = streamServerOf(harness);
-  const handle = server.onClientMessage.bind(server);
-  const held: Array<() => void> = [];
-  let holding = true;
-  server.onClientMessage = (subscriber, text) => {
-    if (holding) held.push(() => handle(subscriber, text));
-    else handle(subscriber, text);
-  };
-  return {
-    release: () => {
-      holding = false;
-      for (const run of held.splice(0)) run();
-    },
-  };
-}
-
-/** Makes the broker answer subscriptions as brokers before the acknowledgement did: not at all. */
-function withoutAcknowledgements(harness: ImagelessBroker): void {
-  const server = streamServerOf(harness);
-  const send = server.send.bind(server);
-  server.send = (subscriber, message) => {
-    if (message.type !== 'subscribed') send(subscriber, message);
-  };
-}
 
 describe('AgentStore (unit)', function () {
   this.timeout(20_000);
