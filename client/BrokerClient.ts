@@ -46,9 +46,25 @@ export interface BrokerClientOptions {
   unauthorizedHint?: string;
 }
 
+/**
+ * How long a stream waits for the broker to acknowledge its subscription before it counts it as in
+ * effect anyway: brokers older than the acknowledgement never send one.
+ */
+export const SUBSCRIBE_ACK_TIMEOUT_MS = 1500;
+
+/** How a stream learnt that its subscription is in effect (see {@link StreamHandlers}). */
+export type SubscribedBy = 'acknowledgement' | 'first message' | 'timeout';
+
 export interface StreamHandlers {
   onMessage(message: ServerStreamMessage): void;
   onOpen?(): void;
+  /**
+   * Called once, when the subscription is in effect: on the broker's `subscribed` answer; on the
+   * first message of a broker too old to answer (it sends one only once subscribed), just before
+   * that message's `onMessage`; or `subscribeAckTimeoutMs` after the stream opened, when nothing
+   * came. A state read over HTTP after it misses no change the stream does not bring.
+   */
+  onSubscribed?(by: SubscribedBy): void;
   /** Called once when the stream ends; `error` is set when it ended abnormally. */
   onClose?(error?: Error): void;
 }
@@ -207,21 +223,35 @@ export class BrokerClient {
 
   /** Subscribe to live events of one agent (or all of the user's agents). */
   stream(
-    options: { agentId?: string; afterEventId?: number },
+    options: { agentId?: string; afterEventId?: number; subscribeAckTimeoutMs?: number },
     handlers: StreamHandlers,
   ): EventStream {
+    const { subscribeAckTimeoutMs = SUBSCRIBE_ACK_TIMEOUT_MS, ...subscription } = options;
     const wsUrl = this.baseUrl.replace(/^http/, 'ws') + '/v1/events';
     const socket = new WebSocket(wsUrl, { headers: { authorization: `Bearer ${this.token}` } });
     let closed = false;
     let failure: Error | undefined;
+    let subscribed = false;
+    let ackTimer: NodeJS.Timeout | undefined;
+    const markSubscribed = (by: SubscribedBy) => {
+      if (subscribed) return;
+
+      subscribed = true;
+      clearTimeout(ackTimer);
+      handlers.onSubscribed?.(by);
+    };
 
     socket.on('open', () => {
-      socket.send(JSON.stringify({ type: 'subscribe', ...options }));
+      socket.send(JSON.stringify({ type: 'subscribe', ...subscription }));
+      ackTimer = setTimeout(() => markSubscribed('timeout'), subscribeAckTimeoutMs);
       handlers.onOpen?.();
     });
     socket.on('message', (data) => {
       const parsed = serverStreamMessageSchema.safeParse(safeJson(data.toString()));
-      if (parsed.success) handlers.onMessage(parsed.data);
+      if (!parsed.success) return;
+
+      markSubscribed(parsed.data.type === 'subscribed' ? 'acknowledgement' : 'first message');
+      handlers.onMessage(parsed.data);
     });
     socket.on('unexpected-response', (_request, response) => {
       const refused = response.statusCode === 401;
@@ -240,6 +270,7 @@ export class BrokerClient {
       );
     });
     socket.on('close', () => {
+      clearTimeout(ackTimer);
       if (closed) return;
 
       closed = true;
@@ -248,6 +279,7 @@ export class BrokerClient {
 
     return {
       close: () => {
+        clearTimeout(ackTimer);
         if (closed) return;
 
         closed = true;

@@ -52,12 +52,6 @@ export function interruptNotice(agentId: string): string {
   return `stopped following; agent ${agentId} keeps running: follow it again with \`agentvm logs -f ${agentId}\`, or stop it with \`agentvm cancel ${agentId}\``;
 }
 
-/**
- * How long the follower waits for the broker to acknowledge its subscription before it looks at
- * the agent anyway: brokers older than the acknowledgement never send one.
- */
-export const SUBSCRIBE_ACK_TIMEOUT_MS = 1500;
-
 /** How the event stream ended: the agent reached a wanted state, was removed, or the stream dropped. */
 type StreamOutcome = { agent: Agent } | { removed: true } | { dropped: true };
 
@@ -77,13 +71,10 @@ async function followUntil(
 
   const outcome = await new Promise<StreamOutcome>((resolve) => {
     let settled = false;
-    let subscribed = false;
-    let ackTimer: NodeJS.Timeout | undefined;
     const finish = (result: StreamOutcome) => {
       if (settled) return;
 
       settled = true;
-      clearTimeout(ackTimer);
       stream.close();
       resolve(result);
     };
@@ -98,27 +89,18 @@ async function followUntil(
         .catch(() => undefined)
         .then(() => finish({ agent }));
     };
-    // The agent may have reached a final state, or been removed, before the subscription took
-    // effect: look once it has (the broker's answer, or anything it sends; an older broker sends
-    // no answer, so at the latest after a while). Any other failure here is the broker's, which
-    // closes the stream too.
-    const lookOnceSubscribed = () => {
-      if (subscribed) return;
-
-      subscribed = true;
-      clearTimeout(ackTimer);
-      client.getAgent(agentId).then(finishIfWanted, (error: unknown) => {
-        if (isAgentNotFound(error)) finish({ removed: true });
-      });
-    };
     const stream = client.stream(
       { agentId, afterEventId: lastEventId },
       {
-        onOpen: () => {
-          ackTimer = setTimeout(lookOnceSubscribed, SUBSCRIBE_ACK_TIMEOUT_MS);
+        // The agent may have reached a final state, or been removed, before the subscription
+        // took effect: look once it has. Any other failure here is the broker's, which closes
+        // the stream too.
+        onSubscribed: () => {
+          client.getAgent(agentId).then(finishIfWanted, (error: unknown) => {
+            if (isAgentNotFound(error)) finish({ removed: true });
+          });
         },
         onMessage: (message) => {
-          lookOnceSubscribed();
           if (message.type === 'event') show(message.event);
           if (message.type === 'agent') finishIfWanted(message.agent);
           if (message.type === 'removed') finish({ removed: true });

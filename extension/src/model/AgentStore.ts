@@ -1,7 +1,11 @@
 import * as vscode from 'vscode';
 import type { Agent, AgentEvent, ServerStreamMessage } from '../../../protocol/api';
 import { AgentvmError } from '../../../protocol/errors';
-import type { BrokerClient, EventStream } from '../../../client/BrokerClient';
+import {
+  SUBSCRIBE_ACK_TIMEOUT_MS,
+  type BrokerClient,
+  type EventStream,
+} from '../../../client/BrokerClient';
 import type { BrokerConnection } from '../broker/BrokerConnection';
 import type { ComponentLog } from '../log';
 import { backoffDelayMs } from './backoff';
@@ -14,12 +18,6 @@ export interface AgentChange {
   agent: Agent;
   previous: Agent | undefined;
 }
-
-/**
- * How long the store waits for the broker to acknowledge its subscription before it lists agents
- * anyway: brokers older than the acknowledgement never send one.
- */
-export const SUBSCRIBE_ACK_TIMEOUT_MS = 1500;
 
 /** What the stream said about agents while a list request was on its way. */
 interface ListTracker {
@@ -196,45 +194,39 @@ export class AgentStore implements vscode.Disposable {
   }
 
   /**
-   * Resolves with the stream once the broker has acknowledged the subscription; rejects if the
-   * stream closes before. A broker that sends no acknowledgement sends its first event only once
-   * the subscription is in effect, so any first message ends the wait (an error refusing the
-   * subscription is logged, and the list read as before); with none, the wait ends after
-   * {@link subscribeAckTimeoutMs}.
+   * Resolves with the stream once its subscription is in effect (see `onSubscribed`: the
+   * broker's acknowledgement, an older broker's first message, or a timeout); rejects if the
+   * stream closes before. An error refusing the subscription is logged, and the list read as
+   * before.
    */
   private openStream(client: BrokerClient, current: () => boolean): Promise<EventStream> {
     return new Promise((resolve, reject) => {
       let subscribed = false;
-      let ackTimer: NodeJS.Timeout | undefined;
-      const markSubscribed = () => {
-        if (subscribed) return;
-
-        subscribed = true;
-        clearTimeout(ackTimer);
-        resolve(stream);
-      };
+      /** The message that showed the subscription in effect, before the caller holds the stream. */
+      let subscribingMessage = false;
       const stream: EventStream = client.stream(
-        {},
+        { subscribeAckTimeoutMs: this.subscribeAckTimeoutMs },
         {
-          onOpen: () => {
-            ackTimer = setTimeout(() => {
+          onSubscribed: (by) => {
+            if (by === 'timeout') {
               this.log.debug(
                 `no acknowledgement of the subscription in ${this.subscribeAckTimeoutMs} ms; listing agents anyway`,
               );
-              markSubscribed();
-            }, this.subscribeAckTimeoutMs);
+            }
+            subscribed = true;
+            subscribingMessage = by !== 'timeout';
+            resolve(stream);
           },
           onMessage: (message) => {
             // Before the list starts, what the stream says is applied too: the list is newer.
-            if (!subscribed) {
-              markSubscribed();
+            if (subscribingMessage) {
+              subscribingMessage = false;
               if (current()) this.handle(message);
               return;
             }
             if (this.stream === stream) this.handle(message);
           },
           onClose: (error) => {
-            clearTimeout(ackTimer);
             if (!subscribed) {
               reject(error ?? new AgentvmError('BROKER_UNREACHABLE', 'the event stream closed'));
               return;

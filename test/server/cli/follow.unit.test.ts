@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { BrokerClient } from '../../../client/BrokerClient';
+import { BrokerClient, type StreamHandlers } from '../../../client/BrokerClient';
 import { bundleRepository } from '../../../client/repoBundle';
 import type { Agent } from '../../../protocol/api';
 import { AgentvmError } from '../../../protocol/errors';
@@ -12,6 +12,7 @@ import {
   type ImagelessBroker,
 } from '../../helpers/imagelessBroker';
 import { makeTempRepo } from '../../helpers/repos';
+import { holdSubscriptions } from '../../helpers/streamServerHooks';
 import { until } from '../../helpers/until';
 
 describe('CLI timeline stamps (unit)', () => {
@@ -46,7 +47,7 @@ describe('CLI follow of an agent that is removed (unit)', function () {
 
   /**
    * A client whose agent is there for the follower's first look and gone after it. Its event
-   * stream opens or drops at once, as `stream` says.
+   * stream opens and subscribes, or drops, at once, as `stream` says.
    */
   function clientOfRemovedAgent(stream: 'opens' | 'drops'): BrokerClient {
     let looks = 0;
@@ -59,11 +60,13 @@ describe('CLI follow of an agent that is removed (unit)', function () {
       events: async () => {
         throw notFound();
       },
-      stream: (
-        _options: unknown,
-        handlers: { onOpen?: () => void; onClose?: (error?: Error) => void },
-      ) => {
-        setImmediate(() => (stream === 'opens' ? handlers.onOpen?.() : handlers.onClose?.()));
+      stream: (_options: unknown, handlers: StreamHandlers) => {
+        setImmediate(() => {
+          if (stream === 'drops') return handlers.onClose?.();
+
+          handlers.onOpen?.();
+          handlers.onSubscribed?.('acknowledgement');
+        });
         return { close: () => undefined };
       },
     } as unknown as BrokerClient;
@@ -103,37 +106,11 @@ describe('CLI follow of an agent that ends before its subscription takes effect 
     fs.rmSync(repo, { recursive: true, force: true });
   });
 
-  /**
-   * Makes the broker take up subscribe frames only on `release()`, as a broker that reads the
-   * stream's frame after an HTTP request the client sent after it. (Reaches into the broker's
-   * private stream server.)
-   */
-  function holdSubscriptions(): { release(): void } {
-    const server = (
-      harness.broker as unknown as {
-        stream: { onClientMessage(subscriber: unknown, text: string): void };
-      }
-    ).stream;
-    const handle = server.onClientMessage.bind(server);
-    const held: Array<() => void> = [];
-    let holding = true;
-    server.onClientMessage = (subscriber, text) => {
-      if (holding) held.push(() => handle(subscriber, text));
-      else handle(subscriber, text);
-    };
-    return {
-      release: () => {
-        holding = false;
-        for (const run of held.splice(0)) run();
-      },
-    };
-  }
-
   it('ends when the agent is cancelled after its first look but before the broker took up the subscription (regression: it looked as the socket opened, and waited for good)', async () => {
     const api = new BrokerClient({ url: harness.url, token: harness.token });
     const upload = await bundleRepository(repo);
     const { id } = await api.createAgent({ text: 'a task', profile: 'plain', repo: upload });
-    const gate = holdSubscriptions();
+    const gate = holdSubscriptions(harness);
     const follower = new BrokerClient({ url: harness.url, token: harness.token });
     const seen: string[] = [];
     const getAgent = follower.getAgent.bind(follower);
