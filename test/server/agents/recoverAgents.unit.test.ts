@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -15,6 +15,7 @@ import { writeSnapshotSidecar } from '../../../server/vmm/qemu/snapshotFile';
 import { vmPaths } from '../../../server/vmm/qemu/vmPaths';
 import { checksumFile } from '../../../server/vmm/qemu/stateChecksum';
 import type { SnapshotInfo, VmmDriver } from '../../../server/vmm/VmmDriver';
+import { fakeVmProcess } from '../../helpers/fakeVmProcess';
 import { unusedDriver } from '../../helpers/imagelessBroker';
 import { seedEndedAgent } from '../../helpers/seedAgent';
 
@@ -71,14 +72,9 @@ async function seedUnrecordedSnapshot(dataDir: string, id: string): Promise<Snap
 function unrecordedVmProcess(dataDir: string, id: string): number {
   const paths = vmPaths(agentDir(id, path.resolve(dataDir)));
   fs.mkdirSync(paths.vmDir, { recursive: true });
-  const child = spawn(
-    process.execPath,
-    ['-e', 'setTimeout(() => {}, 60_000)', '--', '-pidfile', paths.pidFile],
-    { stdio: 'ignore', detached: true },
-  );
-  child.unref();
-  fs.writeFileSync(paths.pidFile, String(child.pid));
-  return child.pid as number;
+  const pid = fakeVmProcess(paths.pidFile);
+  fs.writeFileSync(paths.pidFile, String(pid));
+  return pid;
 }
 
 /** Refuses every start (as unusedDriver), but stops leftover VMs as the QEMU driver does. */

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,6 +8,7 @@ import { QemuDriver } from '../../../../server/vmm/qemu/QemuDriver';
 import { isProcessAlive } from '../../../../server/vmm/pidLock';
 import { vmPaths } from '../../../../server/vmm/qemu/vmPaths';
 import { TemplateManager } from '../../../../server/vmm/templates/TemplateManager';
+import { fakeVmProcess } from '../../../helpers/fakeVmProcess';
 
 describe('TemplateManager.removeStale and an interrupted build (unit)', function () {
   this.timeout(30_000);
@@ -25,17 +26,12 @@ describe('TemplateManager.removeStale and an interrupted build (unit)', function
     return spawnSync(process.execPath, ['-e', '']).pid as number;
   }
 
-  /** A long-running process whose command line names `pidFile`, as the build's QEMU does. */
+  /** The build's QEMU, running from the build directory, its pid written to its pid file. */
   function buildVm(pidFile: string): number {
-    const child = spawn(
-      process.execPath,
-      ['-e', 'setTimeout(() => {}, 60_000)', '--', '-pidfile', pidFile],
-      { stdio: 'ignore', detached: true },
-    );
-    child.unref();
-    started.push(child.pid as number);
-    fs.writeFileSync(pidFile, String(child.pid));
-    return child.pid as number;
+    const pid = fakeVmProcess(pidFile);
+    started.push(pid);
+    fs.writeFileSync(pidFile, String(pid));
+    return pid;
   }
 
   it('stops the QEMU of a build whose broker was killed before removing its directory (regression: it ran on, unfindable)', async () => {
