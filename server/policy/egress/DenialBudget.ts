@@ -53,7 +53,9 @@ export class DenialBudget {
     const held = (this.held ??= { count: 0, actions: new Map(), hosts: new Set() });
     held.count++;
     held.actions.set(action, (held.actions.get(action) ?? 0) + 1);
-    if (held.hosts.size < MAX_SUMMARY_HOSTS) held.hosts.add(`${String(host)}:${String(port)}`);
+    // A refusal before the guest named a host (its headers came too late) adds none.
+    if (host !== undefined && held.hosts.size < MAX_SUMMARY_HOSTS)
+      held.hosts.add(`${String(host)}:${String(port)}`);
     this.timer ??= setTimeout(() => this.flush(), this.windowStartMs + WINDOW_MS - now);
     return false;
   }

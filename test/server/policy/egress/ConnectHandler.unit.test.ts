@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { AuditRecord } from '../../../../server/policy/audit/AuditLog';
 import { CertificateAuthority } from '../../../../server/policy/egress/CertificateAuthority';
 import { EgressProxy } from '../../../../server/policy/egress/EgressProxy';
+import { closesWithin } from './egressTestClients';
 
 /** A loopback TCP server that echoes every byte; keeps its server-side sockets for inspection. */
 async function startEcho() {
@@ -55,19 +56,6 @@ function roundTrip(socket: net.Socket, text: string): Promise<string> {
     socket.on('data', onData);
     socket.once('error', reject);
     socket.write(text);
-  });
-}
-
-/** Resolves true when the socket closes within `timeoutMs`, false otherwise. */
-function closesWithin(socket: net.Socket, timeoutMs: number): Promise<boolean> {
-  if (socket.destroyed) return Promise.resolve(true);
-
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), timeoutMs);
-    socket.once('close', () => {
-      clearTimeout(timer);
-      resolve(true);
-    });
   });
 }
 

@@ -35,6 +35,21 @@ describe('DenialBudget (unit)', function () {
     assert.deepEqual(summaries[0]!.actions, { 'egress.request': 30 });
     assert.equal(summaries[0]!.hosts.length, 10);
   });
+
+  it('names no host in a summary for refusals that had none (h17: "undefined:undefined" for headers that came too late)', () => {
+    const summaries: DenialSummary[] = [];
+    const budget = new DenialBudget(
+      (summary) => summaries.push(summary),
+      () => 0,
+    );
+
+    for (let index = 0; index <= MAX_DENIAL_ROWS_PER_SECOND; index++)
+      budget.admit('egress.request', undefined, undefined);
+    budget.flush();
+
+    assert.equal(summaries[0]!.coalesced, 1);
+    assert.deepEqual(summaries[0]!.hosts, []);
+  });
 });
 
 describe('EgressProxy refusal rows (unit)', function () {

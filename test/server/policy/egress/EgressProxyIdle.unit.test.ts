@@ -6,19 +6,7 @@ import path from 'node:path';
 import { CertificateAuthority } from '../../../../server/policy/egress/CertificateAuthority';
 import { EgressProxy } from '../../../../server/policy/egress/EgressProxy';
 import { resolveSecrets } from '../../../../server/policy/secrets/SecretBindings';
-
-/** Resolves true when `socket` closes within `ms`, false otherwise. */
-function closesWithin(socket: net.Socket, ms: number): Promise<boolean> {
-  if (socket.destroyed) return Promise.resolve(true);
-
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
-    socket.once('close', () => {
-      clearTimeout(timer);
-      resolve(true);
-    });
-  });
-}
+import { closesWithin } from './egressTestClients';
 
 /** A raw connection to the proxy that has sent `text` (maybe nothing) and read the first answer. */
 async function guestConnection(socketPath: string, text = ''): Promise<net.Socket> {

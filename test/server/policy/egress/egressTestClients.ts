@@ -133,3 +133,16 @@ export function collectSocket(
     socket.on('close', () => resolve({ status, headers, body }));
   });
 }
+
+/** Resolves true when `socket` closes within `ms`, false otherwise. */
+export function closesWithin(socket: net.Socket, ms: number): Promise<boolean> {
+  if (socket.destroyed) return Promise.resolve(true);
+
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    socket.once('close', () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+}
