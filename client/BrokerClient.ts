@@ -44,7 +44,18 @@ export interface BrokerClientOptions {
    * CLI); the broker's own hint otherwise.
    */
   unauthorizedHint?: string;
+  /**
+   * The hint of a BROKER_CONNECTION_LOST error, for a caller that knows how to check what became
+   * of the request (the CLI); the error catalog's general hint otherwise.
+   */
+  connectionLostHint?: string;
 }
+
+/**
+ * Socket errors that mean the broker accepted the connection and then closed or reset it:
+ * undici's "other side closed", and the kernel's reset and broken pipe.
+ */
+const CONNECTION_LOST_CODES = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE', 'ECONNABORTED']);
 
 /**
  * How long a stream waits for the broker to acknowledge its subscription before it counts it as in
@@ -75,8 +86,9 @@ export interface EventStream {
 
 /**
  * Typed client of the broker's HTTP + WebSocket API (protocol/api.ts), used by the CLI and the
- * VS Code extension. Every failure is an {@link AgentvmError}: the broker's own code and hint, or
- * BROKER_UNREACHABLE when nothing answers.
+ * VS Code extension. Every failure is an {@link AgentvmError}: the broker's own code and hint;
+ * BROKER_UNREACHABLE when nothing answers; BROKER_CONNECTION_LOST when the broker closed the
+ * connection before its whole answer came (the request may have taken effect).
  */
 export class BrokerClient {
   private readonly baseUrl: string;
@@ -84,6 +96,7 @@ export class BrokerClient {
   private readonly requestTimeoutMs: number;
   private readonly unreachableHint?: string;
   private readonly unauthorizedHint?: string;
+  private readonly connectionLostHint?: string;
 
   constructor(options: BrokerClientOptions) {
     this.baseUrl = options.url.replace(/\/+$/, '');
@@ -91,6 +104,7 @@ export class BrokerClient {
     this.requestTimeoutMs = options.requestTimeoutMs ?? 120_000;
     this.unreachableHint = options.unreachableHint;
     this.unauthorizedHint = options.unauthorizedHint;
+    this.connectionLostHint = options.connectionLostHint;
   }
 
   get url(): string {
@@ -144,8 +158,9 @@ export class BrokerClient {
   }
 
   async consoleLog(id: string): Promise<string> {
-    const response = await this.raw('GET', `/v1/agents/${enc(id)}/console`);
-    return response.text();
+    const path = `/v1/agents/${enc(id)}/console`;
+    const response = await this.raw('GET', path);
+    return this.readBody('GET', path, () => response.text());
   }
 
   /** Restore the paused agent's snapshot so its workspace can be reviewed. */
@@ -177,8 +192,9 @@ export class BrokerClient {
   }
 
   async resultBundle(id: string): Promise<Buffer> {
-    const response = await this.raw('GET', `/v1/agents/${enc(id)}/result/bundle`);
-    return Buffer.from(await response.arrayBuffer());
+    const path = `/v1/agents/${enc(id)}/result/bundle`;
+    const response = await this.raw('GET', path);
+    return Buffer.from(await this.readBody('GET', path, () => response.arrayBuffer()));
   }
 
   /** One file-API or exec call into the agent's live VM (state reviewing). */
@@ -295,7 +311,8 @@ export class BrokerClient {
     schema: z.ZodType<T>,
   ): Promise<T> {
     const response = await this.raw(method, path, body);
-    const parsed = schema.safeParse(await response.json());
+    const text = await this.readBody(method, path, () => response.text());
+    const parsed = schema.safeParse(safeJson(text));
     if (!parsed.success) {
       throw new AgentvmError(
         'INTERNAL',
@@ -319,18 +336,12 @@ export class BrokerClient {
         signal: AbortSignal.timeout(this.requestTimeoutMs),
       });
     } catch (error) {
-      const reason =
-        (error as Error).name === 'TimeoutError' ? 'timed out' : describeFetchError(error);
-      throw new AgentvmError(
-        'BROKER_UNREACHABLE',
-        `broker at ${this.baseUrl} ${reason}`,
-        this.unreachableHint,
-      );
+      throw this.requestFailure(method, path, error, 'before answering');
     }
 
     if (response.ok) return response;
 
-    const text = await response.text();
+    const text = await this.readBody(method, path, () => response.text());
     const parsed = errorBodySchema.safeParse(safeJson(text));
     if (parsed.success) {
       const { error } = parsed.data;
@@ -343,6 +354,55 @@ export class BrokerClient {
     throw new AgentvmError(
       'INTERNAL',
       `${method} ${path}: HTTP ${response.status} ${text.slice(0, 200)}`,
+    );
+  }
+
+  /** Reads the body of an answer whose head has come; the rest may still fail to. */
+  private async readBody<T>(method: string, path: string, read: () => Promise<T>): Promise<T> {
+    try {
+      return await read();
+    } catch (error) {
+      throw this.requestFailure(method, path, error, 'before it finished answering');
+    }
+  }
+
+  /**
+   * Why a request got no whole answer. A connection the broker accepted and then closed is
+   * BROKER_CONNECTION_LOST, not "nothing answered": the broker may have acted on the request (it
+   * may have died doing so), so the caller must check before repeating it. The body of an answer
+   * can only break off that way. Nothing listening, or no answer in time, is BROKER_UNREACHABLE.
+   */
+  private requestFailure(
+    method: string,
+    path: string,
+    error: unknown,
+    when: 'before answering' | 'before it finished answering',
+  ): AgentvmError {
+    if ((error as Error).name === 'TimeoutError') {
+      return new AgentvmError(
+        'BROKER_UNREACHABLE',
+        `broker at ${this.baseUrl} timed out`,
+        this.unreachableHint,
+      );
+    }
+
+    const code = (error as { cause?: { code?: string } }).cause?.code;
+    const answerBrokeOff = when === 'before it finished answering';
+    if (answerBrokeOff || (code !== undefined && CONNECTION_LOST_CODES.has(code))) {
+      // A kernel's code (ECONNRESET) says how; undici's own (UND_ERR_SOCKET) says nothing more.
+      const how = code?.startsWith('E') ? ` (${code})` : '';
+      const effect = method === 'GET' ? '' : ', so it may or may not have acted on it';
+      return new AgentvmError(
+        'BROKER_CONNECTION_LOST',
+        `the broker at ${this.baseUrl} closed the connection ${when} ${method} ${path}${how}${effect}`,
+        this.connectionLostHint,
+      );
+    }
+
+    return new AgentvmError(
+      'BROKER_UNREACHABLE',
+      `broker at ${this.baseUrl} ${describeFetchError(error)}`,
+      this.unreachableHint,
     );
   }
 }

@@ -152,6 +152,12 @@ export const agentSchema = z.object({
   bootPath: z.enum(['cold', 'template']).nullable(),
   /** Accelerator in use: kvm or tcg. */
   accel: z.enum(['kvm', 'tcg']).nullable(),
+  /**
+   * Seconds the agent's VM has run so far, the time the profile's cost budget is counted in:
+   * every run segment, the one running now included. Time queued, booting or restoring, and time saved
+   * while awaiting review, are not counted. Absent from brokers older than this field.
+   */
+  vmSeconds: z.number().nonnegative().optional(),
 });
 export type Agent = z.infer<typeof agentSchema>;
 

@@ -97,6 +97,10 @@ export const errorCatalog = {
     status: 503,
     hint: 'Start the broker with `agentvm serve`, or set AGENTVM_URL to where it runs.',
   },
+  BROKER_CONNECTION_LOST: {
+    status: 502,
+    hint: 'The broker may have stopped or crashed while it handled the request: once a broker answers again, see with `agentvm ls` whether a change took effect before you repeat it. The broker log says why it closed the connection.',
+  },
   DATA_DIR_IN_USE: {
     status: 409,
     hint: 'Use the broker that runs there, stop it first, or give this one its own AGENTVM_DATA_DIR.',

@@ -35,6 +35,7 @@ export function connect(options: GlobalOptions = {}): BrokerClient {
     token,
     unreachableHint: brokerUnreachableHint(target),
     unauthorizedHint: unauthorizedHint(target, source),
+    connectionLostHint: connectionLostHint(target),
   });
 }
 
@@ -124,6 +125,17 @@ export function brokerUnreachableHint(target: BrokerTarget): string {
     ? `start a broker there with \`${serve}\``
     : 'check that a broker runs there';
   return `Nothing answered at ${target.url} (${chosenBy}): ${remedy}, or point the CLI at a running broker with --url or AGENTVM_URL.`;
+}
+
+/**
+ * The hint of a BROKER_CONNECTION_LOST error: something answered at the address and then hung up,
+ * so "nothing answered" would be false; a change asked for may have taken effect, which the user
+ * checks before repeating it (a second `delegate` would start the task twice).
+ */
+export function connectionLostHint(target: BrokerTarget): string {
+  const serve = serveCommandFor(target);
+  const restart = serve ? ` (\`${serve}\` starts it again)` : '';
+  return `The broker at ${target.url} may have stopped or crashed while it handled the request. Once a broker answers there${restart}, see with \`agentvm ls\` whether a change took effect before you run the command again; the broker's log says why it closed the connection.`;
 }
 
 /**

@@ -15,6 +15,11 @@ export const exitCodes = {
   notFound: 5,
   /** Missing or wrong token, or an action only an admin may take (another user's agent is 5). */
   unauthorized: 6,
+  /**
+   * The broker closed the connection before it answered: the request may or may not have taken
+   * effect (BROKER_CONNECTION_LOST).
+   */
+  connectionLost: 7,
   /** Ctrl-C (128 + SIGINT), as a shell reports it; only the CLI stops, never the agent. */
   interrupted: 130,
 } as const;
@@ -33,6 +38,8 @@ export function exitCodeFor(code: ErrorCode): number {
       return exitCodes.usage;
     case 'BROKER_UNREACHABLE':
       return exitCodes.brokerUnreachable;
+    case 'BROKER_CONNECTION_LOST':
+      return exitCodes.connectionLost;
     case 'AGENT_NOT_FOUND':
     case 'PROFILE_NOT_FOUND':
     case 'NOT_FOUND':

@@ -11,6 +11,7 @@ import { AgentvmError } from '../../protocol/errors';
 import type { AgentManager } from '../agents/AgentManager';
 import type { Logger } from '../log';
 import type { Store } from '../store/Store';
+import { agentVmTime, type LiveVmMs } from './agentVmTime';
 
 interface Subscriber {
   socket: WebSocket;
@@ -51,7 +52,13 @@ export class EventStreamServer {
   private readonly newestEventIds: Map<string, number>;
 
   constructor(
-    private readonly deps: { store: Store; manager: AgentManager; logger: Logger },
+    private readonly deps: {
+      store: Store;
+      manager: AgentManager;
+      logger: Logger;
+      /** As createApp's: the current segment of each agent's VM time. */
+      liveVmMs?: LiveVmMs;
+    },
     server: Server,
   ) {
     server.on('upgrade', (request, socket, head) => this.onUpgrade(request, socket, head));
@@ -61,8 +68,13 @@ export class EventStreamServer {
       this.newestEventIds.set(event.agentId, Math.max(newest, event.id));
       this.broadcast(event.agentId, { type: 'event', event });
     };
-    const onAgent = (agent: Agent) =>
-      this.broadcast(agent.id, { type: 'agent', agent }, agent.owner);
+    const withVmTime = agentVmTime(deps.store, deps.liveVmMs);
+    const onAgent = (agent: Agent) => {
+      // Its VM time is read from the store: not for nobody.
+      if (this.subscribers.size === 0) return;
+
+      this.broadcast(agent.id, { type: 'agent', agent: withVmTime(agent) }, agent.owner);
+    };
     // The record is deleted by now, so the owner comes with the announcement.
     const onRemoved = (agentId: string, owner: string) => {
       this.newestEventIds.delete(agentId);

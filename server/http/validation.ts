@@ -40,3 +40,15 @@ export function integerQuery(context: Context, name: string, fallback: number): 
 
   return Number(value);
 }
+
+/** A `true` / `false` query parameter; absent or empty is false, anything else VALIDATION_FAILED. */
+export function booleanQuery(context: Context, name: string): boolean {
+  const value = context.req.query(name);
+  if (value === undefined || value === '' || value === 'false') return false;
+  if (value === 'true') return true;
+
+  throw new AgentvmError(
+    'VALIDATION_FAILED',
+    `query parameter ${name} must be true or false, not "${value}"`,
+  );
+}

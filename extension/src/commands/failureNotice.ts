@@ -25,6 +25,10 @@ const editorAdvice: Partial<Record<ErrorCode, { hint: string; actions: FailureAc
       { title: 'Open settings', command: 'workbench.action.openSettings', args: ['agentvm.'] },
     ],
   },
+  BROKER_CONNECTION_LOST: {
+    hint: 'The broker stopped while it handled this. Once it answers again, check in the Agents view whether the change took effect before you repeat it; the agentvm log says why it stopped.',
+    actions: [refresh],
+  },
   UNAUTHORIZED: {
     hint: 'Sign in with the token `agentvm serve` printed (or the one in its token file).',
     actions: [{ title: 'Sign in', command: 'agentvm.signIn' }],

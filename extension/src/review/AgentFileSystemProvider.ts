@@ -147,8 +147,15 @@ export function toFileSystemError(error: unknown, uri: vscode.Uri): Error {
   if (/EISDIR/.test(message)) return vscode.FileSystemError.FileIsADirectory(uri);
   if (/ENOTDIR/.test(message)) return vscode.FileSystemError.FileNotADirectory(uri);
   if (/EACCES|EPERM/.test(message)) return vscode.FileSystemError.NoPermissions(uri);
-  // No VM to read from: the agent left review (INVALID_STATE), or its VM or the broker is away.
-  if (['GUEST_UNREACHABLE', 'BROKER_UNREACHABLE', 'INVALID_STATE'].includes(error.code)) {
+  // No VM to read from: the agent left review (INVALID_STATE), or its VM or the broker is away
+  // (or went away in the middle of the call).
+  const away = [
+    'GUEST_UNREACHABLE',
+    'BROKER_UNREACHABLE',
+    'BROKER_CONNECTION_LOST',
+    'INVALID_STATE',
+  ];
+  if (away.includes(error.code)) {
     return vscode.FileSystemError.Unavailable(uri);
   }
 

@@ -13,10 +13,11 @@ import {
 import { exitCodes } from '../exitCodes';
 import { followAgent, formatEvent, printEvent } from '../follow';
 import { terminalSafe } from '../terminalSafe';
+import { agentDetailsHelp, formatAgentDetails } from './formatAgentDetails';
 import { agentListHeader, agentListHelp, formatAgentRow } from './formatAgentRow';
 import { describeNextStep, pauseOrEndStates } from './nextStep';
 
-/** `ls`, `logs`, `wait`, `cancel`, `rm`: looking at and ending agents. */
+/** `ls`, `show`, `logs`, `wait`, `cancel`, `rm`: looking at and ending agents. */
 export function registerAgentCommands(program: Command): void {
   program
     .command('ls')
@@ -33,6 +34,24 @@ export function registerAgentCommands(program: Command): void {
 
         out(agentListHeader);
         for (const agent of agents) formatAgentRow(agent).forEach(out);
+      }),
+    );
+
+  program
+    .command('show')
+    .description(
+      'print what is known of one agent: its state, what it waits for, its result, how long its VM ran, its task',
+    )
+    .argument('<id>')
+    .option('--json', 'print the agent as JSON')
+    .addHelpText('after', agentDetailsHelp)
+    .action(
+      action(async (id: string, options: GlobalOptions) => {
+        checkAgentIds('show', [id]);
+        const agent = await connect(options).getAgent(id);
+        if (options.json) return printJson(agent);
+
+        formatAgentDetails(agent).forEach(out);
       }),
     );
 

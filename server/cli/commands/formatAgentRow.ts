@@ -1,17 +1,13 @@
 import type { Agent } from '../../../protocol/api';
-import { terminalStates } from '../../../protocol/api';
-import { formatElapsed } from '../follow';
 import { terminalSafe } from '../terminalSafe';
+import { formatDuration } from './formatDuration';
 
 const columns = [
   { name: 'ID', width: 10 },
   { name: 'STATE', width: 15 },
   { name: 'PROFILE', width: 10 },
-  /**
-   * Wall-clock time since delegation (to the end, once it ended), queued and paused time
-   * included: the API has no cheap measure of how long the VM ran (see {@link agentListHelp}).
-   */
-  { name: 'ELAPSED', width: 10 },
+  /** How long the agent's VM has run (see {@link agentListHelp}). */
+  { name: 'VM TIME', width: 7 },
   { name: 'TITLE', width: 0 },
 ];
 
@@ -25,10 +21,11 @@ export const agentListHeader = columns
 export const agentListHelp = `
 Columns:
   ID, STATE, PROFILE  the agent, its state, its profile
-  ELAPSED             minutes:seconds since the agent was delegated (up to its
-                      end, once it ended); time queued and time paused for
-                      review count too, so it is not how long its VM ran
-                      (\`agentvm logs ID\` shows when it ran)
+  VM TIME             how long its VM has run (45s, 3m07s, 2h05m), the time
+                      the profile's cost budget is counted in: time queued,
+                      booting or saved while awaiting review does not count
+                      (\`agentvm show ID\` has when it was delegated and when
+                      it ended); - when the broker is too old to say
   TITLE               the task's title
 Under a row: a pending review's question, how an ended agent ended, or else
 its latest progress message.`;
@@ -40,12 +37,11 @@ const detailIndent = ' '.repeat(columns[0].width + 2);
  * The lines `agentvm ls` prints for one agent: its row, whose TITLE is the task's title, and
  * under it the line that matters now: the question it put to the reviewer while a review is
  * pending; how it ended, once it ended (its last progress message would be stale then); otherwise
- * its latest progress message. `now` is in epoch milliseconds.
+ * its latest progress message.
  */
-export function formatAgentRow(agent: Agent, now = Date.now()): string[] {
-  const end = terminalStates.includes(agent.state) ? (agent.endedAt ?? agent.updatedAt) : now;
-  const elapsed = formatElapsed(end - agent.createdAt).slice(1, -1);
-  const cells = [agent.id, agent.state, agent.profile, elapsed, oneLine(agent.title)];
+export function formatAgentRow(agent: Agent): string[] {
+  const vmTime = agent.vmSeconds === undefined ? '-' : formatDuration(agent.vmSeconds);
+  const cells = [agent.id, agent.state, agent.profile, vmTime, oneLine(agent.title)];
   const row = cells.map((cell, index) => cell.padEnd(columns[index].width)).join('  ');
 
   const detail = agent.review

@@ -159,6 +159,76 @@ describe('agentvm with no broker on AGENTVM_PORT (unit)', () => {
   });
 });
 
+describe('agentvm with a broker that hangs up mid-request (unit)', () => {
+  let server: net.Server;
+  let port: number;
+  /** Whether the server resets the connections it accepts, or has stopped listening. */
+  let listening: boolean;
+
+  beforeEach(async () => {
+    // Accepts the connection, reads the request and resets it: a broker dying as it handles it.
+    server = net.createServer((socket) => {
+      socket.on('error', () => undefined);
+      socket.once('data', () => socket.resetAndDestroy());
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.address() as net.AddressInfo).port;
+    listening = true;
+  });
+
+  afterEach(async () => {
+    if (listening) await new Promise((resolve) => server.close(resolve));
+  });
+
+  const run = (args: string[]) =>
+    runCli(args, {
+      AGENTVM_PORT: String(port),
+      AGENTVM_URL: undefined,
+      AGENTVM_TOKEN: 'avm_unused',
+    });
+
+  it('says the broker closed the connection and the request may have taken effect, not that nothing answered (regression: "Nothing answered at URL")', async () => {
+    const cancel = await run(['cancel', 'a1']);
+
+    assert.equal(cancel.exitCode, 7, cancel.stderr);
+    assert.equal(
+      cancel.stderr.split('\n')[0],
+      `error [BROKER_CONNECTION_LOST]: the broker at http://127.0.0.1:${port} closed the connection before answering POST /v1/agents/a1/cancel (ECONNRESET), so it may or may not have acted on it`,
+    );
+    assert.match(
+      cancel.stderr,
+      new RegExp(
+        `^ {2}hint: The broker at http://127\\.0\\.0\\.1:${port} may have stopped or crashed while it handled the request\\. Once a broker answers there \\(\`agentvm serve --port ${port}\` starts it again\\), see with \`agentvm ls\` whether a change took effect before you run the command again`,
+        'm',
+      ),
+    );
+    assert.doesNotMatch(cancel.stderr, /Nothing answered/);
+  });
+
+  it('still says nothing answered once nothing listens there', async () => {
+    await new Promise((resolve) => server.close(resolve));
+    listening = false;
+
+    const listed = await run(['ls']);
+
+    assert.equal(listed.exitCode, 4, listed.stderr);
+    assert.match(
+      listed.stderr,
+      /^error \[BROKER_UNREACHABLE\]: broker at .* refused the connection/m,
+    );
+    assert.match(listed.stderr, /^ {2}hint: Nothing answered at /m);
+  });
+
+  it('gives the error as one line of JSON with --json', async () => {
+    const listed = await run(['ls', '--json']);
+
+    assert.equal(listed.exitCode, 7, listed.stderr);
+    const body = JSON.parse(listed.stderr) as { error: { code: string; hint: string } };
+    assert.equal(body.error.code, 'BROKER_CONNECTION_LOST');
+    assert.match(body.error.hint, /see with `agentvm ls` whether a change took effect/);
+  });
+});
+
 /** A loopback port nothing listens on (it was free a moment ago). */
 async function closedPort(): Promise<number> {
   const server = net.createServer();

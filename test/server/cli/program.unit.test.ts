@@ -85,6 +85,7 @@ describe('agentvm commands against a broker, bad input (unit)', function () {
         'resume',
         'review',
         'rm',
+        'show',
         'wait',
       ].sort(),
     );

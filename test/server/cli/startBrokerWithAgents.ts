@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { AgentState } from '../../../protocol/api';
 import { agentDir, storePath } from '../../../server/config/paths';
-import { Store } from '../../../server/store/Store';
+import { Store, type AgentRecord } from '../../../server/store/Store';
 import { anAgentRecord } from '../../helpers/anAgentRecord';
 import { createImagelessBroker } from '../../helpers/imagelessBroker';
 
@@ -17,10 +17,12 @@ export interface BrokerWithAgents {
 /**
  * A broker that boots no VM, started on a data directory that already holds one agent (of this
  * user) per entry of `agents`, id → state: states no VM-less broker reaches by itself. An agent
- * awaiting review gets a snapshot file, so the broker keeps it waiting when it starts.
+ * awaiting review gets a snapshot file, so the broker keeps it waiting when it starts. `fields`
+ * sets more of an agent's record, by id.
  */
 export async function startBrokerWithAgents(
   agents: Record<string, AgentState>,
+  fields: Record<string, Partial<AgentRecord>> = {},
 ): Promise<BrokerWithAgents> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'agentvm-cli-agents-'));
   const store = new Store(storePath(dataDir));
@@ -47,6 +49,7 @@ export async function startBrokerWithAgents(
             state === 'awaiting_review'
               ? { statePath, sizeBytes: 19, checksum: 'sha256:00', durationMs: 1 }
               : null,
+          ...fields[id],
         }),
       );
       store.appendEvent(id, { kind: 'state', message: state });

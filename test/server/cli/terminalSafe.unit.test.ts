@@ -116,7 +116,7 @@ describe('timeline and list formatting with terminal escapes (unit)', () => {
       review: { requestId: 'r1', message: `ok?${forgedDone}`, requestedAt: 1_000 },
     });
     const failed = anAgent({ state: 'failed', stateReason: `${writeClipboard}${forgedDone}` });
-    const lines = [...formatAgentRow(reviewing, 2_000), ...formatAgentRow(failed, 2_000)];
+    const lines = [...formatAgentRow(reviewing), ...formatAgentRow(failed)];
 
     assert.doesNotMatch(lines.join('\n'), controlCharacter);
     assert.match(lines[0], /Fix it\^\[\]0;pwned title\^G$/);

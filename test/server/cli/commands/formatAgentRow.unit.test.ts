@@ -44,7 +44,6 @@ describe('formatAgentRow (unit)', () => {
           requestedAt: createdAt + 60_000,
         },
       }),
-      createdAt + 125_000,
     );
 
     assert.equal(lines.length, 2);
@@ -55,17 +54,14 @@ describe('formatAgentRow (unit)', () => {
   });
 
   it('puts the latest progress of a running agent on its own line under the row', () => {
-    const lines = formatAgentRow(
-      agent({ lastProgress: 'running the test suite\nstep 2 of 3' }),
-      createdAt + 5_000,
-    );
+    const lines = formatAgentRow(agent({ lastProgress: 'running the test suite\nstep 2 of 3' }));
 
     assert.equal(lines[0].slice(titleColumn), 'Fix the flaky login test');
     assert.equal(lines[1].trim(), 'progress: running the test suite step 2 of 3');
   });
 
   it('prints one line for an agent that has said nothing yet', () => {
-    const lines = formatAgentRow(agent({ state: 'queued' }), createdAt);
+    const lines = formatAgentRow(agent({ state: 'queued' }));
 
     assert.equal(lines.length, 1);
     assert.equal(lines[0].slice(titleColumn), 'Fix the flaky login test');
@@ -97,33 +93,48 @@ describe('formatAgentRow (unit)', () => {
     assert.ok(formatAgentRow(dump)[1].trim().length <= 'failed: '.length + 200);
   });
 
-  it('labels the time column ELAPSED and counts time paused for review in it (regression: RUN TIME, which it is not)', () => {
+  it('shows how long the VM ran in VM TIME, not the time since delegation (regression: ELAPSED, an hour for an agent whose VM ran 40 s)', () => {
     const waiting = agent({
       state: 'awaiting_review',
       review: { requestId: 'r1', message: 'ok?', requestedAt: createdAt + 60_000 },
+      updatedAt: createdAt + 3_600_000,
+      vmSeconds: 40.7,
     });
 
-    assert.equal(agentListHeader, 'ID          STATE            PROFILE     ELAPSED     TITLE');
-    const elapsed = formatAgentRow(waiting, createdAt + 3_600_000)[0].slice(
-      agentListHeader.indexOf('ELAPSED'),
+    assert.equal(agentListHeader, 'ID          STATE            PROFILE     VM TIME  TITLE');
+    const vmTime = formatAgentRow(waiting)[0].slice(
+      agentListHeader.indexOf('VM TIME'),
       titleColumn,
     );
-    assert.equal(elapsed.trim(), '60:00.0');
+    assert.equal(vmTime.trim(), '40s');
   });
 
-  it('measures ELAPSED of an ended agent up to its end, not up to now', () => {
-    const ended = agent({ state: 'done', endedAt: createdAt + 90_000 });
+  it('writes VM TIME in seconds, minutes, hours or days as it grows, and - when the broker does not say', () => {
+    const column = (vmSeconds?: number) =>
+      formatAgentRow(agent({ vmSeconds }))[0]
+        .slice(agentListHeader.indexOf('VM TIME'), titleColumn)
+        .trim();
 
-    const soon = formatAgentRow(ended, createdAt + 100_000)[0];
-    const later = formatAgentRow(ended, createdAt + 9_000_000)[0];
-
-    assert.equal(soon, later);
+    assert.deepEqual([0, 59.9, 60, 187, 3599, 3600, 7500, 86_399, 273_600].map(column), [
+      '0s',
+      '59s',
+      '1m00s',
+      '3m07s',
+      '59m59s',
+      '1h00m',
+      '2h05m',
+      '23h59m',
+      '3d04h',
+    ]);
+    assert.equal(column(undefined), '-');
   });
 
-  it('`ls --help` says what ELAPSED counts', async () => {
+  it('`ls --help` says what VM TIME counts', async () => {
     const help = await runCli(['ls', '--help'], {});
 
     assert.equal(help.exitCode, 0, help.stderr);
-    assert.match(help.stdout.replace(/\s+/g, ' '), /ELAPSED .*time paused for review count too/);
+    const text = help.stdout.replace(/\s+/g, ' ');
+    assert.match(text, /VM TIME how long its VM has run .* cost budget is counted in/);
+    assert.match(text, /saved while awaiting review does not count/);
   });
 });
