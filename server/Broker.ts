@@ -111,6 +111,7 @@ export class Broker {
       policy: this.policy,
       logger: this.options.logger,
       version: this.options.version,
+      liveVmMs: (id) => this.manager.liveVmMs(id),
     });
     const host = this.options.host ?? '127.0.0.1';
     const port = this.options.port ?? 7878;
@@ -125,7 +126,12 @@ export class Broker {
     });
     this.server.on('clientError', answerClientError);
     this.stream = new EventStreamServer(
-      { store: this.store, manager: this.manager, logger: this.options.logger },
+      {
+        store: this.store,
+        manager: this.manager,
+        logger: this.options.logger,
+        liveVmMs: (id) => this.manager.liveVmMs(id),
+      },
       this.server,
     );
 

@@ -123,18 +123,23 @@ export class AgentJournal {
     return record;
   }
 
+  /**
+   * Stores the agent's new state with `rawChanges`, then says so on its timeline and publishes it.
+   * An agent that ends has no VM any more: its pid is cleared.
+   */
   transition(id: string, to: AgentState, rawChanges: Partial<AgentRecord>): AgentRecord {
     const from = this.record(id).state;
-    if (terminalStates.includes(to) && !terminalStates.includes(from)) {
+    const ends = terminalStates.includes(to);
+    if (ends && !terminalStates.includes(from)) {
       for (const listener of this.endListeners) listener(id);
     }
     // Before onTerminal: releasing the agent's policy forgets its secret values.
-    const changes =
-      typeof rawChanges.stateReason === 'string'
-        ? { ...rawChanges, stateReason: this.redact(id, rawChanges.stateReason) }
-        : rawChanges;
+    const changes: Partial<AgentRecord> = { ...(ends ? { vmPid: null } : {}), ...rawChanges };
+    if (typeof changes.stateReason === 'string') {
+      changes.stateReason = this.redact(id, changes.stateReason);
+    }
     const record = this.store.updateAgent(id, { ...changes, state: to });
-    if (terminalStates.includes(to)) this.onTerminal(id);
+    if (ends) this.onTerminal(id);
 
     const reason = changes.stateReason ? `: ${changes.stateReason}` : '';
     this.append(id, { kind: 'state', message: `${to}${reason}`, data: { from, to } });

@@ -7,18 +7,13 @@ import { AgentvmError } from '../../protocol/errors';
 import { agentConsolePath, agentDir } from '../config/paths';
 import type { Logger } from '../log';
 import type { ProfileRegistry } from '../profiles/ProfileRegistry';
-import {
-  isDiskFullError,
-  publicAgent,
-  storeFullError,
-  type AgentRecord,
-  type Store,
-} from '../store/Store';
-import { TemplateManager } from '../vmm/templates/TemplateManager';
+import { publicAgent, type AgentRecord, type Store } from '../store/Store';
+import { removeInterruptedBuilds } from '../vmm/templates/removeInterruptedBuilds';
+import { TemplateManager, templatesDir } from '../vmm/templates/TemplateManager';
 import type { GuestImage, VmExit, VmmDriver } from '../vmm/VmmDriver';
 import type { AgentContext } from './AgentContext';
-import { saveProfileFiles } from './profileFileCopies';
-import { stateHint } from './stateHint';
+import { admitAgent } from './admitAgent';
+import { callGuest } from './callGuest';
 import { AgentJournal } from './AgentJournal';
 import { AgentLocks } from './AgentLocks';
 import type { AgentPolicy } from './AgentPolicy';
@@ -26,13 +21,10 @@ import { BootQueue } from './BootQueue';
 import { GuestMessageHandler } from './GuestMessageHandler';
 import { liveRemovalError } from './liveRemovalError';
 import { LiveVms } from './LiveVms';
-import { newAgentId, newAgentRecord } from './newAgentRecord';
 import { recoverAgents } from './recoverAgents';
 import { ReviewSnapshots } from './ReviewSnapshots';
+import { SpareVms } from './SpareVms';
 import { TimeLimits } from './TimeLimits';
-
-/** How long past an exec's own timeout the broker waits for the guest's answer, in milliseconds. */
-const EXEC_ANSWER_GRACE_MS = 15_000;
 
 /**
  * How long shutdown waits for cancelled starts to end their VMs, in milliseconds: a cancelled
@@ -61,10 +53,11 @@ export interface AgentManagerOptions {
  * done | failed | cancelled. Every transition is written to the store before anything else
  * observes it, so a broker restart finds each agent where it was left ({@link recover}).
  *
- * This class holds the operations the HTTP handlers call and wires the parts: {@link BootQueue}
- * starts agents, {@link LiveVms} watches their VMs, {@link GuestMessageHandler} acts on what
- * guests report, {@link ReviewSnapshots} pauses and restores them, {@link TimeLimits} enforces
- * limits and {@link recoverAgents} picks everything up after a restart.
+ * This class holds the operations the HTTP handlers call and wires the parts: {@link admitAgent}
+ * accepts delegations, {@link BootQueue} starts agents, {@link LiveVms} watches their VMs,
+ * {@link GuestMessageHandler} acts on what guests report, {@link ReviewSnapshots} pauses and
+ * restores them and delivers the reviewer's answer, {@link TimeLimits} enforces limits and
+ * {@link recoverAgents} picks everything up after a restart.
  */
 export class AgentManager {
   /** Templates new agents are cloned from (see server/vmm/templates); undefined when off. */
@@ -76,6 +69,8 @@ export class AgentManager {
   private readonly reviews: ReviewSnapshots;
   private readonly guest: GuestMessageHandler;
   private readonly boots: BootQueue;
+  /** The next clone of each template in use, launched ahead (see SpareVms); undefined when off. */
+  private readonly spares: SpareVms | undefined;
   private closing = false;
 
   constructor(private readonly options: AgentManagerOptions) {
@@ -117,7 +112,17 @@ export class AgentManager {
     this.guest = new GuestMessageHandler(context, this.vms, this.reviews, (id) =>
       this.resultFiles(id),
     );
-    this.boots = new BootQueue(context, this.vms, this.limits, this.templates);
+    this.spares =
+      this.templates && options.driver.prepareSpare && process.env.AGENTVM_SPARES !== 'off'
+        ? new SpareVms({
+            driver: options.driver,
+            templates: this.templates,
+            dataDir: options.dataDir,
+            logger: options.logger,
+            plannedEgress: options.policy && ((id) => options.policy!.plannedEgress(id)),
+          })
+        : undefined;
+    this.boots = new BootQueue(context, this.vms, this.limits, this.templates, this.spares);
     // Queued agents wait while the store cannot write (see BootQueue.pump).
     options.store.onWriteStatus((status) => {
       if (status.kind === 'written') this.boots.pump();
@@ -139,49 +144,13 @@ export class AgentManager {
 
   // ---- public operations (called by the HTTP handlers)
 
+  /** Accepts a delegation (see {@link admitAgent}) and starts it when a boot slot is free. */
   async create(
     owner: string,
     request: CreateAgentRequest & { profile: string },
     issueRef?: string,
   ): Promise<Agent> {
-    const profile = this.options.profiles.get(request.profile);
-    // A missing or corrupt guest image is the caller's problem to fix now (412), not a failure
-    // found later by an agent that was accepted; so is a store that cannot record the agent.
-    this.options.loadImage();
-    this.store.requireWritable();
-    this.options.policy?.admit(profile, request.secrets);
-    const bundle = Buffer.from(request.repo.bundle, 'base64');
-    if (!/^# v[23] git bundle\n/.test(bundle.subarray(0, 20).toString('latin1'))) {
-      throw new AgentvmError('VALIDATION_FAILED', 'repo.bundle is not a base64-encoded git bundle');
-    }
-
-    const id = newAgentId();
-    const dir = agentDir(id, this.options.dataDir);
-    const record = newAgentRecord(id, owner, request, profile, issueRef);
-    // Read now: the agent gets its profile's files as they are at delegation (see saveProfileFiles).
-    const profileFiles = this.options.profiles.taskFiles(record.profileSpec);
-    const bundlePath = path.join(dir, 'repo.bundle');
-    try {
-      // Audited first: an agent the audit log cannot record is not created.
-      this.options.policy?.created(record, request.secrets);
-      fs.mkdirSync(dir, { recursive: true });
-      fs.writeFileSync(bundlePath, bundle);
-      saveProfileFiles(dir, profileFiles);
-      this.store.insertAgent(record);
-    } catch (error) {
-      // Nothing of an agent that was not accepted stays on a disk that is likely full.
-      fs.rmSync(dir, { recursive: true, force: true });
-      void this.options.policy?.release(id).catch(() => undefined);
-      if (isDiskFullError(error)) throw storeFullError(bundlePath, error, this.options.dataDir);
-
-      throw error;
-    }
-    this.journal.append(id, {
-      kind: 'state',
-      message: 'queued',
-      data: { from: null, to: 'queued' },
-    });
-    this.journal.publish(id);
+    const record = admitAgent(this.context, owner, request, issueRef, this.spares);
     this.boots.pump();
     return publicAgent(record);
   }
@@ -203,58 +172,23 @@ export class AgentManager {
     throw new AgentvmError('AGENT_NOT_FOUND', `no agent with id "${id}"`);
   }
 
+  /** How long the agent's VM has run in its current run, in milliseconds; 0 without a VM. */
+  liveVmMs(id: string): number {
+    return this.vms.liveMs(id);
+  }
+
   timeline(id: string, afterId = 0): AgentEvent[] {
     return this.store.events(id, afterId);
   }
 
   /** Restores the paused agent's snapshot so a reviewer can browse and edit its workspace. */
   review(id: string): Promise<Agent> {
-    return this.context.locks.run(id, async () => {
-      const record = this.journal.record(id);
-      if (record.state === 'reviewing') return publicAgent(record);
-
-      this.journal.requireState(record, ['awaiting_review'], 'open for review');
-      // A restore writes a new disk overlay and a VM's worth of state: not on a full disk.
-      this.store.requireWritable();
-      await this.reviews.restore(record);
-      return publicAgent(this.journal.record(id));
-    });
+    return this.reviews.open(id);
   }
 
   /** Delivers the reviewer's answer; restores first when the agent is still awaiting review. */
   resume(id: string, message: string): Promise<Agent> {
-    return this.context.locks.run(id, async () => {
-      let record = this.journal.record(id);
-      this.journal.requireState(record, ['awaiting_review', 'reviewing'], 'resume');
-      this.store.requireWritable();
-      if (record.state === 'awaiting_review') {
-        await this.reviews.restore(record);
-        record = this.journal.record(id);
-      }
-
-      const live = this.vms.require(id);
-      if (record.review?.requestId) {
-        live.vm.channel.send({
-          type: 'review-answer',
-          requestId: record.review.requestId,
-          message,
-        });
-      }
-
-      this.journal.append(id, {
-        kind: 'answer',
-        message: message || '(resumed without a message)',
-        data: { requestId: record.review?.requestId ?? null },
-      });
-      this.journal.transition(id, 'running', { review: null, stateReason: null });
-      this.limits.arm(id);
-      // A review asked while this one was open is asked now (after this call lets go of the lock).
-      const next = this.reviews.unansweredRequest(id);
-      if (next) {
-        void this.context.locks.run(id, () => this.reviews.pause(id, next.requestId, next.message));
-      }
-      return publicAgent(this.journal.record(id));
-    });
+    return this.reviews.resume(id, message);
   }
 
   /** Stops an agent that has not ended; one that has is INVALID_STATE (nothing to cancel). */
@@ -278,6 +212,8 @@ export class AgentManager {
       }
 
       this.reviews.discard(record);
+      // A queued agent's spare VM start, if it had one (a start would have used or ended it).
+      await this.spares?.release(id);
       this.journal.transition(id, 'cancelled', {
         stateReason: 'cancelled by the user',
         endedAt: Date.now(),
@@ -312,30 +248,9 @@ export class AgentManager {
     });
   }
 
-  /** A file-API or exec call into the agent's live VM. */
+  /** A file-API or exec call into the agent's live VM (see {@link callGuest}). */
   async guestCall(id: string, request: GuestRequest): Promise<unknown> {
-    const record = this.journal.record(id);
-    // Like review and resume: a state without a VM is the caller's mistake (INVALID_STATE); a VM
-    // that should be there and is not is the broker's (GUEST_UNREACHABLE).
-    if (!['reviewing', 'running'].includes(record.state)) {
-      throw new AgentvmError(
-        'INVALID_STATE',
-        `agent ${id} is ${record.state}: it has no running VM to call into`,
-        stateHint(id, record.state),
-      );
-    }
-    const live = this.vms.get(id);
-    if (!live) {
-      throw new AgentvmError(
-        'GUEST_UNREACHABLE',
-        `agent ${id} is ${record.state}, but its VM is not attached (it may be starting or gone)`,
-        `Try again in a moment; \`agentvm logs ${id}\` shows what happened to its VM.`,
-      );
-    }
-
-    // The guest stops an exec at its timeoutMs and answers; the channel waits that long and more.
-    const timeoutMs = request.op === 'exec' ? request.timeoutMs + EXEC_ANSWER_GRACE_MS : undefined;
-    return live.vm.channel.request(request, timeoutMs);
+    return callGuest(this.vms, this.journal.record(id), request);
   }
 
   resultFiles(id: string): { bundle: string; patch: string } {
@@ -354,6 +269,11 @@ export class AgentManager {
    * starts the queued ones.
    */
   async recover(): Promise<void> {
+    // Templates on or off: nothing else would stop the QEMU of a build a killed broker left.
+    const { dataDir, driver, logger } = this.options;
+    await removeInterruptedBuilds(templatesDir(dataDir), driver, logger).catch((error: Error) =>
+      logger.warn('template.build_cleanup_failed', { error: error.message }),
+    );
     await recoverAgents(this.context, {
       vms: this.vms,
       limits: this.limits,
@@ -379,19 +299,22 @@ export class AgentManager {
       });
     }
 
+    // Spares are this broker's alone: the next one would not know them.
+    await this.spares?.close();
+    await this.options.driver.close?.();
     await this.templates?.close();
     this.limits.clearAll();
     this.guest.flushHeld();
     for (const id of this.vms.agentIds()) {
       if (options.stopVms) await this.vms.stop(id).catch(() => undefined);
-      else this.vms.detach(id);
+      else this.vms.leaveRunning(id);
     }
   }
 
   private onVmExited(id: string, exit: VmExit): void {
     if (this.closing) return;
 
-    this.vms.detach(id);
+    this.vms.ended(id);
     const how = exit.signal ? `killed by ${exit.signal}` : `exited with code ${exit.code}`;
     const tail = exit.consoleTail.slice(-10).join('\n');
     this.journal.fail(

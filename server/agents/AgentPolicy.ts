@@ -171,8 +171,7 @@ export class AgentPolicy {
       secrets: live.secrets,
       github: live.github,
     };
-    // A stable path per agent: a VM that outlived a broker restart still relays to it.
-    const socketPath = egressSocketPath(agentDir(record.id, this.options.dataDir));
+    const { socketPath } = this.plannedEgress(record.id);
     await proxy.addAgent(record.id, policy, socketPath);
     this.bindings.set(record.id, live);
     const placeholders = Object.fromEntries(
@@ -181,6 +180,15 @@ export class AgentPolicy {
     this.states.update(record.id, { placeholders });
     this.options.logger.info('egress.listening', { agentId: record.id, socketPath });
     return egressSpec(socketPath);
+  }
+
+  /**
+   * The VM spec's egress part the agent with this id gets once its listener is open: a stable path
+   * per agent, so a VM that outlived a broker restart still relays to it, and a VM launched ahead
+   * of its agent (a spare, see SpareVms) relays where the agent's listener will be.
+   */
+  plannedEgress(agentId: string): NonNullable<VmSpec['egress']> {
+    return egressSpec(egressSocketPath(agentDir(agentId, this.options.dataDir)));
   }
 
   /** The VM spec's egress part for an agent whose listener is open; undefined otherwise. */

@@ -5,6 +5,7 @@ import type { TemplateManager } from '../vmm/templates/TemplateManager';
 import { describeError, type AgentContext } from './AgentContext';
 import { agentTask, agentVmSpec, prepareTaskRepo } from './agentVmSpec';
 import type { LiveVms } from './LiveVms';
+import type { SpareVms } from './SpareVms';
 import { startAgentVm } from './startAgentVm';
 import type { TimeLimits } from './TimeLimits';
 
@@ -30,6 +31,7 @@ export class BootQueue {
     private readonly vms: LiveVms,
     private readonly limits: TimeLimits,
     private readonly templates: TemplateManager | undefined,
+    private readonly spares?: SpareVms,
   ) {}
 
   /**
@@ -117,7 +119,12 @@ export class BootQueue {
       await options.policy?.prepare(record);
       signal.throwIfAborted();
       const spec = agentVmSpec(options, record, image);
-      fs.rmSync(path.join(spec.vmDir, 'overlay.qcow2'), { force: true });
+      if (!options.driver.hasSpare?.(spec.vmDir)) {
+        // A queued agent has no VM. What runs in its directory anyway is a spare VM start (see
+        // SpareVms) claimed before a broker stopped, or a start a stopping broker could not end.
+        await options.driver.stopLeftover?.(spec.vmDir);
+        fs.rmSync(path.join(spec.vmDir, 'overlay.qcow2'), { force: true });
+      }
       // The host checks the repository out while the VM starts; it never rejects.
       taskRepo = prepareTaskRepo(options, record);
       const started = await log.timed('vm.start', { agentId: id }, () =>
@@ -125,6 +132,9 @@ export class BootQueue {
       );
       vm = started.vm;
       const { bootPath, reason, durationMs } = started;
+      if (started.template) {
+        this.spares?.replenishSoon({ ...record.profileSpec, image }, started.template);
+      }
       store.updateAgent(id, { vmPid: vm.pid, accel: vm.accel, bootPath });
       const how = bootPath === 'template' ? 'from a template' : 'after a cold boot';
       journal.append(id, {
@@ -152,6 +162,9 @@ export class BootQueue {
       // The checkout runs git in the agent's directory: a start settles only once it is done, so
       // neither a shutdown nor a removal of the agent races with it. It never rejects.
       await taskRepo;
+    } finally {
+      // A spare claimed for this agent and not used (the start cold-booted, or failed first).
+      await this.spares?.release(id);
     }
   }
 

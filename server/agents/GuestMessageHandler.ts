@@ -78,11 +78,17 @@ export class GuestMessageHandler {
       capped.kind === 'result' || capped.kind === 'output' ? capped : journal.redact(id, capped);
     if (event.kind === 'result' && !this.keepResultFiles(id, message.seq, event)) return;
 
+    let pauseForReview = false;
     const accepted = store.transaction(() => {
       const record = journal.record(id);
       if (message.seq <= record.guestSeq) return false;
 
       this.persist(record, message.seq, event, guestTime(message.at, record));
+      // With the event and its seq: once they are stored and acknowledged, the guest never sends
+      // the request again, so a broker stopped before `pausing` was stored forgot it for good.
+      if (event.kind === 'review') {
+        pauseForReview = this.reviews.request(id, event.requestId, event.message);
+      }
       return true;
     });
     this.vms.get(id)?.vm.channel.send({ type: 'ack', seq: message.seq });
@@ -90,7 +96,9 @@ export class GuestMessageHandler {
 
     journal.publish(id);
     if (event.kind === 'review') {
-      void locks.run(id, () => this.reviews.pause(id, event.requestId, event.message));
+      if (pauseForReview) {
+        void locks.run(id, () => this.reviews.pause(id, event.requestId, event.message));
+      }
     } else if (event.kind === 'result') {
       void locks.run(id, () => this.finish(id));
     } else if (event.kind === 'error' && event.fatal) {
@@ -246,9 +254,6 @@ export class GuestMessageHandler {
   /** The guest gave up on the task (a fatal `error`): no result follows, so the agent fails. */
   private async failed(id: string, reason: string): Promise<void> {
     await this.vms.stop(id);
-    if (!this.context.store.getAgent(id)) return;
-
-    this.context.store.updateAgent(id, { vmPid: null });
     this.context.journal.fail(id, reason);
   }
 
@@ -273,14 +278,13 @@ export class GuestMessageHandler {
 
   /** The result is stored with its files (see {@link persist}): the VM goes, the agent ends. */
   private async finish(id: string): Promise<void> {
-    const { journal, store } = this.context;
+    const { journal } = this.context;
     // A result that raced a cancel (it arrived while the cancel stopped the VM) comes after it:
     // the agent stays cancelled, with no result, as its state says.
     const record = journal.record(id);
     if (terminalStates.includes(record.state) || !record.result) return;
 
     await this.vms.stop(id);
-    store.updateAgent(id, { vmPid: null });
     endWithResult(journal, id);
   }
 }

@@ -10,6 +10,7 @@ export interface LiveVm {
   vm: Vm;
   /** Set before a stop or snapshot, so the process ending is not reported as a failure. */
   expectedExit: boolean;
+  /** Since when this VM's time is not yet in the agent's `vmSeconds` (epoch milliseconds). */
   runningSince: number;
   dispose(): void;
 }
@@ -26,8 +27,11 @@ export interface LiveVmsOptions {
 }
 
 /**
- * The registry of agents' live VMs: attaching one subscribes to its guest messages and its exit,
- * detaching unsubscribes and charges the VM-seconds it ran to the agent's record.
+ * The registry of agents' live VMs: attaching one subscribes to its guest messages and its exit.
+ * When the VM ends ({@link ended}) the broker stops watching it, charges the VM-seconds it ran to
+ * the agent's record and forgets its pid. A VM left running for the next broker
+ * ({@link leaveRunning}) is not charged: the broker that sees it end charges its whole run,
+ * from when it began (see recoverAgents), so no second is charged twice or lost in between.
  */
 export class LiveVms {
   private readonly live = new Map<string, LiveVm>();
@@ -55,11 +59,15 @@ export class LiveVms {
     return live;
   }
 
-  attach(agentId: string, vm: Vm): void {
+  /**
+   * Watches the agent's VM. `runningSince` is when it began to run: now for a VM just started or
+   * restored, earlier for one a broker restart left running (its run is charged from then).
+   */
+  attach(agentId: string, vm: Vm, runningSince = Date.now()): void {
     const live: LiveVm = {
       vm,
       expectedExit: false,
-      runningSince: Date.now(),
+      runningSince,
       dispose: () => subscription.dispose(),
     };
     const subscription = vm.channel.onMessage((message) =>
@@ -73,10 +81,35 @@ export class LiveVms {
     this.live.set(agentId, live);
   }
 
-  /** Stops watching the agent's VM without stopping it. */
-  detach(agentId: string): void {
-    const live = this.live.get(agentId);
+  /**
+   * The agent's VM process has ended (or is ending: a snapshot was written, a stop was asked):
+   * stops watching it, charges its VM-seconds and clears its pid from the record.
+   */
+  ended(agentId: string): void {
+    const live = this.forget(agentId);
     if (!live) return;
+
+    const seconds = Math.max(0, Date.now() - live.runningSince) / 1000;
+    const record = this.options.store.getAgent(agentId);
+    if (record) {
+      this.options.store.updateAgent(agentId, {
+        vmSeconds: record.vmSeconds + seconds,
+        vmPid: null,
+      });
+    }
+  }
+
+  /**
+   * Stops watching the agent's VM and leaves it running for the next broker to reattach; its run
+   * is charged by the broker that sees it end.
+   */
+  leaveRunning(agentId: string): void {
+    this.forget(agentId);
+  }
+
+  private forget(agentId: string): LiveVm | undefined {
+    const live = this.live.get(agentId);
+    if (!live) return undefined;
 
     this.live.delete(agentId);
     this.options.onDetached(agentId);
@@ -85,19 +118,17 @@ export class LiveVms {
     // process alive after shutdown and keeps the next broker from attaching (QEMU serves one QMP
     // client at a time).
     live.vm.detach();
-    const seconds = (Date.now() - live.runningSince) / 1000;
-    const record = this.options.store.getAgent(agentId);
-    if (record) this.options.store.updateAgent(agentId, { vmSeconds: record.vmSeconds + seconds });
+    return live;
   }
 
-  /** Ends the agent's VM (if it has one) and detaches it. */
+  /** Ends the agent's VM (if it has one); see {@link ended}. */
   async stop(agentId: string): Promise<void> {
     const live = this.live.get(agentId);
     if (!live) return;
 
     live.expectedExit = true;
     await this.options.log.timed('vm.stop', { agentId }, () => live.vm.stop());
-    this.detach(agentId);
+    this.ended(agentId);
   }
 
   /** Milliseconds the agent's current VM has been running; 0 when it has none. */

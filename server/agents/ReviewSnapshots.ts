@@ -1,5 +1,6 @@
 import { AgentvmError } from '../../protocol/errors';
-import type { AgentRecord } from '../store/Store';
+import type { Agent } from '../../protocol/api';
+import { publicAgent, type AgentRecord } from '../store/Store';
 import { removeSnapshotFiles } from '../vmm/qemu/snapshotFile';
 import { writtenMemoryBytes } from '../vmm/qemu/SparseMemoryFile';
 import type { Vm } from '../vmm/VmmDriver';
@@ -11,7 +12,8 @@ import type { TimeLimits } from './TimeLimits';
 /**
  * How an agent waits for review without holding RAM: its VM is snapshotted and ended
  * (running → pausing → awaiting_review), and restored from the snapshot when a reviewer opens it
- * (awaiting_review → restoring → reviewing). A snapshot is used once, then deleted.
+ * (awaiting_review → restoring → reviewing); the reviewer's answer lets it run on (→ running).
+ * A snapshot is used once, then deleted.
  */
 export class ReviewSnapshots {
   constructor(
@@ -20,34 +22,100 @@ export class ReviewSnapshots {
     private readonly limits: TimeLimits,
   ) {}
 
-  /** Snapshot the VM (memory, devices; the disk overlay stays in place) and end its process. */
+  /** Restores the paused agent's snapshot so a reviewer can browse and edit its workspace. */
+  open(id: string): Promise<Agent> {
+    const { journal, store, locks } = this.context;
+    return locks.run(id, async () => {
+      const record = journal.record(id);
+      if (record.state === 'reviewing') return publicAgent(record);
+
+      journal.requireState(record, ['awaiting_review'], 'open for review');
+      // A restore writes a new disk overlay and a VM's worth of state: not on a full disk.
+      store.requireWritable();
+      await this.restore(record);
+      return publicAgent(journal.record(id));
+    });
+  }
+
+  /** Delivers the reviewer's answer; restores first when the agent is still awaiting review. */
+  resume(id: string, message: string): Promise<Agent> {
+    const { journal, store, locks } = this.context;
+    return locks.run(id, async () => {
+      let record = journal.record(id);
+      journal.requireState(record, ['awaiting_review', 'reviewing'], 'resume');
+      store.requireWritable();
+      if (record.state === 'awaiting_review') {
+        await this.restore(record);
+        record = journal.record(id);
+      }
+
+      const live = this.vms.require(id);
+      if (record.review?.requestId) {
+        live.vm.channel.send({
+          type: 'review-answer',
+          requestId: record.review.requestId,
+          message,
+        });
+      }
+
+      journal.append(id, {
+        kind: 'answer',
+        message: message || '(resumed without a message)',
+        data: { requestId: record.review?.requestId ?? null },
+      });
+      journal.transition(id, 'running', { review: null, stateReason: null });
+      this.limits.arm(id);
+      // A review asked while this one was open is asked now (after this call lets go of the lock).
+      const next = this.unansweredRequest(id);
+      if (next) void locks.run(id, () => this.pause(id, next.requestId, next.message));
+      return publicAgent(journal.record(id));
+    });
+  }
+
+  /**
+   * Stores a guest's review request where a broker restart finds it, in the transaction that
+   * stores the guest's event (before the guest is told it arrived): a running agent goes
+   * `pausing` with the request (recovery takes the snapshot when the broker stops first); while
+   * another review is open or being taken, the request waits its turn (see `unansweredRequest`).
+   * Returns true when the agent is to be paused for it ({@link pause}, under the agent's lock).
+   */
+  request(id: string, requestId: string, message: string): boolean {
+    const record = this.context.journal.record(id);
+    if (record.state === 'running') {
+      this.startPausing(id, requestId, message);
+      return true;
+    }
+
+    if (['pausing', 'restoring', 'reviewing', 'awaiting_review'].includes(record.state)) {
+      this.queue(id, requestId);
+    }
+    return false;
+  }
+
+  /**
+   * Snapshot the VM (memory, devices; the disk overlay stays in place) and end its process. An
+   * agent already `pausing` is paused for the request stored with it (see {@link request}).
+   */
   async pause(id: string, requestId: string, message: string): Promise<void> {
     const { journal, store, log } = this.context;
     const record = journal.record(id);
     if (['restoring', 'reviewing', 'awaiting_review'].includes(record.state)) {
-      // One review at a time: this one waits (the agent stays blocked in `agentctl review`) and
-      // the broker pauses for it once the open one is answered (see `unansweredRequest`).
-      journal.append(id, {
-        kind: 'info',
-        message: `review requested while another is open: it is asked once that one is answered`,
-        data: { requestId, queuedReview: true },
-      });
+      // This very request is the one open (a limit's pause took the snapshot for it first).
+      if (requestId !== '' && record.review?.requestId === requestId) return;
+
+      this.queue(id, requestId);
       return;
     }
     if (!['running', 'pausing'].includes(record.state)) return;
 
     const live = this.vms.require(id);
     this.limits.clear(id);
-    // A snapshot still on record belongs to an earlier pause: the VM has run since, so recovery
-    // must never mistake it for the one being written now.
-    journal.transition(id, 'pausing', {
-      review: { requestId, message, requestedAt: Date.now() },
-      snapshot: null,
-    });
+    if (record.state === 'running') this.startPausing(id, requestId, message);
+    else store.updateAgent(id, { snapshot: null });
     live.expectedExit = true;
     try {
       const snapshot = await log.timed('vm.snapshot', { agentId: id }, () => live.vm.snapshot());
-      this.vms.detach(id);
+      this.vms.ended(id);
       // Guest RAM may be in its own file beside the device state (a snapshot of a VM restored from
       // an older agentvm's snapshot), or only its changes inside it (a clone's).
       const memoryBytes = writtenMemoryBytes(snapshot.memory);
@@ -139,6 +207,27 @@ export class ReviewSnapshots {
     }
     const next = queued.find((requestId) => !answered.has(requestId));
     return next === undefined ? undefined : { requestId: next, message: questions.get(next) ?? '' };
+  }
+
+  private startPausing(id: string, requestId: string, message: string): void {
+    // A snapshot still on record belongs to an earlier pause: the VM has run since, so recovery
+    // must never mistake it for the one being written now.
+    this.context.journal.transition(id, 'pausing', {
+      review: { requestId, message, requestedAt: Date.now() },
+      snapshot: null,
+    });
+  }
+
+  /**
+   * One review at a time: this one waits (the agent stays blocked in `agentctl review`) and the
+   * broker pauses for it once the open one is answered (see `unansweredRequest`).
+   */
+  private queue(id: string, requestId: string): void {
+    this.context.journal.append(id, {
+      kind: 'info',
+      message: `review requested while another is open: it is asked once that one is answered`,
+      data: { requestId, queuedReview: true },
+    });
   }
 
   /** Deletes the agent's snapshot file and its sidecar, if it has one. */

@@ -7,6 +7,7 @@ import { readSnapshotSidecar, verifySnapshot } from '../vmm/qemu/snapshotFile';
 import type { AgentContext } from './AgentContext';
 import { endWithResult } from './agentResult';
 import { agentVmSpec } from './agentVmSpec';
+import { runTimes } from './runTimes';
 import type { LiveVms } from './LiveVms';
 import type { ReviewSnapshots } from './ReviewSnapshots';
 import type { TimeLimits } from './TimeLimits';
@@ -40,6 +41,8 @@ export async function recoverAgents(context: AgentContext, parts: RecoveryParts)
         const stopped = await context.options.driver
           .stopLeftover?.(agentDir(record.id, context.options.dataDir))
           .catch(() => false);
+        // One that was attached is charged as its exit is seen (LiveVms.ended).
+        if (!parts.vms.has(record.id)) chargeEndedRun(context, record.id);
         context.journal.fail(
           record.id,
           `could not recover after a broker restart: ${error.message}${stopped ? '; its VM was stopped' : ''}`,
@@ -100,6 +103,7 @@ async function recoverAgent(
     // agent; the guest, told the result arrived, will not send it again. The VM's work is over.
     if (alive) process.kill(record.vmPid!, 'SIGKILL');
     await stopUnrecordedVm(context, record);
+    chargeEndedRun(context, record.id);
     journal.append(record.id, {
       kind: 'info',
       message:
@@ -138,11 +142,13 @@ async function recoverAgent(
   }
 
   if (record.state === 'pausing' && !alive && !record.snapshot) {
+    chargeEndedRun(context, record.id);
     await recoverUnrecordedSnapshot(context, record);
     return;
   }
 
   if (!alive) {
+    chargeEndedRun(context, record.id);
     // As for a VM that dies while the broker watches: its last words are in the console file.
     const tail = consoleTail(agentConsolePath(record.id, options.dataDir), 10);
     journal.fail(
@@ -157,7 +163,9 @@ async function recoverAgent(
     agentVmSpec(options, record, options.loadImage()),
     record.vmPid!,
   );
-  parts.vms.attach(record.id, vm);
+  const times = runTimes(context.store, record.id);
+  // The VM ran while no broker watched: its run is charged from when it began (see LiveVms).
+  parts.vms.attach(record.id, vm, times.vmSince ?? Date.now());
   journal.append(record.id, {
     kind: 'info',
     message: `reattached to VM pid ${vm.pid} after a broker restart`,
@@ -176,28 +184,25 @@ async function recoverAgent(
     await vm.resume();
     journal.transition(record.id, 'reviewing', {});
   } else if (record.state === 'running') {
-    parts.limits.arm(record.id, runningSince(context, record.id));
+    parts.limits.arm(record.id, times.runningSince ?? Date.now());
   }
 }
 
 /**
- * When the agent last started running (its latest transition to `running`, at a start or a
- * resume), from its timeline; now when the timeline does not say.
+ * Charges the VM-seconds of a run whose VM ended (or was ended by recovery) while no broker
+ * watched it: nothing recorded when it ended, and a VM that is gone cannot say. Its newest
+ * timeline entry (a guest event, or the last broker's last word while it ran) is the latest moment
+ * it is known to have run, so the run is charged from when it began up to there: a lower bound,
+ * never more than it ran. A record with no VM pid has no such run: whoever ended its last VM
+ * charged it (LiveVms.ended) and cleared the pid.
  */
-function runningSince(context: AgentContext, id: string): number {
-  let since = Date.now();
-  let afterId = 0;
-  // Bounded, as ReviewSnapshots.unansweredRequest: 100 pages of 10 000 events.
-  for (let page = 0; page < 100; page++) {
-    const events = context.store.events(id, afterId);
-    if (events.length === 0) break;
+function chargeEndedRun(context: AgentContext, id: string): void {
+  const record = context.store.getAgent(id);
+  if (!record || record.vmPid === null) return;
 
-    for (const event of events) {
-      if (event.kind === 'state' && event.data?.to === 'running') since = event.at;
-    }
-    afterId = events[events.length - 1]!.id;
-  }
-  return since;
+  const { vmSince, newestAt } = runTimes(context.store, id);
+  const seconds = vmSince === undefined ? 0 : Math.max(0, (newestAt ?? vmSince) - vmSince) / 1000;
+  context.store.updateAgent(id, { vmSeconds: record.vmSeconds + seconds, vmPid: null });
 }
 
 /**

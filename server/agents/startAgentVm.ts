@@ -1,6 +1,6 @@
 import type { Logger } from '../log';
 import type { TemplateManager } from '../vmm/templates/TemplateManager';
-import type { Vm, VmmDriver, VmSpec } from '../vmm/VmmDriver';
+import type { Vm, VmmDriver, VmSpec, VmTemplate } from '../vmm/VmmDriver';
 
 /** How an agent's VM came to be, for its event log. */
 export interface StartedVm {
@@ -10,6 +10,8 @@ export interface StartedVm {
   reason: string;
   /** From the start of this call until the guest agent answered, in milliseconds. */
   durationMs: number;
+  /** The template cloned, when one was. */
+  template?: VmTemplate;
 }
 
 /**
@@ -53,11 +55,13 @@ export async function startAgentVm(
     if (lookup.template) {
       try {
         const vm = await driver.clone(spec, lookup.template, { signal });
+        const ahead = vm.startedFromSpare ? ' into a VMM process launched ahead' : '';
         return {
           vm,
           bootPath: 'template',
-          reason: `cloned template ${lookup.template.key.slice(0, 12)}`,
+          reason: `cloned template ${lookup.template.key.slice(0, 12)}${ahead}`,
           durationMs: elapsed(),
+          template: lookup.template,
         };
       } catch (error) {
         if (signal?.aborted) throw error;

@@ -114,6 +114,8 @@ export interface Vm {
   readonly channel: ControlChannel;
   /** Resolves once when the VMM process ends, whatever the reason. */
   readonly exited: Promise<VmExit>;
+  /** Its start found the VMM process launched ahead (see {@link VmmDriver.prepareSpare}). */
+  readonly startedFromSpare?: boolean;
   /** Stop the vCPUs (QMP `stop`). */
   pause(): Promise<void>;
   /** Continue the vCPUs (QMP `cont`). */
@@ -167,4 +169,17 @@ export interface VmmDriver {
    * copy-on-write, its device state loaded; resolves once the guest agent answered `hello`.
    */
   clone?(spec: VmSpec, template: VmTemplate, options?: VmStartOptions): Promise<Vm>;
+  /**
+   * Do ahead of time what a {@link clone} with this spec and template can (launch the VMM process,
+   * make the disk), so that the clone, when it comes, only restores. Resolves true once that is
+   * done, false when it could not be (the clone then starts as usual). Any other start in
+   * `spec.vmDir`, {@link stopLeftover} and {@link discardSpare} end it.
+   */
+  prepareSpare?(spec: VmSpec, template: VmTemplate): Promise<boolean>;
+  /** Whether a spare prepared by {@link prepareSpare} waits in `vmDir`. */
+  hasSpare?(vmDir: string): boolean;
+  /** End the spare waiting in `vmDir`, if any; true if there was one. */
+  discardSpare?(vmDir: string): Promise<boolean>;
+  /** Release what the driver holds for VMs to come (spares); VMs that run are left running. */
+  close?(): Promise<void>;
 }

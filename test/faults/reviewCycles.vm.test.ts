@@ -4,7 +4,7 @@ import path from 'node:path';
 import { bundleRepository } from '../../client/repoBundle';
 import type { SnapshotInfo } from '../../server/vmm/VmmDriver';
 import { makeTempRepo } from '../helpers/repos';
-import { qemuPidsMentioning, sharedImage, VmBroker } from '../helpers/vmBroker';
+import { qemuPidsMentioning, VmBroker } from '../helpers/vmBroker';
 import { faultProfilesDir, storedAgent, waitForState } from './faultAgents';
 import { useSuiteEnv } from '../helpers/useSuiteEnv';
 
@@ -27,13 +27,7 @@ describe('one agent through ten review cycles (vm)', function () {
     this.timeout(40 * 60_000);
     await harness.start();
     repoDir = makeTempRepo({ 'README.md': '# cycles\n' });
-    const image = await sharedImage();
-    await harness.broker.manager.templates!.ensure({
-      image,
-      memoryMiB: 256,
-      vcpus: 1,
-      egress: true,
-    });
+    await harness.ensureTemplate();
   });
 
   afterEach(async function () {

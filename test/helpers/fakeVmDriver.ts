@@ -84,6 +84,9 @@ export class FakeDriver implements VmmDriver {
   readonly vms: FakeVm[] = [];
   beforeReady: () => void = () => undefined;
   onSnapshot: () => Promise<void> = () => Promise.resolve();
+  /** Set by a test that watches the broker end leftover VMs or look for spares. */
+  stopLeftover?: (vmDir: string) => Promise<boolean>;
+  hasSpare?: (vmDir: string) => boolean;
 
   async boot(spec: VmSpec): Promise<Vm> {
     fs.mkdirSync(spec.vmDir, { recursive: true });

@@ -7,6 +7,7 @@ import { AgentvmError } from '../../protocol/errors';
 import { Broker } from '../../server/Broker';
 import { silentLogger } from '../../server/log';
 import { ProfileRegistry } from '../../server/profiles/ProfileRegistry';
+import { QemuDriver } from '../../server/vmm/qemu/QemuDriver';
 import type { GuestImage, VmmDriver } from '../../server/vmm/VmmDriver';
 import { makeTempRepo } from './repos';
 import { until } from './until';
@@ -25,6 +26,12 @@ export const unusedDriver: VmmDriver = {
   boot: () => Promise.reject(new AgentvmError('VM_FAILED', 'this test driver boots no VMs')),
   restore: () => Promise.reject(new Error('restore is not expected in this test')),
   attach: () => Promise.reject(new Error('attach is not expected in this test')),
+};
+
+/** Boots nothing (as {@link unusedDriver}), but stops leftover VMs as the QEMU driver does. */
+export const leftoverStoppingDriver: VmmDriver = {
+  ...unusedDriver,
+  stopLeftover: (vmDir) => new QemuDriver({ logger: silentLogger }).stopLeftover(vmDir),
 };
 
 /**

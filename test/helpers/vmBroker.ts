@@ -10,7 +10,7 @@ import { createLogger, silentLogger } from '../../server/log';
 import { defaultProfileDirectories, ProfileRegistry } from '../../server/profiles/ProfileRegistry';
 import { ensureImage } from '../../server/vmm/image/ensureImage';
 import { QemuDriver } from '../../server/vmm/qemu/QemuDriver';
-import type { GuestImage } from '../../server/vmm/VmmDriver';
+import type { GuestImage, VmTemplate } from '../../server/vmm/VmmDriver';
 
 /** Extras for tests of the policy layer; every field is optional. */
 export interface VmBrokerOptions {
@@ -66,6 +66,20 @@ export class VmBroker {
     this.url = started.url;
     this.token = started.token;
     this.client = new BrokerClient({ url: this.url, token: this.token });
+  }
+
+  /**
+   * Builds (or finds) the broker's template for one-vCPU VMs of `memoryMiB` with the egress
+   * device, the shape the test profiles use: for suites that build it explicitly
+   * (AGENTVM_TEMPLATES=manual), never behind an agent's back.
+   */
+  ensureTemplate(memoryMiB = 256): Promise<VmTemplate> {
+    return this.broker.manager.templates!.ensure({
+      image: this.image,
+      memoryMiB,
+      vcpus: 1,
+      egress: true,
+    });
   }
 
   /** Polls until the agent is in one of `states`; fails with its timeline and console if it ends elsewhere. */

@@ -8,8 +8,10 @@ import { leftoverQemuPid } from './prepareVmDirectory';
 import { QemuProcess } from './QemuProcess';
 import type { QemuVm, QemuVmOptions } from './QemuVm';
 import { settleGuest } from './settleGuest';
+import { SpareQemus } from './SpareQemus';
 import { warmInBackground } from './SparseMemoryFile';
-import { startQemu } from './startQemu';
+import { bringUpQemu, startQemu } from './startQemu';
+import type { StartMode } from './StartMode';
 import { vmPaths } from './vmPaths';
 
 export { IGNORE_SHARED } from './StartMode';
@@ -50,6 +52,7 @@ export class QemuDriver implements VmmDriver {
   private readonly context: QemuDriverContext;
   /** Template memory files already read into the page cache by this driver (see `clone`). */
   private readonly warmedTemplates = new Set<string>();
+  private readonly spares: SpareQemus;
 
   constructor(options: QemuDriverOptions = {}) {
     const logger = (options.logger ?? silentLogger).child({ component: 'qemu' });
@@ -62,6 +65,7 @@ export class QemuDriver implements VmmDriver {
         migrationTimeoutMs: options.migrationTimeoutMs ?? 120_000,
       },
     };
+    this.spares = new SpareQemus(this.context);
   }
 
   private get logger(): Logger {
@@ -69,15 +73,39 @@ export class QemuDriver implements VmmDriver {
   }
 
   boot(spec: VmSpec, options: VmStartOptions = {}): Promise<QemuVm> {
-    return this.logger.timed('vm.boot', { vmId: spec.id }, () =>
-      startQemu(this.context, spec, { kind: 'boot' }, options.signal),
-    );
+    return this.logger.timed('vm.boot', { vmId: spec.id }, async () => {
+      await this.spares.discard(spec.vmDir);
+      return startQemu(this.context, spec, { kind: 'boot' }, options.signal);
+    });
   }
 
   restore(spec: VmSpec, snapshot: SnapshotInfo, options: VmStartOptions = {}): Promise<QemuVm> {
-    return this.logger.timed('vm.restore', { vmId: spec.id }, () =>
-      startQemu(this.context, spec, { kind: 'restore', snapshot }, options.signal),
-    );
+    return this.logger.timed('vm.restore', { vmId: spec.id }, async () => {
+      await this.spares.discard(spec.vmDir);
+      return startQemu(this.context, spec, { kind: 'restore', snapshot }, options.signal);
+    });
+  }
+
+  /**
+   * Launch QEMU in `spec.vmDir` ahead of a clone of `template` there (see SpareQemus.ts); true once
+   * it waits for the template. The clone that comes with the same spec takes it.
+   */
+  prepareSpare(spec: VmSpec, template: VmTemplate): Promise<boolean> {
+    return this.spares.prepare(spec, template);
+  }
+
+  hasSpare(vmDir: string): boolean {
+    return this.spares.has(vmDir);
+  }
+
+  /** End the spare QEMU in `vmDir`, if one waits there; true if one was ended. */
+  discardSpare(vmDir: string): Promise<boolean> {
+    return this.spares.discard(vmDir);
+  }
+
+  /** End every spare QEMU; running VMs are not this call's (they outlive the broker). */
+  close(): Promise<void> {
+    return this.spares.discardAll();
   }
 
   buildTemplate(spec: VmSpec, options: VmStartOptions = {}): Promise<VmTemplate> {
@@ -125,7 +153,19 @@ export class QemuDriver implements VmmDriver {
         );
       }
 
-      const vm = await startQemu(this.context, spec, { kind: 'clone', template }, options.signal);
+      const mode: StartMode = { kind: 'clone', template };
+      const startedAt = performance.now();
+      const spare = await this.spares.take(spec, mode);
+      const vm = spare
+        ? await bringUpQemu(
+            this.context,
+            spec,
+            mode,
+            // The steps of the spare's launch happened before this start; it counts from here.
+            { ...spare, steps: { spare: Math.round(performance.now() - startedAt) } },
+            { startedAt, deadline: Date.now() + spec.bootTimeoutMs, signal: options.signal },
+          )
+        : await startQemu(this.context, spec, mode, options.signal);
       // A clone's first snapshot reads all of its RAM through the template file, and holes that
       // are not in the page cache cost a fault and a page allocation each (≈1 s of QEMU time for
       // a 512 MiB template). Reading the file once per broker puts them there for every clone.
@@ -151,6 +191,8 @@ export class QemuDriver implements VmmDriver {
 
   /** SIGKILL the QEMU whose command line carries this directory's pid file, if one runs. */
   async stopLeftover(vmDir: string): Promise<boolean> {
+    if (await this.spares.discard(vmDir)) return true;
+
     const pid = leftoverQemuPid(vmPaths(vmDir));
     if (pid === undefined) return false;
 

@@ -106,10 +106,12 @@ export class QemuVm implements Vm {
   readonly ready: ReadyMessage;
   readonly startupMs: number;
   /**
-   * When each start step ended, in milliseconds since the start: `disk`, `spawned`, `qmp`,
-   * `loaded` and `running` (restore or clone only), `control`, `ready`.
+   * When each start step ended, in milliseconds since the start: `disk`, `spawned`, `qmp` (or
+   * `spare`, when a spare QEMU was taken instead), `loaded` and `cont` (restore or clone only),
+   * `control`, `ready`.
    */
   readonly startupSteps: Readonly<Record<string, number>>;
+  readonly startedFromSpare: boolean;
   /** When each step of the last snapshot ended, in milliseconds since it started. */
   snapshotSteps: Readonly<Record<string, number>> = {};
   private stopping: Promise<void> | undefined;
@@ -123,6 +125,7 @@ export class QemuVm implements Vm {
     this.ready = parts.ready;
     this.startupMs = parts.startupMs;
     this.startupSteps = parts.startupSteps ?? {};
+    this.startedFromSpare = this.startupSteps.spare !== undefined;
     this.noSpace = resumeAfterNoSpace(parts.qmp, parts.logger, this.id);
     this.exited = parts.process.exited.then((exit) => {
       this.release();

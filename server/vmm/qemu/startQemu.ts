@@ -20,10 +20,26 @@ import { incomingSnapshot, memoryPlan, migrationCapabilities, type StartMode } f
 import { removeSockets, vmPaths, type VmPaths } from './vmPaths';
 
 /**
- * The start path shared by boot, restore, clone and template builds: prepare the disk, launch a
- * detached QEMU, connect QMP, load the incoming snapshot if any, connect the control channel and
- * wait for the guest agent's `ready`. On any failure QEMU is killed and its sockets removed; so it
- * is when `signal` is aborted, which rejects with the signal's reason at the step under way.
+ * A QEMU launched for a VM and waiting for its snapshot: the directory and disk are prepared,
+ * QEMU runs paused (`-incoming defer` unless it boots), QMP is connected. {@link bringUpQemu}
+ * takes it from there; a spare (see SpareQemus.ts) is one of these kept for a clone to come.
+ */
+export interface LaunchedQemu {
+  paths: VmPaths;
+  args: string[];
+  accel: Accelerator;
+  process: QemuProcess;
+  qmp: QmpClient;
+  /** Settles when the incoming snapshot's checksum was checked: undefined if it matched. */
+  verification: Promise<AgentvmError | undefined>;
+  /** Milliseconds from the launch's start to the end of each of its steps. */
+  steps: Record<string, number>;
+}
+
+/**
+ * The start path shared by boot, restore, clone and template builds: {@link launchQemu}, then
+ * {@link bringUpQemu}. On any failure QEMU is killed and its sockets removed; so it is when
+ * `signal` is aborted, which rejects with the signal's reason at the step under way.
  */
 export async function startQemu(
   context: QemuDriverContext,
@@ -31,9 +47,26 @@ export async function startQemu(
   mode: StartMode,
   signal?: AbortSignal,
 ): Promise<QemuVm> {
-  const { options, logger } = context;
   const startedAt = performance.now();
   const deadline = Date.now() + spec.bootTimeoutMs;
+  const launched = await launchQemu(context, spec, mode, deadline, signal);
+  return bringUpQemu(context, spec, mode, launched, { startedAt, deadline, signal });
+}
+
+/**
+ * Prepare the disk, launch a detached QEMU and connect QMP. The incoming snapshot's checksum is
+ * computed meanwhile ({@link LaunchedQemu.verification}); a missing or truncated snapshot starts
+ * no QEMU at all.
+ */
+export async function launchQemu(
+  context: QemuDriverContext,
+  spec: VmSpec,
+  mode: StartMode,
+  deadline: number,
+  signal?: AbortSignal,
+): Promise<LaunchedQemu> {
+  const { options } = context;
+  const startedAt = performance.now();
   const remainingMs = () => Math.max(deadline - Date.now(), 1);
   const paths = vmPaths(spec.vmDir);
   const accel = detectAccelerator(options.env).accel;
@@ -42,8 +75,7 @@ export async function startQemu(
   if (signal?.aborted) throw abortReason(signal);
 
   // The checksum of a large review snapshot takes a while: compute it while QEMU starts and
-  // loads, and let no guest instruction run before it matched. A missing or truncated file
-  // starts no QEMU at all.
+  // loads; no guest instruction runs before it matched (see bringUpQemu).
   const incoming = incomingSnapshot(mode);
   if (incoming) checkSnapshotSize(incoming);
   const verification = incoming
@@ -52,10 +84,6 @@ export async function startQemu(
         (error: unknown) => asAgentvmError(error, `snapshot of VM ${spec.id}`),
       )
     : Promise.resolve(undefined);
-  const verified = async () => {
-    const failure = await verification;
-    if (failure) throw failure;
-  };
 
   // Prepare the directory, sockets and disk.
   prepareVmDirectory(paths);
@@ -91,20 +119,58 @@ export async function startQemu(
     if (stateFd !== undefined) fs.closeSync(stateFd);
   }
   mark('spawned');
+
+  try {
+    const qmp = await raceStart(
+      QmpClient.connect(paths.qmpSocket, remainingMs(), () => !qemu.isRunning),
+      'connecting to QMP',
+      qemu,
+      deadline,
+      paths,
+      signal,
+    );
+    mark('qmp');
+    return { paths, args, accel, process: qemu, qmp, verification, steps };
+  } catch (error) {
+    await killLaunched({ paths, process: qemu });
+    if (signal?.aborted) throw abortReason(signal);
+
+    throw (await verification) ?? asAgentvmError(error, `VM ${spec.id} did not start`);
+  }
+}
+
+/**
+ * Take a {@link LaunchedQemu} to a guest that answered `ready`: load the incoming snapshot if
+ * any, connect the control channel, let the guest run once the snapshot's checksum matched, and
+ * shake hands. `startedAt` and `deadline` are those of the whole start (a spare's launch ran
+ * before it and is not counted).
+ */
+export async function bringUpQemu(
+  context: QemuDriverContext,
+  spec: VmSpec,
+  mode: StartMode,
+  launched: LaunchedQemu,
+  start: { startedAt: number; deadline: number; signal?: AbortSignal },
+): Promise<QemuVm> {
+  const { options, logger } = context;
+  const { startedAt, deadline, signal } = start;
+  const { paths, process: qemu, qmp, verification } = launched;
+  const remainingMs = () => Math.max(deadline - Date.now(), 1);
+  const steps = { ...launched.steps };
+  const mark = (name: string) => (steps[name] = Math.round(performance.now() - startedAt));
   const exited = new AbortController();
   void qemu.exited.then(() => exited.abort());
   const step = <T>(what: string, promise: Promise<T>) =>
     raceStart(promise, what, qemu, deadline, paths, signal);
+  const incoming = incomingSnapshot(mode);
+  const verified = async () => {
+    const failure = await verification;
+    if (failure) throw failure;
+  };
 
-  let qmp: QmpClient | undefined;
   let channel: ControlChannel | undefined;
   try {
-    // Monitor, then (for a restore) the incoming migration, then the guest agent's handshake.
-    qmp = await step(
-      'connecting to QMP',
-      QmpClient.connect(paths.qmpSocket, remainingMs(), () => !qemu.isRunning),
-    );
-    mark('qmp');
+    // The incoming migration, then the guest agent's handshake.
     const capabilities = migrationCapabilities(mode);
     if (incoming) {
       await step('loading the snapshot', loadSnapshot(qmp, capabilities, deadline));
@@ -138,18 +204,15 @@ export async function startQemu(
     // Opened before the caller unlinks the used snapshot; read while the reviewer looks.
     if (incoming?.memory) await warmInBackground(incoming.memory.path, logger);
 
-    const connected = { spec, paths, accel, process: qemu, qmp, channel, ready };
+    const connected = { spec, paths, accel: launched.accel, process: qemu, qmp, channel, ready };
     return connectedQemuVm(context.vmOptions, startedAt, connected, {
       startupSteps: steps,
       migrationCapabilities: capabilities,
-      ...qemuVmMemory(memoryLayout(args)),
+      ...qemuVmMemory(memoryLayout(launched.args)),
     });
   } catch (error) {
     channel?.close();
-    qemu.kill('SIGKILL');
-    await qemu.waitForExit(10_000);
-    qmp?.close();
-    removeSockets(paths);
+    await killLaunched(launched);
     if (signal?.aborted) {
       logger.info('vm.start_cancelled', { vmId: spec.id, mode: mode.kind, pid: qemu.pid, steps });
       throw abortReason(signal);
@@ -160,7 +223,17 @@ export async function startQemu(
   }
 }
 
-function launchPlan(spec: VmSpec, paths: VmPaths, accel: Accelerator): QemuLaunchPlan {
+/** End a launched QEMU that will not become a VM, and remove its sockets. */
+export async function killLaunched(
+  launched: Pick<LaunchedQemu, 'paths' | 'process'> & { qmp?: QmpClient },
+): Promise<void> {
+  launched.process.kill('SIGKILL');
+  await launched.process.waitForExit(10_000);
+  launched.qmp?.close();
+  removeSockets(launched.paths);
+}
+
+export function launchPlan(spec: VmSpec, paths: VmPaths, accel: Accelerator): QemuLaunchPlan {
   const tscKhz = accel === 'tcg' ? hostTscKhz() : undefined;
   return {
     id: spec.id,

@@ -9,7 +9,8 @@ import { detectAccelerator } from '../accelerator';
 import type { VmmDriver, VmTemplate } from '../VmmDriver';
 import { qcow2BackingFile } from './qcow2Backing';
 import { templateInputs, templateKey, type TemplateShape } from './templateKey';
-import { isAlive, withTemplateLock } from './templateLock';
+import { removeInterruptedBuilds } from './removeInterruptedBuilds';
+import { withTemplateLock } from './templateLock';
 import {
   readTemplateManifest,
   TEMPLATE_MANIFEST_FILE,
@@ -30,6 +31,11 @@ export interface TemplateManagerOptions {
   bootTimeoutMs?: number;
 }
 
+/** Where the broker with data directory `dataDir` keeps its templates. */
+export function templatesDir(dataDir: string): string {
+  return path.join(dataDir, 'templates');
+}
+
 /** A usable template, or why there is none. */
 export type TemplateLookup = { template: VmTemplate } | { template?: undefined; reason: string };
 
@@ -47,7 +53,7 @@ export class TemplateManager {
   private readonly closing = new AbortController();
 
   constructor(private readonly options: TemplateManagerOptions) {
-    this.root = path.join(options.dataDir, 'templates');
+    this.root = templatesDir(options.dataDir);
   }
 
   /** Whether the driver can build and clone templates. */
@@ -136,30 +142,28 @@ export class TemplateManager {
   async removeStale(currentImageKey: string): Promise<string[]> {
     if (!fs.existsSync(this.root)) return [];
 
+    const removed = await removeInterruptedBuilds(
+      this.root,
+      this.options.driver,
+      this.options.logger,
+      this.builds.size > 0,
+    );
     const inUse = this.disksInUse();
-    const removed: string[] = [];
     for (const name of fs.readdirSync(this.root)) {
-      const dir = path.join(this.root, name);
-      if (name.startsWith('.build-')) {
-        const ownerPid = Number(name.split('-')[1]); // .build-PID-SUFFIX
-        if (ownerPid === process.pid && this.builds.size > 0) continue;
-        if (ownerPid !== process.pid && isAlive(ownerPid)) continue;
-        const stopped = await this.options.driver.stopLeftover?.(dir).catch(() => false);
-        if (stopped) this.options.logger.warn('template.build_vm_stopped', { dir });
-      } else if (name.startsWith('.lock-')) {
-        continue;
-      } else {
-        const manifest = readTemplateManifest(dir);
-        const current =
-          manifest &&
-          !(manifest instanceof Error) &&
-          manifest.inputs.imageKey === currentImageKey &&
-          manifest.key === this.keyForInputs(manifest);
-        if (current) continue;
+      // Builds are done above; a `.lock-*` file is held by a build that may be under way.
+      if (name.startsWith('.build-') || name.startsWith('.lock-')) continue;
 
-        const disk = manifest && !(manifest instanceof Error) ? manifest.diskFile : 'overlay.qcow2';
-        if (inUse.has(path.join(dir, disk))) continue;
-      }
+      const dir = path.join(this.root, name);
+      const manifest = readTemplateManifest(dir);
+      const current =
+        manifest &&
+        !(manifest instanceof Error) &&
+        manifest.inputs.imageKey === currentImageKey &&
+        manifest.key === this.keyForInputs(manifest);
+      if (current) continue;
+
+      const disk = manifest && !(manifest instanceof Error) ? manifest.diskFile : 'overlay.qcow2';
+      if (inUse.has(path.join(dir, disk))) continue;
 
       fs.rmSync(dir, { recursive: true, force: true });
       removed.push(dir);

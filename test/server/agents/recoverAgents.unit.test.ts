@@ -9,14 +9,13 @@ import { agentDir, storePath } from '../../../server/config/paths';
 import { silentLogger } from '../../../server/log';
 import { ProfileRegistry } from '../../../server/profiles/ProfileRegistry';
 import { Store, type AgentRecord } from '../../../server/store/Store';
-import { QemuDriver } from '../../../server/vmm/qemu/QemuDriver';
 import { isProcessAlive } from '../../../server/vmm/pidLock';
 import { writeSnapshotSidecar } from '../../../server/vmm/qemu/snapshotFile';
 import { vmPaths } from '../../../server/vmm/qemu/vmPaths';
 import { checksumFile } from '../../../server/vmm/qemu/stateChecksum';
 import type { SnapshotInfo, VmmDriver } from '../../../server/vmm/VmmDriver';
 import { fakeVmProcess } from '../../helpers/fakeVmProcess';
-import { unusedDriver } from '../../helpers/imagelessBroker';
+import { leftoverStoppingDriver, unusedDriver } from '../../helpers/imagelessBroker';
 import { seedEndedAgent } from '../../helpers/seedAgent';
 
 /** A pid that certainly ended: a child that already exited. */
@@ -76,12 +75,6 @@ function unrecordedVmProcess(dataDir: string, id: string): number {
   fs.writeFileSync(paths.pidFile, String(pid));
   return pid;
 }
-
-/** Refuses every start (as unusedDriver), but stops leftover VMs as the QEMU driver does. */
-const leftoverStoppingDriver: VmmDriver = {
-  ...unusedDriver,
-  stopLeftover: (vmDir) => new QemuDriver({ logger: silentLogger }).stopLeftover(vmDir),
-};
 
 /** Starts a broker on `dataDir` (recovery runs in start), stops it, and returns the agent. */
 async function recoverWithBroker(

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { bundleRepository } from '../../../../client/repoBundle';
 import type { AgentvmError } from '../../../../protocol/errors';
 import { readSnapshotSidecar } from '../../../../server/vmm/qemu/snapshotFile';
-import { makeDemoRepo, qemuPidsMentioning, sharedImage, VmBroker } from '../../../helpers/vmBroker';
+import { makeDemoRepo, qemuPidsMentioning, VmBroker } from '../../../helpers/vmBroker';
 import { useSuiteEnv } from '../../../helpers/useSuiteEnv';
 
 /** Records, as the very first thing the agent command does, its clock and 16 random bytes. */
@@ -44,13 +44,7 @@ describe('template clones and clone safety (vm)', function () {
     demoRepo = makeDemoRepo();
     repo = await bundleRepository(demoRepo);
 
-    const image = await sharedImage();
-    await harness.broker.manager.templates!.ensure({
-      image,
-      memoryMiB: 256,
-      vcpus: 1,
-      egress: true,
-    });
+    await harness.ensureTemplate();
     // Let the template's frozen clock fall behind, so a clone that skipped `sync` would show it.
     await new Promise((resolve) => setTimeout(resolve, 3_000));
   });

@@ -1,0 +1,187 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { SpareVms, type SpareShape } from '../../../server/agents/SpareVms';
+import { agentDir } from '../../../server/config/paths';
+import { silentLogger } from '../../../server/log';
+import type { TemplateShape } from '../../../server/vmm/templates/templateKey';
+import type { VmmDriver, VmSpec, VmTemplate } from '../../../server/vmm/VmmDriver';
+
+const shape: SpareShape = {
+  image: {
+    key: 'image-1',
+    kernelPath: '/nonexistent/kernel',
+    initramfsPath: '/nonexistent/initramfs',
+    rootfsPath: '/nonexistent/rootfs',
+  },
+  memoryMiB: 512,
+  vcpus: 1,
+  bootTimeoutMs: 60_000,
+};
+
+function template(key: string): VmTemplate {
+  return {
+    key,
+    memoryPath: '/nonexistent/memory.ram',
+    diskPath: '/nonexistent/overlay.qcow2',
+    snapshot: {
+      statePath: '/nonexistent/state',
+      sizeBytes: 1,
+      checksum: 'sha256:0',
+      durationMs: 1,
+    },
+    memoryMiB: 512,
+    vcpus: 1,
+    egress: true,
+  };
+}
+
+/** A driver that records spares as directories with a marker file, as a QEMU's files would be. */
+class SpareDriver implements Pick<VmmDriver, 'name' | 'prepareSpare' | 'discardSpare'> {
+  readonly name = 'spares';
+  readonly prepared: VmSpec[] = [];
+  readonly discarded: string[] = [];
+  succeed = true;
+
+  prepareSpare(spec: VmSpec): Promise<boolean> {
+    this.prepared.push(spec);
+    if (!this.succeed) return Promise.resolve(false);
+
+    fs.mkdirSync(spec.vmDir, { recursive: true });
+    fs.writeFileSync(path.join(spec.vmDir, 'qemu.pid'), '1');
+    return Promise.resolve(true);
+  }
+
+  discardSpare(vmDir: string): Promise<boolean> {
+    this.discarded.push(vmDir);
+    return Promise.resolve(true);
+  }
+}
+
+describe('SpareVms', () => {
+  let dataDir: string;
+  let driver: SpareDriver;
+  let currentTemplate: VmTemplate | undefined;
+  let spares: SpareVms;
+
+  const templates = {
+    keyFor: (of: TemplateShape) => `${of.image.key}/${of.memoryMiB}/${of.vcpus}/${of.egress}`,
+    find: () => (currentTemplate ? { template: currentTemplate } : { reason: 'none' }),
+  };
+  const expectedKey = 'image-1/512/1/true';
+
+  /** Replenish and wait until the driver has the spare ready (the delay is 0 in these tests). */
+  async function replenished(of = template(expectedKey)): Promise<void> {
+    const before = driver.prepared.length;
+    spares.replenishSoon(shape, of);
+    for (let waited = 0; driver.prepared.length === before && waited < 100; waited++) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+
+  beforeEach(() => {
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'agentvm-spares-'));
+    driver = new SpareDriver();
+    currentTemplate = template(expectedKey);
+    spares = new SpareVms({
+      driver: driver as unknown as VmmDriver,
+      templates: templates as never,
+      dataDir,
+      logger: silentLogger,
+      plannedEgress: (id) => ({
+        guestAddress: '10.0.2.100',
+        guestPort: 3128,
+        socketPath: path.join(agentDir(id, dataDir), 'egress', 'proxy.sock'),
+      }),
+      delayMs: 0,
+    });
+  });
+
+  afterEach(async () => {
+    await spares.close();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('has nothing to claim before an agent of the shape was cloned', () => {
+    assert.equal(spares.claim(shape), undefined);
+  });
+
+  it('prepares the next clone in the directory of a reserved agent id, which the next agent of the shape claims once', async () => {
+    await replenished();
+    assert.equal(driver.prepared.length, 1);
+    const spec = driver.prepared[0];
+
+    const id = spares.claim(shape);
+    assert.equal(id, spec.id);
+    assert.equal(spec.vmDir, agentDir(id!, dataDir));
+    // The spare relays egress where the agent's own listener will be.
+    assert.equal(
+      spec.egress?.socketPath,
+      path.join(agentDir(id!, dataDir), 'egress', 'proxy.sock'),
+    );
+    assert.equal(spec.memoryMiB, shape.memoryMiB);
+    assert.equal(spares.claim(shape), undefined, 'one spare, one claim');
+
+    // Another shape has its own template, and no spare.
+    assert.equal(spares.claim({ ...shape, memoryMiB: 1024 }), undefined);
+  });
+
+  it('prepares one spare per template however often agents are cloned from it', async () => {
+    await replenished();
+    spares.replenishSoon(shape, template(expectedKey));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(driver.prepared.length, 1);
+  });
+
+  it('ends a spare whose template is no longer the one in use, and removes its directory', async () => {
+    await replenished();
+    const dir = driver.prepared[0].vmDir;
+    currentTemplate = template('rebuilt');
+
+    assert.equal(spares.claim(shape), undefined);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(driver.discarded, [dir]);
+    assert.equal(fs.existsSync(dir), false);
+  });
+
+  it('ends a claimed spare its agent did not use, but keeps the directory, which is the agent’s', async () => {
+    await replenished();
+    const id = spares.claim(shape)!;
+
+    await spares.release(id);
+    assert.deepEqual(driver.discarded, [agentDir(id, dataDir)]);
+    assert.equal(fs.existsSync(agentDir(id, dataDir)), true);
+    // Released once: a second release (the agent's start ending too) does nothing.
+    await spares.release(id);
+    assert.equal(driver.discarded.length, 1);
+  });
+
+  it('ends every spare when closed: unclaimed ones with their directories', async () => {
+    await replenished();
+    const claimedId = spares.claim(shape)!;
+    await replenished();
+    const unclaimedDir = driver.prepared[1].vmDir;
+
+    await spares.close();
+    assert.deepEqual(
+      [...driver.discarded].sort(),
+      [agentDir(claimedId, dataDir), unclaimedDir].sort(),
+    );
+    assert.equal(fs.existsSync(unclaimedDir), false);
+    assert.equal(fs.existsSync(agentDir(claimedId, dataDir)), true);
+
+    // Nothing is prepared after the close, even for a clone that was just made.
+    spares.replenishSoon(shape, template(expectedKey));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(driver.prepared.length, 2);
+  });
+
+  it('offers no spare when the driver could not prepare one, and leaves no directory', async () => {
+    driver.succeed = false;
+    await replenished();
+    assert.equal(spares.claim(shape), undefined);
+    assert.equal(fs.existsSync(agentDir(driver.prepared[0].id, dataDir)), false);
+  });
+});
