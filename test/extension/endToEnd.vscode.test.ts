@@ -92,6 +92,11 @@ describe('Delegate, review and resume in a real VS Code (vscode)', () => {
     assert.match(String(item?.contextValue), /:review\b/);
     assert.match(String(item?.contextValue), /:resume\b/);
     assert.ok(api.views.statusBar.count >= 1);
+    // Saved for review, the VM does not run: its time is a final figure, not counted on. The
+    // fake broker, like brokers older than vmSeconds, sends none: then the tooltip says nothing.
+    const tooltip = (item?.tooltip as vscode.MarkdownString | undefined)?.value ?? '';
+    if (paused.vmSeconds === undefined) assert.doesNotMatch(tooltip, /VM time/);
+    else assert.match(tooltip, /^VM time: (\d+m)?\d+s {2}$/m, `tooltip: ${tooltip}`);
   });
 
   it('opens the agent panel and completes the webview ready handshake', async () => {

@@ -34,6 +34,8 @@ interface ListTracker {
  */
 export class AgentStore implements vscode.Disposable {
   private readonly agents = new Map<string, Agent>();
+  /** When each agent's current version arrived (epoch milliseconds), for its VM time. */
+  private readonly receivedAtMs = new Map<string, number>();
   private stream: EventStream | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private attempt = 0;
@@ -99,6 +101,14 @@ export class AgentStore implements vscode.Disposable {
     return this.agents.get(id);
   }
 
+  /**
+   * When the agent as {@link get} returns it arrived from the broker (epoch milliseconds): its
+   * `vmSeconds` was true then.
+   */
+  receivedAt(id: string): number | undefined {
+    return this.receivedAtMs.get(id);
+  }
+
   /** Starts loading and live updates; later calls do nothing. */
   start(): void {
     if (this.started || this.disposed) return;
@@ -144,6 +154,7 @@ export class AgentStore implements vscode.Disposable {
     if (previous && previous.updatedAt > agent.updatedAt) return;
 
     this.agents.set(agent.id, agent);
+    this.receivedAtMs.set(agent.id, Date.now());
     this.agentEmitter.fire({ agent, previous });
     this.changedEmitter.fire();
   }
@@ -284,6 +295,7 @@ export class AgentStore implements vscode.Disposable {
         break;
       case 'removed':
         for (const tracker of this.listTrackers) tracker.removed.add(message.agentId);
+        this.receivedAtMs.delete(message.agentId);
         if (this.agents.delete(message.agentId)) {
           this.removedEmitter.fire(message.agentId);
           this.changedEmitter.fire();
@@ -314,6 +326,7 @@ export class AgentStore implements vscode.Disposable {
       if (previous && previous.updatedAt > agent.updatedAt) continue;
 
       this.agents.set(agent.id, agent);
+      this.receivedAtMs.set(agent.id, Date.now());
       if (!previous || previous.updatedAt !== agent.updatedAt || previous.state !== agent.state) {
         this.agentEmitter.fire({ agent, previous });
       }
@@ -322,6 +335,7 @@ export class AgentStore implements vscode.Disposable {
       if (seen.has(id) || tracker.touched.has(id)) continue;
 
       this.agents.delete(id);
+      this.receivedAtMs.delete(id);
       this.removedEmitter.fire(id);
     }
     this.changedEmitter.fire();

@@ -1,6 +1,8 @@
 import * as vscode from 'vscode';
+import type { Agent } from '../../../protocol/api';
 import { groupAgents } from '../model/agentGrouping';
 import type { AgentStore } from '../model/AgentStore';
+import { vmTimeText } from '../model/vmTime';
 import { AgentGroupTreeItem } from './AgentGroupTreeItem';
 import { AgentTreeItem } from './AgentTreeItem';
 
@@ -24,7 +26,7 @@ export class AgentsTreeProvider implements vscode.TreeDataProvider<Node>, vscode
     this.disposables.push(store.onDidChange(() => this.changed.fire(undefined)));
   }
 
-  /** Keeps elapsed times fresh while the view is visible. */
+  /** Keeps elapsed times and running VMs' VM times fresh while the view is visible. */
   setVisible(visible: boolean): void {
     clearInterval(this.timer);
     this.timer = visible
@@ -39,7 +41,7 @@ export class AgentsTreeProvider implements vscode.TreeDataProvider<Node>, vscode
   getChildren(element?: Node): Node[] {
     const now = Date.now();
     if (element instanceof AgentGroupTreeItem) {
-      return element.agents.map((agent) => this.remember(new AgentTreeItem(agent, now)));
+      return element.agents.map((agent) => this.remember(this.itemOf(agent, now)));
     }
     if (element) return [];
 
@@ -63,7 +65,16 @@ export class AgentsTreeProvider implements vscode.TreeDataProvider<Node>, vscode
   /** The current item of an agent, for `TreeView.reveal`. */
   itemFor(agentId: string): AgentTreeItem | undefined {
     const agent = this.store.get(agentId);
-    return agent ? new AgentTreeItem(agent, Date.now()) : this.items.get(agentId);
+    return agent ? this.itemOf(agent, Date.now()) : this.items.get(agentId);
+  }
+
+  private itemOf(agent: Agent, nowMs: number): AgentTreeItem {
+    const vmTime = vmTimeText(agent, {
+      receivedAtMs: this.store.receivedAt(agent.id) ?? nowMs,
+      live: this.store.status === 'connected',
+      nowMs,
+    });
+    return new AgentTreeItem(agent, nowMs, vmTime);
   }
 
   private remember(item: AgentTreeItem): AgentTreeItem {

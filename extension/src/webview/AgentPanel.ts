@@ -10,6 +10,7 @@ import {
   type WebviewRequest,
   type WebviewToHost,
 } from './messages';
+import { PanelVmTime } from './PanelVmTime';
 import { createNonce, webviewPage } from './webviewHtml';
 
 /** The view type of agent panels; the serializer is registered under it. */
@@ -33,6 +34,7 @@ export class AgentPanel implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
   private ready = false;
   private lastEventIdValue = 0;
+  private readonly vmTime: PanelVmTime;
 
   /** Shows the agent's panel, creating it if needed. */
   static show(agentId: string, services: AgentPanelServices): AgentPanel {
@@ -85,8 +87,18 @@ export class AgentPanel implements vscode.Disposable {
     AgentPanel.panels.set(agentId, this);
     panel.webview.html = this.html();
     const { store } = services;
+    this.vmTime = new PanelVmTime(
+      store,
+      agentId,
+      (text) => this.post({ type: 'vmTime', text }),
+      () => panel.visible,
+    );
     this.disposables.push(
+      this.vmTime,
       panel.onDidDispose(() => this.dispose()),
+      panel.onDidChangeViewState(() => this.vmTime.update()),
+      // The agent's changes and the stream's status: either can start or stop the VM's clock.
+      store.onDidChange(() => this.vmTime.update()),
       panel.webview.onDidReceiveMessage((message) => void this.receive(message)),
       store.onDidChangeAgent(({ agent }) => {
         if (agent.id !== agentId) return;
@@ -189,6 +201,7 @@ export class AgentPanel implements vscode.Disposable {
       ]);
       this.services.store.upsert(agent);
       this.post({ type: 'init', agent, events, changes: null });
+      this.vmTime.update(true);
       this.lastEventIdValue = events.reduce(
         (max, event) => Math.max(max, event.id),
         this.lastEventIdValue,
@@ -199,6 +212,7 @@ export class AgentPanel implements vscode.Disposable {
       const agent: Agent | undefined = this.services.store.get(this.agentId);
       if (agent) this.post({ type: 'init', agent, events: [], changes: null });
       else this.post({ type: 'removed' });
+      this.vmTime.update(true);
     }
   }
 

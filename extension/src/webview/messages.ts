@@ -40,6 +40,11 @@ export const hostToWebviewSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('agent'), agent: agentSchema }),
   z.object({ type: z.literal('event'), event: agentEventSchema }),
   z.object({ type: z.literal('changes'), changes: z.array(changedFileSchema) }),
+  /**
+   * The agent's VM time as the header shows it ("4m12s so far"), sent after `init`, on every
+   * change and each second while it grows; null when the broker does not report it.
+   */
+  z.object({ type: z.literal('vmTime'), text: z.string().nullable() }),
   z.object({ type: z.literal('removed') }),
   z.object({
     type: z.literal('reply'),

@@ -27,6 +27,8 @@ const restored = webviewStateSchema.safeParse(vscode.getState());
 let state: WebviewState | undefined = restored.success ? restored.data : undefined;
 let agent: Agent | undefined;
 let changes: { status: string; path: string }[] | null = null;
+/** The agent's VM time as the host words it; null when the broker does not report it. */
+let vmTime: string | null = null;
 let removed = false;
 let nextRequestId = 1;
 const pending = new Map<number, WebviewRequest>();
@@ -36,6 +38,8 @@ let lastError = '';
 // typed, the caret and a selection in the timeline survive a stream of events.
 const app = document.getElementById('app') as HTMLElement;
 const headerSection = el('header', 'header');
+/** Kept across header redraws: the host updates it each second while the VM runs. */
+const vmTimeText = el('span', 'vm-time');
 const actionBar = el('div', 'actions');
 const reviewSection = el('section', 'review');
 const reviewMessage = el('p', 'review-message');
@@ -83,6 +87,11 @@ function handle(message: HostToWebview): void {
     case 'changes':
       changes = message.changes;
       break;
+    case 'vmTime':
+      // Only this line changes: redrawing the buttons each second would eat a click.
+      vmTime = message.text;
+      renderVmTime();
+      return;
     case 'removed':
       removed = true;
       break;
@@ -148,9 +157,15 @@ function renderHeader(current: Agent): void {
       '',
       ` · ${current.profile} · ${current.id} · base ${current.repo.baseCommit.slice(0, 10)}`,
     ),
+    vmTimeText,
   );
+  renderVmTime();
   headerSection.replaceChildren(el('h1', '', current.title), meta);
   if (current.stateReason) headerSection.append(el('p', 'reason', current.stateReason));
+}
+
+function renderVmTime(): void {
+  vmTimeText.textContent = vmTime === null ? '' : ` · VM time ${vmTime}`;
 }
 
 function renderActions(current: Agent): void {

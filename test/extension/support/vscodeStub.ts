@@ -1,8 +1,8 @@
 /**
  * A stand-in for the `vscode` module in unit tests (mocha in plain Node, where it does not exist):
- * the little of its API the extension's models and status bar item use. Importing this file
- * before the code under test makes `import * as vscode from 'vscode'` resolve to it; what the
- * status bar would show is kept in {@link shownStatusBarItems}.
+ * the little of its API the extension's models, status bar item and tree items use. Importing
+ * this file before the code under test makes `import * as vscode from 'vscode'` resolve to it;
+ * what the status bar would show is kept in {@link shownStatusBarItems}.
  */
 import Module from 'node:module';
 
@@ -27,6 +27,32 @@ class EventEmitter<T> {
 
 class ThemeColor {
   constructor(readonly id: string) {}
+}
+
+class ThemeIcon {
+  constructor(
+    readonly id: string,
+    readonly color?: ThemeColor,
+  ) {}
+}
+
+class MarkdownString {
+  constructor(readonly value = '') {}
+}
+
+/** The fields of a tree item the extension sets; VS Code's class holds them the same way. */
+class TreeItem {
+  id?: string;
+  description?: string;
+  contextValue?: string;
+  iconPath?: ThemeIcon;
+  tooltip?: string | MarkdownString;
+  command?: unknown;
+
+  constructor(
+    readonly label: string,
+    readonly collapsibleState = 0,
+  ) {}
 }
 
 /** A status bar item that records what it shows. */
@@ -57,6 +83,10 @@ function createStatusBarItem(id: string): StubStatusBarItem & Record<string, unk
 const vscodeStub = {
   EventEmitter,
   ThemeColor,
+  ThemeIcon,
+  MarkdownString,
+  TreeItem,
+  TreeItemCollapsibleState: { None: 0, Collapsed: 1, Expanded: 2 },
   StatusBarAlignment: { Left: 1, Right: 2 },
   commands: { executeCommand: async () => undefined },
   window: { createStatusBarItem },

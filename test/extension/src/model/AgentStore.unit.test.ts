@@ -107,4 +107,28 @@ describe('AgentStore (unit)', function () {
     await api.cancel(agentId);
     await until(() => store.get(agentId)?.state === 'cancelled', 'the change arrived', 3_000);
   });
+
+  it('knows when each agent arrived, listed or streamed, so a running VM time can be counted on from then', async () => {
+    const agentId = await newAgent();
+    const store = newStore();
+
+    const beforeList = Date.now();
+    await store.whenLoaded(5_000);
+    const listedAt = store.receivedAt(agentId);
+    assert.ok(listedAt !== undefined && listedAt >= beforeList && listedAt <= Date.now());
+    assert.equal(typeof store.get(agentId)?.vmSeconds, 'number', 'the broker sends vmSeconds');
+    await until(() => store.status === 'connected', 'the store connected');
+
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await api.cancel(agentId);
+    await until(() => store.get(agentId)?.state === 'cancelled', 'the change arrived', 3_000);
+    assert.ok(
+      Number(store.receivedAt(agentId)) > listedAt,
+      'the streamed version has its own time',
+    );
+
+    await api.remove(agentId);
+    await until(() => store.get(agentId) === undefined, 'the removal arrived', 3_000);
+    assert.equal(store.receivedAt(agentId), undefined);
+  });
 });

@@ -234,4 +234,36 @@ describe('Agent webview in headless Chromium (unit)', function () {
     await post({ type: 'event', event: third });
     assert.equal(await shownEntries(), 3, 'a repeated event is listed once');
   });
+
+  it("shows the agent's VM time in the header as the host sends it, without redrawing the buttons", async () => {
+    const vmTime = () =>
+      page.evaluate(() => document.querySelector('header .meta .vm-time')?.textContent ?? null);
+    const agent = anAgent({ state: 'running', vmSeconds: 127 });
+    await post(
+      { type: 'vmTime', text: '2m07s so far' },
+      { type: 'init', agent, events: [], changes: null },
+    );
+    assert.equal(await vmTime(), ' · VM time 2m07s so far', 'a figure sent before the agent');
+
+    await page.evaluate(
+      () => ((window as unknown as { cancel: unknown }).cancel = document.getElementById('cancel')),
+    );
+    await post({ type: 'vmTime', text: '2m08s so far' });
+    assert.equal(await vmTime(), ' · VM time 2m08s so far');
+    assert.equal(
+      await page.evaluate(
+        () =>
+          document.getElementById('cancel') === (window as unknown as { cancel: unknown }).cancel,
+      ),
+      true,
+      'the Cancel button is the same element',
+    );
+
+    await post({ type: 'agent', agent: { ...agent, state: 'awaiting_review', updatedAt: 3_000 } });
+    assert.equal(await vmTime(), ' · VM time 2m08s so far', 'kept across a header redraw');
+
+    await post({ type: 'vmTime', text: null });
+    assert.equal(await vmTime(), '');
+    assert.doesNotMatch((await page.locator('header').textContent()) ?? '', /VM time/);
+  });
 });
