@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { agentDir } from '../config/paths';
 import type { Vm } from '../vmm/VmmDriver';
 import type { TemplateManager } from '../vmm/templates/TemplateManager';
 import { describeError, type AgentContext } from './AgentContext';
@@ -23,6 +24,8 @@ class StartCalledOff extends Error {}
 export class BootQueue {
   private activeBoots = 0;
   private closed = false;
+  /** Whether the directories of the agents queued at this broker's start were looked at. */
+  private leftoversEnded = false;
   /** Starts under way (or waiting for their agent's lock), by agent id. */
   private readonly inFlight = new Map<string, { abort: AbortController; settled: Promise<void> }>();
 
@@ -45,6 +48,11 @@ export class BootQueue {
 
     const limit = options.maxConcurrentBoots ?? Number(process.env.AGENTVM_MAX_BOOTS ?? 2);
     const queued = store.agentsInStates(['queued']);
+    if (!this.leftoversEnded) {
+      this.leftoversEnded = true;
+      // Before any start: each takes the agent's lock first, so a start there waits for it.
+      for (const record of queued) void this.endLeftover(record.id);
+    }
     for (const record of queued) {
       if (this.activeBoots >= limit) return;
       if (this.inFlight.has(record.id)) continue;
@@ -119,6 +127,7 @@ export class BootQueue {
       await options.policy?.prepare(record);
       signal.throwIfAborted();
       const spec = agentVmSpec(options, record, image);
+      await this.spares?.releaseOutdated(id);
       if (!options.driver.hasSpare?.(spec.vmDir)) {
         // A queued agent has no VM. What runs in its directory anyway is a spare VM start (see
         // SpareVms) claimed before a broker stopped, or a start a stopping broker could not end.
@@ -166,6 +175,24 @@ export class BootQueue {
       // A spare claimed for this agent and not used (the start cold-booted, or failed first).
       await this.spares?.release(id);
     }
+  }
+
+  /**
+   * A queued agent has no VM, so a QEMU in its directory when this broker starts is a spare a
+   * killed broker had claimed for it. Its start would end it, but a long queue delays that and a
+   * cancel never comes to it: the QEMU would stay, paused and unknown to any broker, until the
+   * agent is removed. Run under the agent's lock, so it never races a start there.
+   */
+  private endLeftover(id: string): Promise<void> {
+    const { locks, options, log } = this.context;
+    const dir = agentDir(id, options.dataDir);
+    return locks
+      .run(id, async () => {
+        if (!options.driver.hasSpare?.(dir)) await options.driver.stopLeftover?.(dir);
+      })
+      .catch((error: unknown) =>
+        log.warn('agent.queued_leftover_kept', { agentId: id, error: describeError(error) }),
+      );
   }
 
   /** A start its agent's cancel or removal called off: its VM goes, the caller ends the agent. */

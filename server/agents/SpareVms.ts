@@ -33,7 +33,10 @@ export interface SpareShape {
 interface Spare {
   /** The agent id reserved for it: the spare waits in that agent's directory. */
   id: string;
+  shape: SpareShape;
   templateKey: string;
+  /** Which files the template was when the spare was launched (see templateFiles). */
+  templateFiles: string;
   ready: boolean;
 }
 
@@ -82,19 +85,30 @@ export class SpareVms {
   claim(shape: SpareShape): string | undefined {
     if (this.closed) return undefined;
 
+    this.endOutdated();
     const templateShape = this.templateShape(shape);
     const key = this.options.templates.keyFor(templateShape);
     const spare = this.waiting.get(key);
     if (!spare?.ready) return undefined;
 
     this.waiting.delete(key);
-    if (this.options.templates.find(templateShape).template?.key !== spare.templateKey) {
+    if (!this.isCurrent(spare)) {
       void this.end(spare, { removeDir: true });
       return undefined;
     }
 
     this.claimed.set(spare.id, spare);
     return spare.id;
+  }
+
+  /**
+   * Agent `id` is about to start: a spare claimed for it whose template was replaced or removed
+   * since (while the agent waited in the queue) is ended now, so that the start clones the
+   * template as it is.
+   */
+  async releaseOutdated(id: string): Promise<void> {
+    const spare = this.claimed.get(id);
+    if (spare && !this.isCurrent(spare)) await this.release(id);
   }
 
   /**
@@ -128,7 +142,15 @@ export class SpareVms {
     const { driver, logger } = this.options;
     if (this.closed || this.waiting.has(template.key) || !driver.prepareSpare) return;
 
-    const spare: Spare = { id: newAgentId(), templateKey: template.key, ready: false };
+    const spare: Spare = {
+      id: newAgentId(),
+      shape,
+      templateKey: template.key,
+      // Read before the launch opens them: a template replaced in between makes the spare look
+      // outdated (it is ended), never the other way round.
+      templateFiles: templateFiles(template),
+      ready: false,
+    };
     this.waiting.set(template.key, spare);
     const spec: VmSpec = {
       id: spare.id,
@@ -159,6 +181,31 @@ export class SpareVms {
     if (how.removeDir) fs.rmSync(dir, { recursive: true, force: true });
   }
 
+  /**
+   * Whether an agent of the spare's shape would still be cloned from the very files the spare was
+   * launched with. A template removed and built again keeps its key (same inputs) but not its
+   * files, and the spare holds the old ones open: an operator who rebuilt a broken template (for
+   * example after `image build --force`) must not get it back through a spare.
+   */
+  private isCurrent(spare: Spare): boolean {
+    const template = this.options.templates.find(this.templateShape(spare.shape)).template;
+    return template?.key === spare.templateKey && templateFiles(template) === spare.templateFiles;
+  }
+
+  /**
+   * Ends the ready spares whose template is no longer in use: after a new image, no agent's shape
+   * leads to them any more, and each would hold ≈50 MiB and its old template's files until the
+   * broker stops.
+   */
+  private endOutdated(): void {
+    for (const [key, spare] of this.waiting) {
+      if (!spare.ready || this.isCurrent(spare)) continue;
+
+      this.waiting.delete(key);
+      void this.end(spare, { removeDir: true });
+    }
+  }
+
   private templateShape(shape: SpareShape): TemplateShape {
     return {
       image: shape.image,
@@ -167,4 +214,14 @@ export class SpareVms {
       egress: this.options.plannedEgress !== undefined,
     };
   }
+}
+
+/** The identity of a template's files (device, inode, size, modification time), in one string. */
+function templateFiles(template: VmTemplate): string {
+  return [template.memoryPath, template.diskPath, template.snapshot.statePath]
+    .map((file) => {
+      const stat = fs.statSync(file, { throwIfNoEntry: false });
+      return stat ? `${stat.dev}:${stat.ino}:${stat.size}:${stat.mtimeMs}` : 'missing';
+    })
+    .join(' ');
 }
