@@ -17,6 +17,7 @@ import { writeImageManifest, type ImageManifest } from './imageManifest';
 import { loadImageFor } from './loadImage';
 import { defaultFreeSpaceBytes, makeExt4Image } from './makeExt4Image';
 import { ensureRootfsCache } from './rootfsCache';
+import { removeTemplatesOfImage, unfinishedAgentsOnImage } from './pruneImages';
 import { stageRootfs } from './stageRootfs';
 import { makeTempDir, removeStaleTempDirs } from './tempDirs';
 
@@ -25,9 +26,9 @@ export interface EnsureImageOptions {
   /** Data directory; `dataDir()` (AGENTVM_DATA_DIR or the XDG data home) by default. */
   dataDir?: string;
   /**
-   * Rebuild the debootstrap cache and the image even when they exist. Meant for a corrupt image:
-   * VM overlays name their base image by path, so agents created on the old image should not be
-   * resumed after a forced rebuild of the same key.
+   * Rebuild the debootstrap cache and the image even when they exist. Refused (INVALID_STATE)
+   * while an agent that has not ended has its disk on the image: VM overlays name their base
+   * image by path, so a rebuild under the same key would change the disk under it.
    */
   force?: boolean;
   /** Receives one human-readable line per build step and each line of tool output. */
@@ -59,7 +60,25 @@ export async function ensureImage(options: EnsureImageOptions = {}): Promise<Gue
       const built = options.force ? undefined : tryLoad(imagesRoot, inputs, () => undefined);
       if (built) return built;
 
+      const root = options.dataDir ?? dataDir();
+      const users = unfinishedAgentsOnImage(root, inputs.key);
+      if (options.force && users.length > 0) {
+        throw new AgentvmError(
+          'INVALID_STATE',
+          `the image ${inputs.key.slice(0, 12)} is the base of the disks of agents that have not ended (${users.join(', ')}); a rebuild under the same key would change the disk under each of them`,
+          `Let them finish, or cancel or remove them (\`agentvm ls\`), then build again; or build into another data directory (AGENTVM_DATA_DIR).`,
+        );
+      }
+
+      const replacing = fs.existsSync(path.join(imagesRoot, inputs.key));
       await buildImage(imagesRoot, inputs, options, progress);
+      // Templates of the replaced image are overlays on its old root filesystem: they go, and the
+      // broker builds them again. Not under agents still on it (a corrupt image being repaired).
+      if (replacing && users.length === 0) {
+        for (const dir of removeTemplatesOfImage(root, inputs.key)) {
+          progress(`image: removed template ${path.basename(dir)}, built on the replaced image`);
+        }
+      }
       return loadImageFor(imagesRoot, inputs);
     },
     (ownerPid) => progress(`image: waiting for the build in process ${ownerPid}`),

@@ -123,12 +123,53 @@ function templateImages(root: string): Map<string, string> {
 }
 
 /**
+ * Agents of the store that have not ended and whose disk is chained to image `key` (directly, or
+ * through their template's disk): a rebuild of that image under the same key would change the
+ * disk under each of them.
+ */
+export function unfinishedAgentsOnImage(root: string, key: string): string[] {
+  if (!fs.existsSync(imagesDir(root))) return [];
+
+  const imagesRoot = fs.realpathSync(imagesDir(root));
+  const agents = agentsDir(root);
+  return [...agentStates(root)]
+    .filter(([, state]) => !terminalStates.includes(state))
+    .map(([id]) => id)
+    .filter((id) =>
+      qcow2Files(path.join(agents, id)).some((file) => imageKeyOfChain(file, imagesRoot) === key),
+    )
+    .sort();
+}
+
+/**
+ * Removes the templates built on image `key` (their disks are overlays on its root filesystem, so
+ * a new build of the image under the same key leaves them pointing at other bytes); returns their
+ * directories.
+ */
+export function removeTemplatesOfImage(root: string, key: string): string[] {
+  const removed: string[] = [];
+  for (const [dir, imageKey] of templateImages(root)) {
+    if (imageKey !== key) continue;
+
+    fs.rmSync(dir, { recursive: true, force: true });
+    removed.push(dir);
+  }
+  return removed;
+}
+
+/**
  * Ids of agents that have ended, read from the broker's store (read-only, so a running broker is
  * not disturbed). Without a store, no agent counts as ended: everything they hold is kept.
  */
 function endedAgents(root: string): Set<string> {
+  const ended = [...agentStates(root)].filter(([, state]) => terminalStates.includes(state));
+  return new Set(ended.map(([id]) => id));
+}
+
+/** Every stored agent's state, read-only; empty without a store. */
+function agentStates(root: string): Map<string, AgentState> {
   const file = storePath(root);
-  if (!fs.existsSync(file)) return new Set();
+  if (!fs.existsSync(file)) return new Map();
 
   const db = new Database(file, { readonly: true, fileMustExist: true });
   try {
@@ -136,7 +177,7 @@ function endedAgents(root: string): Set<string> {
       id: string;
       state: AgentState;
     }[];
-    return new Set(rows.filter((row) => terminalStates.includes(row.state)).map((row) => row.id));
+    return new Map(rows.map((row) => [row.id, row.state]));
   } finally {
     db.close();
   }

@@ -3,10 +3,14 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { AgentvmError } from '../../../../protocol/errors';
-import { imagesDir } from '../../../../server/config/paths';
+import type { AgentState } from '../../../../protocol/api';
+import { agentsDir, imagesDir, storePath } from '../../../../server/config/paths';
+import { Store } from '../../../../server/store/Store';
 import { ensureImage } from '../../../../server/vmm/image/ensureImage';
 import { hashImageInputs } from '../../../../server/vmm/image/imageInputs';
 import { loadImage } from '../../../../server/vmm/image/loadImage';
+import { anAgentRecord } from '../../../helpers/anAgentRecord';
+import { writeOverlay, writeTemplate } from './imageDependents';
 import { createImageFixture, type ImageFixture } from './imageFixture';
 
 const mebibyte = 1024 * 1024;
@@ -149,6 +153,78 @@ describe('ensureImage (unit)', function () {
 
     assert.equal(rebuilt.key, image.key);
     assert.ok(fs.statSync(rebuilt.rootfsPath).size > 0);
+  });
+
+  describe('an image rebuilt under the same key', () => {
+    /** An agent stored in `state` whose disk is an overlay on the image's root filesystem. */
+    const agentOn = (image: { rootfsPath: string }, id: string, state: AgentState) => {
+      const store = new Store(storePath(fixture.dataDir));
+      store.insertAgent(
+        anAgentRecord({ id, title: id, text: id, profile: 'p', owner: 'o', state }),
+      );
+      store.close();
+      writeOverlay(
+        path.join(agentsDir(fixture.dataDir), id, 'overlay.qcow2'),
+        image.rootfsPath,
+        'raw',
+      );
+    };
+
+    it('is refused with --force while an agent that has not ended has its disk on it, and names the agent', async () => {
+      const image = await build();
+      agentOn(image, 'paused1', 'awaiting_review');
+      const manifest = fs.readFileSync(
+        path.join(imagesDir(fixture.dataDir), image.key, 'manifest.json'),
+      );
+
+      await assert.rejects(build({ force: true }), expectError('INVALID_STATE', /paused1/));
+      // Nothing was touched.
+      assert.deepEqual(
+        fs.readFileSync(path.join(imagesDir(fixture.dataDir), image.key, 'manifest.json')),
+        manifest,
+      );
+    });
+
+    it('takes the templates built on the old image with it (regression: clones of them failed on the new root filesystem)', async () => {
+      const image = await build();
+      const templateDisk = writeTemplate(
+        fixture.dataDir,
+        'tpl-on-image',
+        image.key,
+        image.rootfsPath,
+      );
+      const otherTemplate = writeTemplate(
+        fixture.dataDir,
+        'tpl-other',
+        'f'.repeat(64),
+        image.rootfsPath,
+      );
+      agentOn(image, 'ended1', 'done');
+      fs.rmSync(image.rootfsPath); // corrupt: the next build replaces the image
+
+      const lines: string[] = [];
+      await build({ onProgress: (line) => lines.push(line) });
+
+      assert.equal(fs.existsSync(path.dirname(templateDisk)), false);
+      assert.equal(fs.existsSync(path.dirname(otherTemplate)), true);
+      assert.ok(lines.some((line) => /removed template tpl-on-image/.test(line)));
+    });
+
+    it('keeps the templates while an agent that has not ended is on the image being repaired', async () => {
+      const image = await build();
+      const templateDisk = writeTemplate(
+        fixture.dataDir,
+        'tpl-on-image',
+        image.key,
+        image.rootfsPath,
+      );
+      agentOn(image, 'running1', 'running');
+      fs.rmSync(image.rootfsPath);
+
+      await build();
+
+      assert.equal(fs.existsSync(templateDisk), true);
+    });
   });
 
   it('names the changed input when the guest agent changes, and rebuilds without debootstrap', async () => {

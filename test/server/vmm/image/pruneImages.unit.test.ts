@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,6 +7,7 @@ import { storePath } from '../../../../server/config/paths';
 import { Store } from '../../../../server/store/Store';
 import { pruneImages } from '../../../../server/vmm/image/pruneImages';
 import { anAgentRecord } from '../../../helpers/anAgentRecord';
+import { writeOverlay, writeTemplate } from './imageDependents';
 
 const key = (letter: string) => letter.repeat(64);
 
@@ -22,41 +22,9 @@ describe('pruneImages (unit)', () => {
     return path.join(dir, 'rootfs.ext4');
   };
 
-  /** A qcow2 overlay at `file` on top of `backing`, made the way the driver makes them. */
-  const overlay = (file: string, backing: string, format: 'raw' | 'qcow2') => {
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', backing, '-F', format, file]);
-    return file;
-  };
-
-  const template = (name: string, imageLetter: string, backing: string) => {
-    const dir = path.join(root, 'templates', name);
-    const disk = overlay(path.join(dir, 'overlay.qcow2'), backing, 'raw');
-    fs.writeFileSync(
-      path.join(dir, 'manifest.json'),
-      JSON.stringify({
-        key: name,
-        inputs: {
-          builderVersion: 1,
-          imageKey: key(imageLetter),
-          memoryMiB: 512,
-          vcpus: 1,
-          egress: true,
-          accel: 'tcg',
-          qemuVersion: 'QEMU emulator version 7.2',
-        },
-        memoryFile: 'memory.ram',
-        diskFile: 'overlay.qcow2',
-        stateFile: 'snapshot.state',
-        stateSizeBytes: 1,
-        stateChecksum: `sha256:${'0'.repeat(64)}`,
-        migrationCapabilities: [],
-        builtAt: 1,
-        buildMs: 1,
-      }),
-    );
-    return disk;
-  };
+  const overlay = writeOverlay;
+  const template = (name: string, imageLetter: string, backing: string) =>
+    writeTemplate(root, name, key(imageLetter), backing);
 
   const agent = (
     store: Store,
