@@ -280,6 +280,22 @@ export class AgentManager {
       reviews: this.reviews,
     });
     this.boots.pump();
+    this.prepareSpares();
+  }
+
+  /** Spares for the profiles whose templates exist (see SpareVms.prepareForExisting). */
+  private prepareSpares(): void {
+    if (!this.spares) return;
+
+    let image: GuestImage;
+    try {
+      image = this.options.loadImage();
+    } catch {
+      // No usable image yet: no template can be cloned either.
+      return;
+    }
+    const shapes = this.options.profiles.list().map((profile) => ({ ...profile, image }));
+    this.spares.prepareForExisting(shapes);
   }
 
   /**

@@ -78,6 +78,18 @@ export class SpareVms {
   }
 
   /**
+   * The broker started: prepare a spare for each of `shapes` whose template exists already (the
+   * profiles' shapes), so the first agent after a start, the one a user waits for after opening
+   * the editor, finds one too. Shapes without a template get theirs after their first clone.
+   */
+  prepareForExisting(shapes: SpareShape[]): void {
+    for (const shape of shapes) {
+      const template = this.options.templates.find(this.templateShape(shape)).template;
+      if (template) this.replenishSoon(shape, template);
+    }
+  }
+
+  /**
    * The id reserved for a ready spare of the template that an agent of `shape` would be cloned
    * from, now claimed for a new agent; undefined when there is none (or its template is no longer
    * the one in use, which ends it).

@@ -65,7 +65,10 @@ describe('SpareVms', () => {
   let currentTemplate: VmTemplate | undefined;
   let spares: SpareVms;
 
-  const templates = {
+  const templates: {
+    keyFor(of: TemplateShape): string;
+    find(of?: TemplateShape): { template?: VmTemplate; reason?: string };
+  } = {
     keyFor: (of: TemplateShape) => `${of.image.key}/${of.memoryMiB}/${of.vcpus}/${of.egress}`,
     find: () => (currentTemplate ? { template: currentTemplate } : { reason: 'none' }),
   };
@@ -176,6 +179,27 @@ describe('SpareVms', () => {
     spares.replenishSoon(shape, template(expectedKey));
     await new Promise((resolve) => setTimeout(resolve, 20));
     assert.equal(driver.prepared.length, 2);
+  });
+
+  it('prepares, at broker start, a spare for each shape whose template exists, and none for the others', async () => {
+    const other = { ...shape, memoryMiB: 2048 };
+    const find = templates.find;
+    templates.find = ((of: TemplateShape) =>
+      of.memoryMiB === 2048 ? { reason: 'not built' } : find()) as typeof templates.find;
+    try {
+      spares.prepareForExisting([shape, other, shape]);
+      for (let waited = 0; driver.prepared.length === 0 && waited < 100; waited++) {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    } finally {
+      templates.find = find;
+    }
+    assert.deepEqual(
+      driver.prepared.map((spec) => spec.memoryMiB),
+      [512],
+    );
+    assert.ok(spares.claim(shape));
   });
 
   it('offers no spare when the driver could not prepare one, and leaves no directory', async () => {

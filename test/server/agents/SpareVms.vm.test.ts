@@ -53,7 +53,7 @@ describe('spare VM starts: the next clone launched ahead in a reserved agent dir
 
   after(() => upstream.close());
 
-  /** The agent directory (other than `known` ones) where a spare QEMU runs, once there is one. */
+  /** The agent directory (other than `known` ones) where a spare QEMU waits, once one does. */
   async function spareDir(known: string[]): Promise<string> {
     const deadline = Date.now() + 60_000;
     for (;;) {
@@ -61,7 +61,11 @@ describe('spare VM starts: the next clone launched ahead in a reserved agent dir
       const spare = dirs.find(
         (id) => !known.includes(id) && qemuPidsMentioning(path.join(agentsDir(), id)).length === 1,
       );
-      if (spare) return spare;
+      if (spare && fs.existsSync(path.join(agentsDir(), spare, 'qmp.sock'))) {
+        // The broker offers it once connected to its QMP, milliseconds after the socket appears.
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        return spare;
+      }
       if (Date.now() > deadline) throw new Error(`no spare QEMU appeared in ${agentsDir()}`);
 
       await new Promise((resolve) => setTimeout(resolve, 200));
@@ -118,10 +122,20 @@ describe('spare VM starts: the next clone launched ahead in a reserved agent dir
 
     // The next spare waits; a broker that stops ends it and removes its directory.
     const next = await spareDir([first.id, second.id]);
-    await harness.restart();
+    await harness.broker.stop();
     assert.deepEqual(qemuPidsMentioning(agentsDir()), []);
     assert.equal(fs.existsSync(path.join(agentsDir(), next)), false);
     assert.deepEqual(fs.readdirSync(agentsDir()).sort(), [first.id, second.id].sort());
+
+    // A broker that starts with the template there prepares a spare for its first agent.
+    await harness.restart();
+    const atStart = await spareDir([first.id, second.id]);
+    assert.notEqual(atStart, next);
+    const third = await harness.client.createAgent({ text: 'third', profile: 'spare-fetch', repo });
+    currentId = third.id;
+    assert.equal(third.id, atStart);
+    await harness.waitFor(third.id, ['done']);
+    assert.match(await readyReason(third.id), /launched ahead/);
   });
 
   it('removes, at the next start, a spare whose broker died without ending it', async () => {
