@@ -112,16 +112,7 @@ export class AgentManager {
     this.guest = new GuestMessageHandler(context, this.vms, this.reviews, (id) =>
       this.resultFiles(id),
     );
-    this.spares =
-      this.templates && options.driver.prepareSpare && process.env.AGENTVM_SPARES !== 'off'
-        ? new SpareVms({
-            driver: options.driver,
-            templates: this.templates,
-            dataDir: options.dataDir,
-            logger: options.logger,
-            plannedEgress: options.policy && ((id) => options.policy!.plannedEgress(id)),
-          })
-        : undefined;
+    this.spares = SpareVms.forBroker(options, this.templates);
     this.boots = new BootQueue(context, this.vms, this.limits, this.templates, this.spares);
     // Queued agents wait while the store cannot write (see BootQueue.pump).
     options.store.onWriteStatus((status) => {
@@ -280,22 +271,7 @@ export class AgentManager {
       reviews: this.reviews,
     });
     this.boots.pump();
-    this.prepareSpares();
-  }
-
-  /** Spares for the profiles whose templates exist (see SpareVms.prepareForExisting). */
-  private prepareSpares(): void {
-    if (!this.spares) return;
-
-    let image: GuestImage;
-    try {
-      image = this.options.loadImage();
-    } catch {
-      // No usable image yet: no template can be cloned either.
-      return;
-    }
-    const shapes = this.options.profiles.list().map((profile) => ({ ...profile, image }));
-    this.spares.prepareForExisting(shapes);
+    this.spares?.prepareForProfiles(this.options.profiles, this.options.loadImage);
   }
 
   /**

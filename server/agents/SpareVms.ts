@@ -1,9 +1,11 @@
 import fs from 'node:fs';
 import { agentDir } from '../config/paths';
 import type { Logger } from '../log';
+import type { ProfileRegistry } from '../profiles/ProfileRegistry';
 import type { TemplateManager } from '../vmm/templates/TemplateManager';
 import type { TemplateShape } from '../vmm/templates/templateKey';
 import type { GuestImage, VmmDriver, VmSpec, VmTemplate } from '../vmm/VmmDriver';
+import type { AgentManagerOptions } from './AgentManager';
 import { newAgentId } from './newAgentRecord';
 
 /** How long after an agent's clone the next spare is prepared: its guest is busy starting then. */
@@ -61,6 +63,41 @@ export class SpareVms {
   private closed = false;
 
   constructor(private readonly options: SpareVmsOptions) {}
+
+  /**
+   * The broker's spares: on when there are templates and the driver can launch ahead, unless
+   * AGENTVM_SPARES=off.
+   */
+  static forBroker(
+    options: Pick<AgentManagerOptions, 'driver' | 'dataDir' | 'logger' | 'policy'>,
+    templates: TemplateManager | undefined,
+  ): SpareVms | undefined {
+    const { driver, policy } = options;
+    if (!templates || !driver.prepareSpare || process.env.AGENTVM_SPARES === 'off')
+      return undefined;
+
+    return new SpareVms({
+      driver,
+      templates,
+      dataDir: options.dataDir,
+      logger: options.logger,
+      plannedEgress: policy && ((id) => policy.plannedEgress(id)),
+    });
+  }
+
+  /**
+   * The broker started: {@link prepareForExisting} for the shapes of all `profiles`, on the
+   * current image (none without a usable image: no template could be cloned either).
+   */
+  prepareForProfiles(profiles: Pick<ProfileRegistry, 'list'>, loadImage: () => GuestImage): void {
+    let image: GuestImage;
+    try {
+      image = loadImage();
+    } catch {
+      return;
+    }
+    this.prepareForExisting(profiles.list().map((profile) => ({ ...profile, image })));
+  }
 
   /**
    * An agent of `shape` was just cloned from `template`: prepare a spare for the next one, after
