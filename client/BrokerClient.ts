@@ -370,7 +370,8 @@ export class BrokerClient {
    * Why a request got no whole answer. A connection the broker accepted and then closed is
    * BROKER_CONNECTION_LOST, not "nothing answered": the broker may have acted on the request (it
    * may have died doing so), so the caller must check before repeating it. The body of an answer
-   * can only break off that way. Nothing listening, or no answer in time, is BROKER_UNREACHABLE.
+   * can only break off that way. No answer in time is BROKER_TIMEOUT, which says the same; nothing
+   * listening is BROKER_UNREACHABLE.
    */
   private requestFailure(
     method: string,
@@ -379,10 +380,11 @@ export class BrokerClient {
     when: 'before answering' | 'before it finished answering',
   ): AgentvmError {
     if ((error as Error).name === 'TimeoutError') {
+      // It took the request (a closed port refuses at once): "nothing answered" would be false.
+      const effect = method === 'GET' ? '' : '; it may or may not have acted on it';
       return new AgentvmError(
-        'BROKER_UNREACHABLE',
-        `broker at ${this.baseUrl} timed out`,
-        this.unreachableHint,
+        'BROKER_TIMEOUT',
+        `the broker at ${this.baseUrl} did not answer ${method} ${path} within ${this.requestTimeoutMs / 1000} s${effect}`,
       );
     }
 

@@ -101,6 +101,10 @@ export const errorCatalog = {
     status: 502,
     hint: 'The broker may have stopped or crashed while it handled the request: once a broker answers again, see with `agentvm ls` whether a change took effect before you repeat it. The broker log says why it closed the connection.',
   },
+  BROKER_TIMEOUT: {
+    status: 504,
+    hint: 'The broker took the request and gave no answer in time: it may be busy (a large upload, a restore) or stuck. See with `agentvm ls` whether a change took effect before you repeat it; the broker log says what it was doing.',
+  },
   DATA_DIR_IN_USE: {
     status: 409,
     hint: 'Use the broker that runs there, stop it first, or give this one its own AGENTVM_DATA_DIR.',

@@ -16,8 +16,8 @@ export const exitCodes = {
   /** Missing or wrong token, or an action only an admin may take (another user's agent is 5). */
   unauthorized: 6,
   /**
-   * The broker closed the connection before it answered: the request may or may not have taken
-   * effect (BROKER_CONNECTION_LOST).
+   * The broker closed the connection before it answered, or did not answer in time: the request
+   * may or may not have taken effect (BROKER_CONNECTION_LOST, BROKER_TIMEOUT).
    */
   connectionLost: 7,
   /** Ctrl-C (128 + SIGINT), as a shell reports it; only the CLI stops, never the agent. */
@@ -39,6 +39,7 @@ export function exitCodeFor(code: ErrorCode): number {
     case 'BROKER_UNREACHABLE':
       return exitCodes.brokerUnreachable;
     case 'BROKER_CONNECTION_LOST':
+    case 'BROKER_TIMEOUT':
       return exitCodes.connectionLost;
     case 'AGENT_NOT_FOUND':
     case 'PROFILE_NOT_FOUND':

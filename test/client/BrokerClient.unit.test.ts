@@ -67,6 +67,28 @@ describe('BrokerClient when the connection breaks (unit)', () => {
     assert.match(error.message, /closed the connection before answering GET \/v1\/agents$/);
   });
 
+  it('reports a broker that takes the request and never answers as BROKER_TIMEOUT, saying the change may have happened (regression: "Nothing answered")', async () => {
+    const silent = await brokenServer(() => undefined);
+    servers.push(silent);
+    const { port } = silent.address() as net.AddressInfo;
+    const client = new BrokerClient({
+      url: `http://127.0.0.1:${port}`,
+      token: 'avm_unused',
+      requestTimeoutMs: 200,
+      unreachableHint: 'Nothing answered at the test URL',
+    });
+
+    const error = await failure(client.cancel('someagent'));
+    assert.equal(error.code, 'BROKER_TIMEOUT');
+    assert.match(
+      error.message,
+      /did not answer POST \/v1\/agents\/someagent\/cancel within 0\.2 s/,
+    );
+    assert.match(error.message, /may or may not have acted on it/);
+    assert.doesNotMatch(error.hint, /Nothing answered/);
+    assert.match(error.hint, /agentvm ls/);
+  });
+
   it('reports an answer that breaks off after its head as BROKER_CONNECTION_LOST (regression: an INTERNAL error with a stack)', async () => {
     const client = await serve((socket) => {
       socket.write(

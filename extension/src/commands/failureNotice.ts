@@ -29,6 +29,10 @@ const editorAdvice: Partial<Record<ErrorCode, { hint: string; actions: FailureAc
     hint: 'The broker stopped while it handled this. Once it answers again, check in the Agents view whether the change took effect before you repeat it; the agentvm log says why it stopped.',
     actions: [refresh],
   },
+  BROKER_TIMEOUT: {
+    hint: 'The broker took this and gave no answer in time (busy, or stuck). Check in the Agents view whether the change took effect before you repeat it; the agentvm log says what it was doing.',
+    actions: [refresh],
+  },
   UNAUTHORIZED: {
     hint: 'Sign in with the token `agentvm serve` printed (or the one in its token file).',
     actions: [{ title: 'Sign in', command: 'agentvm.signIn' }],

@@ -153,6 +153,7 @@ export function toFileSystemError(error: unknown, uri: vscode.Uri): Error {
     'GUEST_UNREACHABLE',
     'BROKER_UNREACHABLE',
     'BROKER_CONNECTION_LOST',
+    'BROKER_TIMEOUT',
     'INVALID_STATE',
   ];
   if (away.includes(error.code)) {

@@ -19,17 +19,17 @@ describe('failureNotice (unit)', () => {
     );
   });
 
-  it('says, for a broker that hung up mid-request, to check the Agents view, not `agentvm ls`', () => {
-    const notice = failureNotice(
-      new AgentvmError('BROKER_CONNECTION_LOST', 'the broker closed the connection'),
-    );
-    assert.match(notice.text, /Agents view/);
-    assert.doesNotMatch(notice.text, /agentvm ls/);
-    assert.deepEqual(
-      notice.actions.map((action) => action.title),
-      ['Refresh agents', 'Show log'],
-    );
-  });
+  for (const code of ['BROKER_CONNECTION_LOST', 'BROKER_TIMEOUT'] as const) {
+    it(`says, for a broker that hung up or went quiet mid-request (${code}), to check the Agents view, not \`agentvm ls\``, () => {
+      const notice = failureNotice(new AgentvmError(code, 'the broker gave no answer'));
+      assert.match(notice.text, /Agents view/);
+      assert.doesNotMatch(notice.text, /agentvm ls/);
+      assert.deepEqual(
+        notice.actions.map((action) => action.title),
+        ['Refresh agents', 'Show log'],
+      );
+    });
+  }
 
   it('offers Sign in for a refused token', () => {
     const notice = failureNotice(new AgentvmError('UNAUTHORIZED', 'bad token'));
