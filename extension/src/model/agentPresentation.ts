@@ -1,5 +1,6 @@
 import type { Agent, AgentState, Profile } from '../../../protocol/api';
 import { terminalStates } from '../../../protocol/api';
+import { formatDuration } from '../../../server/cli/commands/formatDuration';
 
 /** Codicon id and theme colour id of each state's icon in the tree and the webview. */
 export const stateIcons: Record<AgentState, { icon: string; color?: string }> = {
@@ -47,16 +48,9 @@ export function agentContextValue(agent: Pick<Agent, 'state' | 'result'>): strin
   return ['agent', ...flags].join(':');
 }
 
-/** "3m 12s", "1h 04m", "45s": the compact elapsed time shown next to an agent. */
+/** A span of milliseconds as the CLI writes durations (`45s`, `3m12s`, `1h04m`, `2d03h`). */
 export function formatElapsed(elapsedMs: number): string {
-  const totalSeconds = Math.max(0, Math.floor(elapsedMs / 1000));
-  const hours = Math.floor(totalSeconds / 3600);
-  const minutes = Math.floor((totalSeconds % 3600) / 60);
-  const seconds = totalSeconds % 60;
-  if (hours > 0) return `${hours}h ${String(minutes).padStart(2, '0')}m`;
-  if (minutes > 0) return `${minutes}m ${String(seconds).padStart(2, '0')}s`;
-
-  return `${seconds}s`;
+  return formatDuration(elapsedMs / 1000);
 }
 
 /** The one-line description next to an agent's title: profile, elapsed time, latest progress. */

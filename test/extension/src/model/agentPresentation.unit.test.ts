@@ -35,14 +35,14 @@ describe('agentPresentation (unit)', () => {
 
   it('formats elapsed time compactly', () => {
     assert.equal(formatElapsed(45_000), '45s');
-    assert.equal(formatElapsed(192_000), '3m 12s');
-    assert.equal(formatElapsed(3_840_000), '1h 04m');
+    assert.equal(formatElapsed(192_000), '3m12s');
+    assert.equal(formatElapsed(3_840_000), '1h04m');
     assert.equal(formatElapsed(-5), '0s');
   });
 
   it('describes an agent by profile, elapsed time and its latest word', () => {
     const running = anAgent({ profile: 'demo', createdAt: 0, lastProgress: 'running tests' });
-    assert.equal(agentDescription(running, 65_000), 'demo · 1m 05s · running tests');
+    assert.equal(agentDescription(running, 65_000), 'demo · 1m05s · running tests');
 
     const paused = anAgent({
       state: 'awaiting_review',
@@ -64,7 +64,7 @@ describe('agentPresentation (unit)', () => {
     });
     assert.equal(
       profileDetail(profile),
-      '512 MiB · 1 vCPU · limit 30m 00s · hosts: api.example.com',
+      '512 MiB · 1 vCPU · limit 30m00s · hosts: api.example.com',
     );
     const open = profileSchema.parse({ name: 'q', command: 'x', vcpus: 2, timeLimitMs: 0 });
     assert.equal(profileDetail(open), '512 MiB · 2 vCPUs · no time limit · no network');
