@@ -21,9 +21,19 @@ export interface ForgeLimits {
   maxCachedHosts: number;
   /** `openssl` processes forging at once; further forges wait their turn. */
   maxConcurrentForges: number;
+  /**
+   * Forges that may wait for a turn; a new host past this is refused at once. A waiting forge
+   * runs even when the guest that asked has gone, so a guest that opens and drops connections to
+   * ever new names would otherwise queue `openssl` work without end.
+   */
+  maxQueuedForges: number;
 }
 
-const DEFAULT_FORGE_LIMITS: ForgeLimits = { maxCachedHosts: 1000, maxConcurrentForges: 2 };
+const DEFAULT_FORGE_LIMITS: ForgeLimits = {
+  maxCachedHosts: 1000,
+  maxConcurrentForges: 2,
+  maxQueuedForges: 64,
+};
 
 /**
  * The broker's own certificate authority for the egress proxy. It signs a certificate for each
@@ -185,10 +195,17 @@ export class CertificateAuthority {
     return context;
   }
 
-  /** Runs `forge` once fewer than maxConcurrentForges others run; each hands its slot on. */
+  /**
+   * Runs `forge` once fewer than maxConcurrentForges others run; each hands its slot on. Refused
+   * when maxQueuedForges already wait.
+   */
   private async withForgeSlot<T>(forge: () => Promise<T>): Promise<T> {
     if (this.forging < this.limits.maxConcurrentForges) this.forging++;
-    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    else if (this.waiting.length >= this.limits.maxQueuedForges) {
+      throw new Error(
+        `${this.waiting.length} certificates already wait to be made (maxQueuedForges); try again`,
+      );
+    } else await new Promise<void>((resolve) => this.waiting.push(resolve));
 
     try {
       return await forge();

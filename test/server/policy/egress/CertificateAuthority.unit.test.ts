@@ -51,4 +51,27 @@ describe('CertificateAuthority (unit)', function () {
     assert.equal(mostAtOnce, 2);
     assert.equal(ca.cachedHostCount, 6);
   });
+
+  it('refuses a new host at once when maxQueuedForges already wait, and forges again once the queue moved (regression: the queue had no end)', async () => {
+    const ca = await CertificateAuthority.loadOrCreate(path.join(dir, 'queue'), 'queue CA', {
+      maxConcurrentForges: 1,
+      maxQueuedForges: 2,
+    });
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const issue = ca.issueCertificate.bind(ca);
+    ca.issueCertificate = async (host: string) => {
+      await gate;
+      return issue(host);
+    };
+
+    const admitted = ['q0', 'q1', 'q2'].map((name) => ca.secureContextFor(`${name}.example.test`));
+    await assert.rejects(ca.secureContextFor('q3.example.test'), /maxQueuedForges/);
+    // The refused host is not cached as a failure for good.
+    assert.equal(ca.cachedHostCount, 3);
+
+    release();
+    assert.equal((await Promise.all(admitted)).length, 3);
+    assert.ok(await ca.secureContextFor('q3.example.test'));
+  });
 });
