@@ -20,8 +20,9 @@ describe('DataDirLock (unit)', () => {
    * broker killed by SIGKILL is until the shell or harness that started it notices.
    */
   async function zombiePid(): Promise<number> {
-    // sh starts a child that exits at once, then becomes `sleep`, which never reaps it.
-    parent = spawn('sh', ['-c', 'sh -c "exit 0" & echo $!; exec sleep 30'], {
+    // sh starts a child, then becomes `sleep`, which never reaps it. The child exits only after
+    // that exec: one that exited before it could be reaped by sh (the test then read no /proc).
+    parent = spawn('sh', ['-c', 'sh -c "sleep 0.5" & echo $!; exec sleep 30'], {
       stdio: ['ignore', 'pipe', 'ignore'],
     });
     const pid = await new Promise<number>((resolve) =>
