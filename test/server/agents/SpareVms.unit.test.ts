@@ -2,23 +2,19 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { SpareVms, type SpareShape } from '../../../server/agents/SpareVms';
+import type { SpareVms } from '../../../server/agents/SpareVms';
 import { agentDir } from '../../../server/config/paths';
-import { silentLogger } from '../../../server/log';
 import type { TemplateShape } from '../../../server/vmm/templates/templateKey';
-import type { VmmDriver, VmSpec, VmTemplate } from '../../../server/vmm/VmmDriver';
+import type { VmTemplate } from '../../../server/vmm/VmmDriver';
+import {
+  newSpareVms,
+  RecordingSpareDriver,
+  spareShape,
+  templateKeyOf,
+  untilPrepared,
+} from './spareVmsTestKit';
 
-const shape: SpareShape = {
-  image: {
-    key: 'image-1',
-    kernelPath: '/nonexistent/kernel',
-    initramfsPath: '/nonexistent/initramfs',
-    rootfsPath: '/nonexistent/rootfs',
-  },
-  memoryMiB: 512,
-  vcpus: 1,
-  bootTimeoutMs: 60_000,
-};
+const shape = spareShape('image-1');
 
 function template(key: string): VmTemplate {
   return {
@@ -37,31 +33,9 @@ function template(key: string): VmTemplate {
   };
 }
 
-/** A driver that records spares as directories with a marker file, as a QEMU's files would be. */
-class SpareDriver implements Pick<VmmDriver, 'name' | 'prepareSpare' | 'discardSpare'> {
-  readonly name = 'spares';
-  readonly prepared: VmSpec[] = [];
-  readonly discarded: string[] = [];
-  succeed = true;
-
-  prepareSpare(spec: VmSpec): Promise<boolean> {
-    this.prepared.push(spec);
-    if (!this.succeed) return Promise.resolve(false);
-
-    fs.mkdirSync(spec.vmDir, { recursive: true });
-    fs.writeFileSync(path.join(spec.vmDir, 'qemu.pid'), '1');
-    return Promise.resolve(true);
-  }
-
-  discardSpare(vmDir: string): Promise<boolean> {
-    this.discarded.push(vmDir);
-    return Promise.resolve(true);
-  }
-}
-
 describe('SpareVms', () => {
   let dataDir: string;
-  let driver: SpareDriver;
+  let driver: RecordingSpareDriver;
   let currentTemplate: VmTemplate | undefined;
   let spares: SpareVms;
 
@@ -69,7 +43,7 @@ describe('SpareVms', () => {
     keyFor(of: TemplateShape): string;
     find(of?: TemplateShape): { template?: VmTemplate; reason?: string };
   } = {
-    keyFor: (of: TemplateShape) => `${of.image.key}/${of.memoryMiB}/${of.vcpus}/${of.egress}`,
+    keyFor: templateKeyOf,
     find: () => (currentTemplate ? { template: currentTemplate } : { reason: 'none' }),
   };
   const expectedKey = 'image-1/512/1/true';
@@ -78,28 +52,14 @@ describe('SpareVms', () => {
   async function replenished(of = template(expectedKey)): Promise<void> {
     const before = driver.prepared.length;
     spares.replenishSoon(shape, of);
-    for (let waited = 0; driver.prepared.length === before && waited < 100; waited++) {
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
-    await new Promise((resolve) => setImmediate(resolve));
+    await untilPrepared(driver, before);
   }
 
   beforeEach(() => {
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'agentvm-spares-'));
-    driver = new SpareDriver();
+    driver = new RecordingSpareDriver();
     currentTemplate = template(expectedKey);
-    spares = new SpareVms({
-      driver: driver as unknown as VmmDriver,
-      templates: templates as never,
-      dataDir,
-      logger: silentLogger,
-      plannedEgress: (id) => ({
-        guestAddress: '10.0.2.100',
-        guestPort: 3128,
-        socketPath: path.join(agentDir(id, dataDir), 'egress', 'proxy.sock'),
-      }),
-      delayMs: 0,
-    });
+    spares = newSpareVms(dataDir, driver, templates as never);
   });
 
   afterEach(async () => {

@@ -2,49 +2,27 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { SpareVms, type SpareShape } from '../../../server/agents/SpareVms';
+import type { SpareVms } from '../../../server/agents/SpareVms';
 import { agentDir } from '../../../server/config/paths';
-import { silentLogger } from '../../../server/log';
 import type { TemplateShape } from '../../../server/vmm/templates/templateKey';
-import type { VmmDriver, VmSpec, VmTemplate } from '../../../server/vmm/VmmDriver';
-
-/** A driver that records spares as directories, as a QEMU's files would be. */
-class SpareDriver implements Pick<VmmDriver, 'name' | 'prepareSpare' | 'discardSpare'> {
-  readonly name = 'spares';
-  readonly prepared: VmSpec[] = [];
-  readonly discarded: string[] = [];
-
-  prepareSpare(spec: VmSpec): Promise<boolean> {
-    this.prepared.push(spec);
-    fs.mkdirSync(spec.vmDir, { recursive: true });
-    return Promise.resolve(true);
-  }
-
-  discardSpare(vmDir: string): Promise<boolean> {
-    this.discarded.push(vmDir);
-    return Promise.resolve(true);
-  }
-}
+import type { VmSpec, VmTemplate } from '../../../server/vmm/VmmDriver';
+import {
+  newSpareVms,
+  RecordingSpareDriver,
+  spareShape,
+  templateKeyOf,
+  untilPrepared,
+} from './spareVmsTestKit';
 
 describe('a spare whose template changed while it waited (unit)', () => {
   let dataDir: string;
   let templatesDir: string;
-  let driver: SpareDriver;
+  let driver: RecordingSpareDriver;
   let spares: SpareVms;
   /** The template in use, by image key (one per image, as for one profile's shape). */
   let inUse: Map<string, VmTemplate>;
 
-  const shapeOf = (imageKey: string): SpareShape => ({
-    image: {
-      key: imageKey,
-      kernelPath: '/nonexistent/kernel',
-      initramfsPath: '/nonexistent/initramfs',
-      rootfsPath: '/nonexistent/rootfs',
-    },
-    memoryMiB: 512,
-    vcpus: 1,
-    bootTimeoutMs: 60_000,
-  });
+  const shapeOf = spareShape;
   const keyOf = (imageKey: string) => `${imageKey}/512/1/true`;
 
   /** Writes a template's files (anew: new inodes), as a build does, and puts it in use. */
@@ -76,35 +54,21 @@ describe('a spare whose template changed while it waited (unit)', () => {
   async function sparePrepared(imageKey: string): Promise<VmSpec> {
     const before = driver.prepared.length;
     spares.replenishSoon(shapeOf(imageKey), inUse.get(imageKey)!);
-    for (let waited = 0; driver.prepared.length === before && waited < 100; waited++) {
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
-    await new Promise((resolve) => setImmediate(resolve));
+    await untilPrepared(driver, before);
     return driver.prepared[before];
   }
 
   beforeEach(() => {
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'agentvm-spare-template-'));
     templatesDir = path.join(dataDir, 'templates');
-    driver = new SpareDriver();
+    driver = new RecordingSpareDriver();
     inUse = new Map();
-    spares = new SpareVms({
-      driver: driver as unknown as VmmDriver,
-      templates: {
-        keyFor: (of: TemplateShape) => `${of.image.key}/${of.memoryMiB}/${of.vcpus}/${of.egress}`,
-        find: (of: TemplateShape) => {
-          const template = inUse.get(of.image.key);
-          return template ? { template } : { reason: 'none' };
-        },
+    spares = newSpareVms(dataDir, driver, {
+      keyFor: templateKeyOf,
+      find: (of: TemplateShape) => {
+        const template = inUse.get(of.image.key);
+        return template ? { template } : { reason: 'none' };
       },
-      dataDir,
-      logger: silentLogger,
-      plannedEgress: (id) => ({
-        guestAddress: '10.0.2.100',
-        guestPort: 3128,
-        socketPath: path.join(agentDir(id, dataDir), 'egress', 'proxy.sock'),
-      }),
-      delayMs: 0,
     });
   });
 
